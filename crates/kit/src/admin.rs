@@ -1,0 +1,122 @@
+//! The admin HTTP listener: /healthz (liveness: the process answers, no dependency is called),
+//! /readyz (dependencies answer and we are not draining), /startupz (start-up finished) and
+//! /metrics (Prometheus). Kept off the gRPC port so probes and scrapes never compete with
+//! traffic and are never exposed through the edge.
+
+use std::{
+    sync::{
+        Arc, RwLock,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
+
+use axum::{Json, Router, extract::State, http::StatusCode, response::IntoResponse, routing::get};
+use futures::future::{BoxFuture, join_all};
+use serde_json::json;
+
+use crate::metrics::Metrics;
+
+/// Something /readyz must see answering.
+pub trait ReadinessCheck: Send + Sync + 'static {
+    fn name(&self) -> &'static str;
+    fn check(&self) -> BoxFuture<'_, Result<(), String>>;
+}
+
+/// A readiness check slower than this counts as failed: a probe must not hang.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Shared readiness state: the checks, whether start-up finished, whether we are draining.
+#[derive(Clone, Default)]
+pub struct Readiness(Arc<Inner>);
+
+#[derive(Default)]
+struct Inner {
+    checks: RwLock<Vec<Arc<dyn ReadinessCheck>>>,
+    started: AtomicBool,
+    draining: AtomicBool,
+}
+
+impl Readiness {
+    pub fn add(&self, check: impl ReadinessCheck) {
+        if let Ok(mut checks) = self.0.checks.write() {
+            checks.push(Arc::new(check));
+        }
+    }
+
+    pub fn mark_started(&self) {
+        self.0.started.store(true, Ordering::SeqCst);
+    }
+
+    pub fn mark_draining(&self) {
+        self.0.draining.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_started(&self) -> bool {
+        self.0.started.load(Ordering::SeqCst)
+    }
+
+    /// Runs every check concurrently; `Err` lists the failures.
+    pub async fn check(&self) -> (bool, serde_json::Value) {
+        if self.0.draining.load(Ordering::SeqCst) {
+            return (false, json!({"status": "draining"}));
+        }
+        if !self.is_started() {
+            return (false, json!({"status": "starting"}));
+        }
+        let checks: Vec<_> = self.0.checks.read().map(|c| c.clone()).unwrap_or_default();
+        let results = join_all(checks.iter().map(|c| async move {
+            let outcome = match tokio::time::timeout(CHECK_TIMEOUT, c.check()).await {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(e)) => Err(e),
+                Err(_) => Err(format!("no answer within {CHECK_TIMEOUT:?}")),
+            };
+            (c.name(), outcome)
+        }))
+        .await;
+        let ok = results.iter().all(|(_, r)| r.is_ok());
+        let detail: serde_json::Map<_, _> = results
+            .into_iter()
+            .map(|(name, r)| (name.to_string(), r.err().map_or(json!("ok"), |e| json!(e))))
+            .collect();
+        (ok, json!({"status": if ok { "ready" } else { "unavailable" }, "checks": detail}))
+    }
+}
+
+#[derive(Clone)]
+struct AdminState {
+    readiness: Readiness,
+    metrics: Metrics,
+}
+
+/// The admin routes. `extra` lets a service add its own (identity will serve JWKS here).
+pub fn router(readiness: Readiness, metrics: Metrics, extra: Router) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
+        .route("/readyz", get(readyz))
+        .route("/startupz", get(startupz))
+        .route("/metrics", get(metrics_text))
+        .with_state(AdminState { readiness, metrics })
+        .merge(extra)
+}
+
+async fn readyz(State(state): State<AdminState>) -> impl IntoResponse {
+    let (ok, body) = state.readiness.check().await;
+    let code = if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (code, Json(body))
+}
+
+async fn startupz(State(state): State<AdminState>) -> impl IntoResponse {
+    if state.readiness.is_started() {
+        (StatusCode::OK, Json(json!({"status": "started"})))
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "starting"})))
+    }
+}
+
+async fn metrics_text(State(state): State<AdminState>) -> impl IntoResponse {
+    (
+        [(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.encode(),
+    )
+}

@@ -1,0 +1,318 @@
+//! Configuration shared by every binary. Flags arrive as raw strings (from the command line or
+//! the environment) and are parsed in [`CommonArgs::validate`], so that one start reports every
+//! problem at once instead of the first one clap trips over.
+
+use std::{fmt, net::SocketAddr, path::PathBuf, str::FromStr, time::Duration};
+
+use crate::{db::DatabaseConfig, secret::Secret, telemetry::LogConfig};
+
+/// Exit code for invalid configuration (`EX_CONFIG` from sysexits.h).
+pub const EXIT_CONFIG: u8 = 78;
+
+/// Flags every service binary accepts. Each is also read from the environment variable named
+/// in its help.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CommonArgs {
+    /// gRPC listen address [default: 127.0.0.1:<the service's port>]. Port 0 picks a free one.
+    #[arg(long, env = "GRPC_ADDR")]
+    pub grpc_addr: Option<String>,
+
+    /// Admin HTTP listen address for /healthz /readyz /startupz /metrics [default:
+    /// 127.0.0.1:<the service's admin port>].
+    #[arg(long, env = "ADMIN_ADDR")]
+    pub admin_addr: Option<String>,
+
+    /// Database URL: `sqlite://path?mode=rwc` or `postgres://user:pass@host:port/db`
+    /// [default: a SQLite file <data-dir>/<service>.db].
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+
+    /// Folder for the default SQLite database.
+    #[arg(long, env = "DATA_DIR", default_value = "data")]
+    pub data_dir: String,
+
+    /// Most connections the database pool opens.
+    #[arg(long, env = "DB_MAX_CONNECTIONS", default_value = "10")]
+    pub db_max_connections: String,
+
+    /// Connections the pool keeps open when idle.
+    #[arg(long, env = "DB_MIN_CONNECTIONS", default_value = "1")]
+    pub db_min_connections: String,
+
+    /// How long a query waits for a free pooled connection (e.g. 5s, 500ms).
+    #[arg(long, env = "DB_ACQUIRE_TIMEOUT", default_value = "5s")]
+    pub db_acquire_timeout: String,
+
+    /// Log format: `json` (one object per line) or `pretty` (for people).
+    #[arg(long, env = "LOG_FORMAT", default_value = "json")]
+    pub log_format: String,
+
+    /// Log filter in tracing's EnvFilter syntax, e.g. `info` or `info,sqlx=warn`.
+    #[arg(long, env = "LOG_LEVEL", default_value = "info")]
+    pub log_level: String,
+
+    /// After a shutdown signal: how long to keep serving while reporting NOT_SERVING, so load
+    /// balancers stop routing here before the listener closes.
+    #[arg(long, env = "SHUTDOWN_DELAY", default_value = "0s")]
+    pub shutdown_delay: String,
+
+    /// Upper bound on the whole shutdown (delay + draining in-flight calls).
+    #[arg(long, env = "SHUTDOWN_TIMEOUT", default_value = "20s")]
+    pub shutdown_timeout: String,
+}
+
+/// Per-service defaults for the common flags.
+#[derive(Debug, Clone, Copy)]
+pub struct ServiceDefaults {
+    /// The service's name: the SQLite file name and the `service` field of every log line.
+    pub name: &'static str,
+    /// The service's version, shown in logs and /metrics.
+    pub version: &'static str,
+    pub grpc_port: u16,
+    pub admin_port: u16,
+}
+
+/// Validated common configuration.
+#[derive(Debug, Clone)]
+pub struct CommonConfig {
+    pub service: &'static str,
+    pub version: &'static str,
+    pub grpc_addr: SocketAddr,
+    pub admin_addr: SocketAddr,
+    pub database: DatabaseConfig,
+    pub log: LogConfig,
+    pub shutdown: ShutdownTimings,
+}
+
+/// How shutdown is paced.
+#[derive(Debug, Clone, Copy)]
+pub struct ShutdownTimings {
+    pub delay: Duration,
+    pub timeout: Duration,
+}
+
+impl CommonArgs {
+    /// Parses every flag, recording each problem in `problems`. Returns `None` if any flag is
+    /// invalid; the caller adds its own checks to the same `problems` before failing.
+    pub fn validate(&self, defaults: ServiceDefaults, problems: &mut Problems) -> Option<CommonConfig> {
+        let grpc_addr = problems.check(
+            "GRPC_ADDR (--grpc-addr)",
+            parse_addr(self.grpc_addr.as_deref(), defaults.grpc_port),
+        );
+        let admin_addr = problems.check(
+            "ADMIN_ADDR (--admin-addr)",
+            parse_addr(self.admin_addr.as_deref(), defaults.admin_port),
+        );
+        let url = match &self.database_url {
+            Some(url) => problems.check("DATABASE_URL (--database-url)", crate::db::check_url(url).map(|()| url.clone())),
+            None => Some(crate::db::default_sqlite_url(&PathBuf::from(&self.data_dir), defaults.name)),
+        };
+        let max = problems.check(
+            "DB_MAX_CONNECTIONS (--db-max-connections)",
+            parse_count(&self.db_max_connections, 1, 1000),
+        );
+        let min = problems.check(
+            "DB_MIN_CONNECTIONS (--db-min-connections)",
+            parse_count(&self.db_min_connections, 0, 1000),
+        );
+        if let (Some(min), Some(max)) = (min, max)
+            && min > max
+        {
+            problems.push(
+                "DB_MIN_CONNECTIONS (--db-min-connections)",
+                format!("{min} is more than DB_MAX_CONNECTIONS ({max})"),
+            );
+        }
+        let acquire = problems.check(
+            "DB_ACQUIRE_TIMEOUT (--db-acquire-timeout)",
+            parse_duration(&self.db_acquire_timeout),
+        );
+        let log_format = problems.check("LOG_FORMAT (--log-format)", self.log_format.parse());
+        let log_filter = problems.check(
+            "LOG_LEVEL (--log-level)",
+            crate::telemetry::check_filter(&self.log_level).map(|()| self.log_level.clone()),
+        );
+        let delay = problems.check("SHUTDOWN_DELAY (--shutdown-delay)", parse_duration(&self.shutdown_delay));
+        let timeout = problems.check(
+            "SHUTDOWN_TIMEOUT (--shutdown-timeout)",
+            parse_duration(&self.shutdown_timeout),
+        );
+        if let (Some(delay), Some(timeout)) = (delay, timeout)
+            && delay > timeout
+        {
+            problems.push(
+                "SHUTDOWN_DELAY (--shutdown-delay)",
+                format!("{delay:?} is longer than SHUTDOWN_TIMEOUT ({timeout:?})"),
+            );
+        }
+
+        let (
+            Some(grpc_addr),
+            Some(admin_addr),
+            Some(url),
+            Some(max_connections),
+            Some(min_connections),
+            Some(acquire_timeout),
+            Some(format),
+            Some(filter),
+            Some(delay),
+            Some(timeout),
+        ) = (grpc_addr, admin_addr, url, max, min, acquire, log_format, log_filter, delay, timeout)
+        else {
+            return None;
+        };
+        Some(CommonConfig {
+            service: defaults.name,
+            version: defaults.version,
+            grpc_addr,
+            admin_addr,
+            database: DatabaseConfig {
+                url: Secret::new(url),
+                max_connections,
+                min_connections,
+                acquire_timeout,
+            },
+            log: LogConfig { format, filter },
+            shutdown: ShutdownTimings { delay, timeout },
+        })
+    }
+}
+
+/// Every configuration problem found in one pass.
+#[derive(Debug, Default)]
+pub struct Problems(Vec<(String, String)>);
+
+impl Problems {
+    pub fn push(&mut self, setting: impl Into<String>, problem: impl Into<String>) {
+        self.0.push((setting.into(), problem.into()));
+    }
+
+    /// Records the error of `result`, if any, against `setting`.
+    pub fn check<T, E: fmt::Display>(&mut self, setting: &str, result: Result<T, E>) -> Option<T> {
+        result.map_err(|e| self.push(setting, e.to_string())).ok()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// `Ok(value)` when nothing was recorded and the value was built, else every problem.
+    pub fn finish<T>(self, value: Option<T>) -> Result<T, ConfigError> {
+        match value {
+            Some(value) if self.0.is_empty() => Ok(value),
+            _ => Err(ConfigError(self.0)),
+        }
+    }
+}
+
+/// Invalid configuration: one line per problem, naming the setting.
+#[derive(Debug, thiserror::Error)]
+pub struct ConfigError(pub Vec<(String, String)>);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid configuration ({} problem(s)):", self.0.len())?;
+        for (setting, problem) in &self.0 {
+            write!(f, "\n  - {setting}: {problem}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Parses `host:port`; `None` gives `127.0.0.1:<default_port>`.
+pub fn parse_addr(raw: Option<&str>, default_port: u16) -> Result<SocketAddr, String> {
+    let Some(raw) = raw else {
+        return Ok(SocketAddr::from(([127, 0, 0, 1], default_port)));
+    };
+    let (host, port) = raw
+        .rsplit_once(':')
+        .ok_or_else(|| format!("{raw:?} is not host:port"))?;
+    let port: u32 = port
+        .parse()
+        .map_err(|_| format!("port {port:?} in {raw:?} is not a number"))?;
+    let port = u16::try_from(port).map_err(|_| format!("port {port} in {raw:?} is out of range (0-65535)"))?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let ip = match host {
+        "localhost" => std::net::IpAddr::from([127, 0, 0, 1]),
+        _ => host
+            .parse()
+            .map_err(|_| format!("host {host:?} in {raw:?} is not an IP address (or localhost)"))?,
+    };
+    Ok(SocketAddr::new(ip, port))
+}
+
+/// Parses durations like `250ms`, `5s`, `2m`, `1h`.
+pub fn parse_duration(raw: &str) -> Result<Duration, String> {
+    let raw = raw.trim();
+    let split = raw.find(|c: char| !c.is_ascii_digit()).unwrap_or(raw.len());
+    let (digits, unit) = raw.split_at(split);
+    let value: u64 = digits
+        .parse()
+        .map_err(|_| format!("{raw:?} is not a duration like 500ms, 5s or 2m"))?;
+    let millis = match unit {
+        "ms" => Some(value),
+        "s" => value.checked_mul(1_000),
+        "m" => value.checked_mul(60_000),
+        "h" => value.checked_mul(3_600_000),
+        _ => return Err(format!("{raw:?} has no unit: use ms, s, m or h")),
+    };
+    millis
+        .map(Duration::from_millis)
+        .ok_or_else(|| format!("{raw:?} is too long"))
+}
+
+/// Parses a whole number within `min..=max`.
+pub fn parse_count(raw: &str, min: u32, max: u32) -> Result<u32, String> {
+    let value = u32::from_str(raw.trim()).map_err(|_| format!("{raw:?} is not a whole number"))?;
+    if (min..=max).contains(&value) {
+        Ok(value)
+    } else {
+        Err(format!("{value} is outside {min}-{max}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_parse_with_clear_errors() {
+        assert_eq!(parse_addr(None, 50052).ok(), "127.0.0.1:50052".parse().ok());
+        assert_eq!(parse_addr(Some("0.0.0.0:0"), 1).ok(), "0.0.0.0:0".parse().ok());
+        assert_eq!(parse_addr(Some("[::1]:80"), 1).ok(), "[::1]:80".parse().ok());
+        assert!(parse_addr(Some("127.0.0.1:70000"), 1).unwrap_err().contains("out of range"));
+        assert!(parse_addr(Some("nohost"), 1).unwrap_err().contains("host:port"));
+    }
+
+    #[test]
+    fn durations_need_units() {
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert!(parse_duration("5").is_err());
+        assert!(parse_duration("s").is_err());
+    }
+
+    #[test]
+    fn every_problem_is_reported() {
+        let args = CommonArgs {
+            grpc_addr: Some("127.0.0.1:70000".into()),
+            admin_addr: None,
+            database_url: Some("mysql//nope".into()),
+            data_dir: "data".into(),
+            db_max_connections: "0".into(),
+            db_min_connections: "1".into(),
+            db_acquire_timeout: "5s".into(),
+            log_format: "xml".into(),
+            log_level: "info".into(),
+            shutdown_delay: "0s".into(),
+            shutdown_timeout: "20s".into(),
+        };
+        let defaults = ServiceDefaults { name: "t", version: "0", grpc_port: 1, admin_port: 2 };
+        let mut problems = Problems::default();
+        let config = args.validate(defaults, &mut problems);
+        let err = problems.finish(config).unwrap_err().to_string();
+        for needle in ["GRPC_ADDR", "DATABASE_URL", "DB_MAX_CONNECTIONS", "LOG_FORMAT"] {
+            assert!(err.contains(needle), "{needle} missing from {err}");
+        }
+    }
+}

@@ -1,0 +1,256 @@
+//! The per-RPC tower layer every gRPC server runs: it settles the request id, opens the span
+//! every log line of the call is written in, echoes the id to the caller, and records RED
+//! metrics — including the final status of streams, which only their trailers carry.
+
+use std::{
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll, ready},
+    time::Instant,
+};
+
+use http::{HeaderValue, Request, Response};
+use http_body::{Body, Frame};
+use pin_project_lite::pin_project;
+use tonic::Code;
+use tower::{Layer, Service};
+use tracing::{Instrument, Span};
+
+use crate::{
+    metrics::GrpcMetrics,
+    request_id::{self, RequestId},
+};
+
+/// See the module docs.
+#[derive(Clone)]
+pub struct ObserveLayer {
+    metrics: Arc<GrpcMetrics>,
+}
+
+impl ObserveLayer {
+    pub fn new(metrics: Arc<GrpcMetrics>) -> Self {
+        Self { metrics }
+    }
+}
+
+impl<S> Layer<S> for ObserveLayer {
+    type Service = Observe<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        Observe { inner, metrics: self.metrics.clone() }
+    }
+}
+
+#[derive(Clone)]
+pub struct Observe<S> {
+    inner: S,
+    metrics: Arc<GrpcMetrics>,
+}
+
+/// What is needed to record the end of one call.
+struct CallRecord {
+    metrics: Arc<GrpcMetrics>,
+    service: String,
+    method: String,
+    start: Instant,
+    span: Span,
+    done: bool,
+}
+
+impl CallRecord {
+    fn finish(&mut self, code: Code) {
+        if self.done {
+            return;
+        }
+        self.done = true;
+        let labels = [self.service.as_str(), self.method.as_str()];
+        let elapsed = self.start.elapsed();
+        self.metrics.in_flight.with_label_values(&labels).dec();
+        self.metrics.handling_seconds.with_label_values(&labels).observe(elapsed.as_secs_f64());
+        self.metrics
+            .handled
+            .with_label_values(&[labels[0], labels[1], code_name(code)])
+            .inc();
+        self.span.record("grpc.code", code_name(code));
+        let _enter = self.span.enter();
+        let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+        match code {
+            Code::Ok | Code::NotFound | Code::InvalidArgument | Code::AlreadyExists | Code::FailedPrecondition
+            | Code::Unauthenticated | Code::PermissionDenied | Code::OutOfRange | Code::Cancelled => {
+                tracing::debug!(code = code_name(code), micros, "rpc finished")
+            }
+            _ => tracing::warn!(code = code_name(code), micros, "rpc failed"),
+        }
+    }
+}
+
+impl Drop for CallRecord {
+    fn drop(&mut self) {
+        // The body went away before its trailers: the client cancelled or the connection died.
+        self.finish(Code::Cancelled);
+    }
+}
+
+impl<S, B, RB> Service<Request<B>> for Observe<S>
+where
+    S: Service<Request<B>, Response = Response<RB>>,
+    S::Future: Send + 'static,
+    RB: Body,
+{
+    type Response = Response<ObservedBody<RB>>;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<B>) -> Self::Future {
+        let id = RequestId::from_header(req.headers().get(request_id::HEADER));
+        let header = HeaderValue::from_str(id.as_str()).ok();
+        if let Some(value) = &header {
+            req.headers_mut().insert(request_id::HEADER, value.clone());
+        }
+        let (service, method) = split_path(req.uri().path());
+        let span = tracing::info_span!(
+            "rpc",
+            request_id = id.as_str(),
+            rpc = %format_args!("{service}/{method}"),
+            grpc.code = tracing::field::Empty,
+        );
+        req.extensions_mut().insert(id);
+
+        let labels = [service.as_str(), method.as_str()];
+        self.metrics.started.with_label_values(&labels).inc();
+        self.metrics.in_flight.with_label_values(&labels).inc();
+        let mut record = CallRecord {
+            metrics: self.metrics.clone(),
+            service,
+            method,
+            start: Instant::now(),
+            span: span.clone(),
+            done: false,
+        };
+        let future = span.in_scope(|| self.inner.call(req));
+        Box::pin(
+            async move {
+                let response = future.await;
+                let mut response = match response {
+                    Ok(response) => response,
+                    Err(e) => {
+                        record.finish(Code::Internal);
+                        return Err(e);
+                    }
+                };
+                if let Some(value) = header {
+                    response.headers_mut().insert(request_id::HEADER, value);
+                }
+                // A "trailers-only" response (most errors) carries its status in the headers.
+                let early = response.headers().get("grpc-status").map(status_of);
+                if let Some(code) = early {
+                    record.finish(code);
+                }
+                Ok(response.map(|body| ObservedBody { inner: body, record: Some(record) }))
+            }
+            .instrument(span),
+        )
+    }
+}
+
+pin_project! {
+    /// A response body that records the call when its trailers (the gRPC status) go by.
+    pub struct ObservedBody<B> {
+        #[pin]
+        inner: B,
+        record: Option<CallRecord>,
+    }
+}
+
+impl<B: Body> Body for ObservedBody<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        let this = self.project();
+        let frame = ready!(this.inner.poll_frame(cx));
+        match &frame {
+            Some(Ok(frame)) => {
+                if let Some(trailers) = frame.trailers_ref()
+                    && let Some(mut record) = this.record.take()
+                {
+                    record.finish(trailers.get("grpc-status").map_or(Code::Unknown, status_of));
+                }
+            }
+            Some(Err(_)) => {
+                if let Some(mut record) = this.record.take() {
+                    record.finish(Code::Internal);
+                }
+            }
+            None => {
+                // Ended without trailers: the status was in the headers (already recorded).
+                if let Some(mut record) = this.record.take() {
+                    record.finish(Code::Ok);
+                }
+            }
+        }
+        Poll::Ready(frame)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+fn status_of(value: &HeaderValue) -> Code {
+    value
+        .to_str()
+        .ok()
+        .and_then(|s| s.parse::<i32>().ok())
+        .map_or(Code::Unknown, Code::from_i32)
+}
+
+/// `/pkg.Service/Method` → (`pkg.Service`, `Method`).
+fn split_path(path: &str) -> (String, String) {
+    let trimmed = path.trim_start_matches('/');
+    match trimmed.split_once('/') {
+        Some((service, method)) if !service.is_empty() && !method.is_empty() => (service.into(), method.into()),
+        _ => ("unknown".into(), "unknown".into()),
+    }
+}
+
+/// Canonical upper-case names, as in grpc-go and Prometheus dashboards.
+pub fn code_name(code: Code) -> &'static str {
+    match code {
+        Code::Ok => "OK",
+        Code::Cancelled => "CANCELLED",
+        Code::Unknown => "UNKNOWN",
+        Code::InvalidArgument => "INVALID_ARGUMENT",
+        Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
+        Code::NotFound => "NOT_FOUND",
+        Code::AlreadyExists => "ALREADY_EXISTS",
+        Code::PermissionDenied => "PERMISSION_DENIED",
+        Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
+        Code::FailedPrecondition => "FAILED_PRECONDITION",
+        Code::Aborted => "ABORTED",
+        Code::OutOfRange => "OUT_OF_RANGE",
+        Code::Unimplemented => "UNIMPLEMENTED",
+        Code::Internal => "INTERNAL",
+        Code::Unavailable => "UNAVAILABLE",
+        Code::DataLoss => "DATA_LOSS",
+        Code::Unauthenticated => "UNAUTHENTICATED",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_split_into_service_and_method() {
+        assert_eq!(split_path("/mercato.catalog.v1.CatalogService/GetProduct"), ("mercato.catalog.v1.CatalogService".into(), "GetProduct".into()));
+        assert_eq!(split_path("/"), ("unknown".into(), "unknown".into()));
+    }
+}

@@ -1,0 +1,22 @@
+//! mercato-kit: the runtime every mercato binary shares — config, telemetry, the gRPC server
+//! with health/reflection/request ids/RED metrics, the admin HTTP listener, graceful shutdown,
+//! the database, and the mapping of domain errors to gRPC statuses.
+
+pub mod admin;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod grpc;
+pub mod metrics;
+pub mod request_id;
+pub mod secret;
+pub mod server;
+pub mod shutdown;
+pub mod telemetry;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use config::{CommonArgs, CommonConfig, ConfigError, Problems};
+pub use secret::Secret;
+pub use server::Server;
+pub use shutdown::Shutdown;

@@ -1,0 +1,168 @@
+//! CatalogService: browsing (public) and administration (admin).
+
+use mercato::catalog::v1::{self as pb, catalog_service_server::CatalogService};
+use mercato_kit::error::FieldViolations;
+use sea_orm::DatabaseConnection;
+use tonic::{Request, Response, Status};
+
+use super::{
+    access::{Access, authorize},
+    convert,
+};
+use crate::{
+    domain::{page, product as rules},
+    error::Error,
+    storage::products::{self, ListFilter},
+};
+
+/// Longest free-text query accepted.
+const MAX_QUERY: usize = 200;
+/// Most ids one BatchGetProducts may ask for.
+const MAX_BATCH: usize = 100;
+/// Bound on a single stock movement, far above any real delivery, far below overflow.
+const MAX_STOCK: i64 = 1_000_000_000;
+
+pub struct CatalogApi {
+    db: DatabaseConnection,
+}
+
+impl CatalogApi {
+    pub fn new(db: DatabaseConnection) -> Self {
+        Self { db }
+    }
+}
+
+#[tonic::async_trait]
+impl CatalogService for CatalogApi {
+    async fn list_products(&self, request: Request<pb::ListProductsRequest>) -> Result<Response<pb::ListProductsResponse>, Status> {
+        authorize(&request, Access::Public)?;
+        let req = request.into_inner();
+        let mut v = FieldViolations::new();
+        let query = req.query.trim().to_lowercase();
+        if query.chars().count() > MAX_QUERY {
+            v.add("query", format!("must be at most {MAX_QUERY} characters"));
+        }
+        let category = req.category.trim().to_string();
+        if !category.is_empty() {
+            v.check("category", rules::category_id(&category));
+        }
+        let limit = v.check("page_size", page::page_size(req.page_size));
+        let cursor = if req.page_token.is_empty() {
+            Some(None)
+        } else {
+            v.check("page_token", page::ProductCursor::decode(&req.page_token, &query, &category)).map(Some)
+        };
+        let (limit, cursor) = v.finish(limit.zip(cursor))?;
+
+        let filter = ListFilter {
+            query: (!query.is_empty()).then(|| query.clone()),
+            category: (!category.is_empty()).then(|| category.clone()),
+            after: cursor.map(|c| (c.after_name, c.after_id)),
+            limit,
+        };
+        let (records, more) = products::list(&self.db, &filter).await?;
+        let next_page_token = match (more, records.last()) {
+            (true, Some(last)) => page::ProductCursor {
+                query,
+                category,
+                after_name: last.product.name.clone(),
+                after_id: last.product.id.clone(),
+            }
+            .encode(),
+            _ => String::new(),
+        };
+        Ok(Response::new(pb::ListProductsResponse {
+            products: records.into_iter().map(convert::product).collect(),
+            next_page_token,
+        }))
+    }
+
+    async fn get_product(&self, request: Request<pb::GetProductRequest>) -> Result<Response<pb::GetProductResponse>, Status> {
+        authorize(&request, Access::Public)?;
+        let mut v = FieldViolations::new();
+        let id = v.check("id", rules::product_id(&request.get_ref().id));
+        let id = v.finish(id)?;
+        let record = products::get(&self.db, &id).await?.ok_or(Error::ProductNotFound(id))?;
+        Ok(Response::new(pb::GetProductResponse { product: Some(convert::product(record)) }))
+    }
+
+    async fn batch_get_products(
+        &self,
+        request: Request<pb::BatchGetProductsRequest>,
+    ) -> Result<Response<pb::BatchGetProductsResponse>, Status> {
+        authorize(&request, Access::Public)?;
+        let req = request.into_inner();
+        let mut v = FieldViolations::new();
+        if req.ids.is_empty() {
+            v.add("ids", "must name at least one product");
+        }
+        if req.ids.len() > MAX_BATCH {
+            v.add("ids", format!("at most {MAX_BATCH} ids"));
+        }
+        let mut ids: Vec<String> = Vec::with_capacity(req.ids.len());
+        for (i, raw) in req.ids.iter().enumerate() {
+            if let Some(id) = v.check(&format!("ids[{i}]"), rules::product_id(raw))
+                && !ids.contains(&id)
+            {
+                ids.push(id);
+            }
+        }
+        let ids = v.finish(Some(ids))?;
+        let found = products::batch_get(&self.db, &ids).await?;
+        let missing_ids = ids
+            .iter()
+            .filter(|id| !found.iter().any(|r| &r.product.id == *id))
+            .cloned()
+            .collect();
+        Ok(Response::new(pb::BatchGetProductsResponse {
+            products: found.into_iter().map(convert::product).collect(),
+            missing_ids,
+        }))
+    }
+
+    async fn create_product(&self, request: Request<pb::CreateProductRequest>) -> Result<Response<pb::CreateProductResponse>, Status> {
+        authorize(&request, Access::Admin)?;
+        let req = request.into_inner();
+        let mut v = FieldViolations::new();
+        let draft = convert::draft(req.product.as_ref(), &mut v);
+        if !(0..=MAX_STOCK).contains(&req.initial_stock) {
+            v.add("initial_stock", format!("must be 0-{MAX_STOCK}"));
+        }
+        let draft = v.finish(draft)?;
+        let record = products::create(&self.db, draft, req.initial_stock).await?;
+        Ok(Response::new(pb::CreateProductResponse { product: Some(convert::product(record)) }))
+    }
+
+    async fn update_product(&self, request: Request<pb::UpdateProductRequest>) -> Result<Response<pb::UpdateProductResponse>, Status> {
+        authorize(&request, Access::Admin)?;
+        let req = request.into_inner();
+        let mut v = FieldViolations::new();
+        let id = v.check("id", rules::product_id(&req.id));
+        let patch = convert::patch(req.product.as_ref(), req.update_mask.as_ref(), &mut v);
+        let (id, patch) = v.finish(id.zip(patch))?;
+        let record = products::update(&self.db, &id, patch).await?;
+        Ok(Response::new(pb::UpdateProductResponse { product: Some(convert::product(record)) }))
+    }
+
+    async fn adjust_stock(&self, request: Request<pb::AdjustStockRequest>) -> Result<Response<pb::AdjustStockResponse>, Status> {
+        authorize(&request, Access::Admin)?;
+        let req = request.into_inner();
+        let mut v = FieldViolations::new();
+        let id = v.check("product_id", rules::product_id(&req.product_id));
+        if req.delta == 0 || req.delta.abs() > MAX_STOCK {
+            v.add("delta", format!("must be non-zero and within ±{MAX_STOCK}"));
+        }
+        let id = v.finish(id)?;
+        let (on_hand, reserved) = products::adjust_stock(&self.db, &id, req.delta).await?;
+        Ok(Response::new(pb::AdjustStockResponse { stock: Some(convert::stock_level(on_hand, reserved)) }))
+    }
+
+    async fn list_categories(
+        &self,
+        request: Request<pb::ListCategoriesRequest>,
+    ) -> Result<Response<pb::ListCategoriesResponse>, Status> {
+        authorize(&request, Access::Public)?;
+        let categories = products::list_categories(&self.db).await?;
+        Ok(Response::new(pb::ListCategoriesResponse { categories: categories.into_iter().map(convert::category).collect() }))
+    }
+}

@@ -1,0 +1,12 @@
+//! catalog owns products, categories, inventory and stock reservations.
+
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod grpc;
+pub mod migration;
+pub mod startup;
+pub mod storage;
+
+pub use config::{Cli, Command, Config};
+pub use startup::App;

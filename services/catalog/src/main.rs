@@ -1,0 +1,37 @@
+//! The catalog binary: parse and validate config (every problem listed, exit 78 before any
+//! port is bound), set up logging, then run the chosen command.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use mercato_catalog::{App, Cli, Command, startup};
+use mercato_kit::{Shutdown, config::EXIT_CONFIG, telemetry};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match cli.config() {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("catalog: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    telemetry::init(config.common.service, config.common.version, &config.common.log);
+
+    let result = match cli.command.clone().unwrap_or_default() {
+        Command::Serve => match App::build(config).await {
+            Ok(app) => app.run_until_stopped(Shutdown::on_signals()).await,
+            Err(e) => Err(e),
+        },
+        Command::Migrate => startup::migrate(&config).await,
+        Command::Seed { file } => startup::seed(&config, file.as_deref()).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = format!("{e:#}"), "catalog failed");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,319 @@
+//! Products, categories and stock levels as the catalog API reads and writes them.
+
+use std::collections::HashMap;
+
+use chrono::Utc;
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait, ExprTrait,
+    FromQueryResult, Order, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+    sea_query::{Expr, Func, LikeExpr, Query},
+};
+
+use super::entity::{category, inventory, product, product_category};
+use crate::{
+    domain::product::{ProductDraft, ProductPatch},
+    error::{Error, Result},
+};
+
+/// A product with its categories and stock.
+#[derive(Debug, Clone)]
+pub struct ProductRecord {
+    pub product: product::Model,
+    pub category_ids: Vec<String>,
+    pub on_hand: i64,
+    pub reserved: i64,
+}
+
+/// What ListProducts asks for.
+#[derive(Debug, Clone, Default)]
+pub struct ListFilter {
+    /// Lower-cased free text.
+    pub query: Option<String>,
+    pub category: Option<String>,
+    /// Keyset cursor: (name, id) of the last product of the previous page.
+    pub after: Option<(String, String)>,
+    pub limit: u64,
+}
+
+/// One page plus whether more follow.
+pub async fn list(db: &DatabaseConnection, filter: &ListFilter) -> Result<(Vec<ProductRecord>, bool)> {
+    let mut select = product::Entity::find();
+    if let Some(query) = &filter.query {
+        let pattern = format!("%{}%", escape_like(query));
+        let lower = |col: product::Column| Expr::expr(Func::lower(Expr::col((product::Entity, col))));
+        select = select.filter(
+            Condition::any()
+                .add(lower(product::Column::Name).like(LikeExpr::new(pattern.clone()).escape('\\')))
+                .add(lower(product::Column::Description).like(LikeExpr::new(pattern).escape('\\'))),
+        );
+    }
+    if let Some(category) = &filter.category {
+        select = select.filter(
+            product::Column::Id.in_subquery(
+                Query::select()
+                    .column(product_category::Column::ProductId)
+                    .from(product_category::Entity)
+                    .and_where(product_category::Column::CategoryId.eq(category.as_str()))
+                    .to_owned(),
+            ),
+        );
+    }
+    if let Some((name, id)) = &filter.after {
+        select = select.filter(
+            Condition::any().add(product::Column::Name.gt(name.as_str())).add(
+                Condition::all()
+                    .add(product::Column::Name.eq(name.as_str()))
+                    .add(product::Column::Id.gt(id.as_str())),
+            ),
+        );
+    }
+    let mut products = select
+        .order_by(product::Column::Name, Order::Asc)
+        .order_by(product::Column::Id, Order::Asc)
+        .limit(filter.limit + 1)
+        .all(db)
+        .await?;
+    let more = products.len() as u64 > filter.limit;
+    products.truncate(usize::try_from(filter.limit).unwrap_or(usize::MAX));
+    Ok((hydrate(db, products).await?, more))
+}
+
+pub async fn get(db: &impl ConnectionTrait, id: &str) -> Result<Option<ProductRecord>> {
+    let Some(product) = product::Entity::find_by_id(id).one(db).await? else {
+        return Ok(None);
+    };
+    Ok(hydrate(db, vec![product]).await?.pop())
+}
+
+/// Products for `ids`, in the order of `ids`; missing ones are simply absent.
+pub async fn batch_get(db: &DatabaseConnection, ids: &[String]) -> Result<Vec<ProductRecord>> {
+    let products = product::Entity::find()
+        .filter(product::Column::Id.is_in(ids.iter().map(String::as_str)))
+        .all(db)
+        .await?;
+    let mut by_id: HashMap<String, ProductRecord> = hydrate(db, products)
+        .await?
+        .into_iter()
+        .map(|r| (r.product.id.clone(), r))
+        .collect();
+    Ok(ids.iter().filter_map(|id| by_id.remove(id)).collect())
+}
+
+/// Creates a product with its categories and initial stock in one transaction.
+pub async fn create(db: &DatabaseConnection, draft: ProductDraft, initial_stock: i64) -> Result<ProductRecord> {
+    let txn = db.begin().await?;
+    ensure_categories_exist(&txn, &draft.category_ids).await?;
+    let now = Utc::now();
+    let id = uuid::Uuid::now_v7().to_string();
+    let row = product::ActiveModel {
+        id: Set(id.clone()),
+        sku: Set(draft.sku.clone()),
+        name: Set(draft.name),
+        description: Set(draft.description),
+        price_currency: Set(draft.price.currency),
+        price_units: Set(draft.price.units),
+        price_nanos: Set(draft.price.nanos),
+        image_url: Set(draft.image_url),
+        created_at: Set(now),
+        updated_at: Set(now),
+    };
+    product::Entity::insert(row)
+        .exec_without_returning(&txn)
+        .await
+        .map_err(|e| if super::is_unique_violation(&e) { Error::SkuTaken(draft.sku.clone()) } else { e.into() })?;
+    set_categories(&txn, &id, &draft.category_ids).await?;
+    inventory::Entity::insert(inventory::ActiveModel {
+        product_id: Set(id.clone()),
+        on_hand: Set(initial_stock),
+        reserved: Set(0),
+        updated_at: Set(now),
+    })
+    .exec_without_returning(&txn)
+    .await?;
+    let record = get(&txn, &id).await?.ok_or_else(|| Error::ProductNotFound(id.clone()))?;
+    txn.commit().await?;
+    tracing::info!(product_id = %id, sku = %draft.sku, "product created");
+    Ok(record)
+}
+
+/// Applies `patch` in one transaction.
+pub async fn update(db: &DatabaseConnection, id: &str, patch: ProductPatch) -> Result<ProductRecord> {
+    let txn = db.begin().await?;
+    let Some(existing) = product::Entity::find_by_id(id).one(&txn).await? else {
+        return Err(Error::ProductNotFound(id.to_string()));
+    };
+    let mut row: product::ActiveModel = existing.into();
+    if let Some(sku) = &patch.sku {
+        row.sku = Set(sku.clone());
+    }
+    if let Some(name) = patch.name {
+        row.name = Set(name);
+    }
+    if let Some(description) = patch.description {
+        row.description = Set(description);
+    }
+    if let Some(price) = patch.price {
+        row.price_currency = Set(price.currency);
+        row.price_units = Set(price.units);
+        row.price_nanos = Set(price.nanos);
+    }
+    if let Some(url) = patch.image_url {
+        row.image_url = Set(url);
+    }
+    row.updated_at = Set(Utc::now());
+    product::Entity::update(row).exec(&txn).await.map_err(|e| {
+        match (&patch.sku, super::is_unique_violation(&e)) {
+            (Some(sku), true) => Error::SkuTaken(sku.clone()),
+            _ => e.into(),
+        }
+    })?;
+    if let Some(category_ids) = &patch.category_ids {
+        ensure_categories_exist(&txn, category_ids).await?;
+        product_category::Entity::delete_many()
+            .filter(product_category::Column::ProductId.eq(id))
+            .exec(&txn)
+            .await?;
+        set_categories(&txn, id, category_ids).await?;
+    }
+    let record = get(&txn, id).await?.ok_or_else(|| Error::ProductNotFound(id.to_string()))?;
+    txn.commit().await?;
+    tracing::info!(product_id = %id, "product updated");
+    Ok(record)
+}
+
+/// Adds `delta` to on-hand stock in one statement; on hand never drops below reserved.
+pub async fn adjust_stock(db: &DatabaseConnection, id: &str, delta: i64) -> Result<(i64, i64)> {
+    let updated = inventory::Entity::update_many()
+        .col_expr(inventory::Column::OnHand, Expr::col(inventory::Column::OnHand).add(delta))
+        .col_expr(inventory::Column::UpdatedAt, Expr::value(Utc::now()))
+        .filter(inventory::Column::ProductId.eq(id))
+        .filter(Expr::col(inventory::Column::OnHand).add(delta).gte(Expr::col(inventory::Column::Reserved)))
+        .exec(db)
+        .await?;
+    let level = inventory::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .ok_or_else(|| Error::ProductNotFound(id.to_string()))?;
+    if updated.rows_affected == 0 {
+        return Err(Error::StockBelowReserved { removing: -delta, on_hand: level.on_hand, reserved: level.reserved });
+    }
+    tracing::info!(product_id = %id, delta, on_hand = level.on_hand, "stock adjusted");
+    Ok((level.on_hand, level.reserved))
+}
+
+#[derive(Debug, FromQueryResult)]
+struct CategoryCount {
+    category_id: String,
+    products: i64,
+}
+
+/// Every category with its product count, ordered by name.
+pub async fn list_categories(db: &DatabaseConnection) -> Result<Vec<(category::Model, i64)>> {
+    let categories = category::Entity::find()
+        .order_by(category::Column::Name, Order::Asc)
+        .order_by(category::Column::Id, Order::Asc)
+        .all(db)
+        .await?;
+    let counts: HashMap<String, i64> = product_category::Entity::find()
+        .select_only()
+        .column(product_category::Column::CategoryId)
+        .column_as(product_category::Column::ProductId.count(), "products")
+        .group_by(product_category::Column::CategoryId)
+        .into_model::<CategoryCount>()
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|c| (c.category_id, c.products))
+        .collect();
+    Ok(categories
+        .into_iter()
+        .map(|c| {
+            let n = counts.get(&c.id).copied().unwrap_or(0);
+            (c, n)
+        })
+        .collect())
+}
+
+async fn ensure_categories_exist(db: &impl ConnectionTrait, ids: &[String]) -> Result<()> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let found: Vec<String> = category::Entity::find()
+        .select_only()
+        .column(category::Column::Id)
+        .filter(category::Column::Id.is_in(ids.iter().map(String::as_str)))
+        .into_tuple()
+        .all(db)
+        .await?;
+    let missing: Vec<String> = ids.iter().filter(|id| !found.contains(id)).cloned().collect();
+    if missing.is_empty() { Ok(()) } else { Err(Error::UnknownCategories(missing)) }
+}
+
+async fn set_categories(db: &impl ConnectionTrait, product_id: &str, ids: &[String]) -> Result<()> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    product_category::Entity::insert_many(ids.iter().map(|c| product_category::ActiveModel {
+        product_id: Set(product_id.to_string()),
+        category_id: Set(c.clone()),
+    }))
+    .exec_without_returning(db)
+    .await?;
+    Ok(())
+}
+
+/// Attaches categories and stock to products with two queries, whatever the page size.
+async fn hydrate(db: &impl ConnectionTrait, products: Vec<product::Model>) -> Result<Vec<ProductRecord>> {
+    if products.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<&str> = products.iter().map(|p| p.id.as_str()).collect();
+    let mut categories: HashMap<String, Vec<String>> = HashMap::new();
+    for link in product_category::Entity::find()
+        .filter(product_category::Column::ProductId.is_in(ids.iter().copied()))
+        .order_by(product_category::Column::CategoryId, Order::Asc)
+        .all(db)
+        .await?
+    {
+        categories.entry(link.product_id).or_default().push(link.category_id);
+    }
+    let levels: HashMap<String, inventory::Model> = inventory::Entity::find()
+        .filter(inventory::Column::ProductId.is_in(ids.iter().copied()))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|l| (l.product_id.clone(), l))
+        .collect();
+    Ok(products
+        .into_iter()
+        .map(|product| {
+            let level = levels.get(&product.id);
+            ProductRecord {
+                category_ids: categories.remove(&product.id).unwrap_or_default(),
+                on_hand: level.map_or(0, |l| l.on_hand),
+                reserved: level.map_or(0, |l| l.reserved),
+                product,
+            }
+        })
+        .collect())
+}
+
+/// Escapes LIKE wildcards so a query for "50%" matches the text "50%".
+fn escape_like(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len());
+    for c in raw.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn like_wildcards_are_escaped() {
+        assert_eq!(super::escape_like(r"50%_a\b"), r"50\%\_a\\b");
+    }
+}

@@ -94,7 +94,11 @@ pub struct ShutdownTimings {
 impl CommonArgs {
     /// Parses every flag, recording each problem in `problems`. Returns `None` if any flag is
     /// invalid; the caller adds its own checks to the same `problems` before failing.
-    pub fn validate(&self, defaults: ServiceDefaults, problems: &mut Problems) -> Option<CommonConfig> {
+    pub fn validate(
+        &self,
+        defaults: ServiceDefaults,
+        problems: &mut Problems,
+    ) -> Option<CommonConfig> {
         let grpc_addr = problems.check(
             "GRPC_ADDR (--grpc-addr)",
             parse_addr(self.grpc_addr.as_deref(), defaults.grpc_port),
@@ -104,8 +108,14 @@ impl CommonArgs {
             parse_addr(self.admin_addr.as_deref(), defaults.admin_port),
         );
         let url = match &self.database_url {
-            Some(url) => problems.check("DATABASE_URL (--database-url)", crate::db::check_url(url).map(|()| url.clone())),
-            None => Some(crate::db::default_sqlite_url(&PathBuf::from(&self.data_dir), defaults.name)),
+            Some(url) => problems.check(
+                "DATABASE_URL (--database-url)",
+                crate::db::check_url(url).map(|()| url.clone()),
+            ),
+            None => Some(crate::db::default_sqlite_url(
+                &PathBuf::from(&self.data_dir),
+                defaults.name,
+            )),
         };
         let max = problems.check(
             "DB_MAX_CONNECTIONS (--db-max-connections)",
@@ -132,7 +142,10 @@ impl CommonArgs {
             "LOG_LEVEL (--log-level)",
             crate::telemetry::check_filter(&self.log_level).map(|()| self.log_level.clone()),
         );
-        let delay = problems.check("SHUTDOWN_DELAY (--shutdown-delay)", parse_duration(&self.shutdown_delay));
+        let delay = problems.check(
+            "SHUTDOWN_DELAY (--shutdown-delay)",
+            parse_duration(&self.shutdown_delay),
+        );
         let timeout = problems.check(
             "SHUTDOWN_TIMEOUT (--shutdown-timeout)",
             parse_duration(&self.shutdown_timeout),
@@ -157,7 +170,9 @@ impl CommonArgs {
             Some(filter),
             Some(delay),
             Some(timeout),
-        ) = (grpc_addr, admin_addr, url, max, min, acquire, log_format, log_filter, delay, timeout)
+        ) = (
+            grpc_addr, admin_addr, url, max, min, acquire, log_format, log_filter, delay, timeout,
+        )
         else {
             return None;
         };
@@ -230,7 +245,8 @@ pub fn parse_addr(raw: Option<&str>, default_port: u16) -> Result<SocketAddr, St
     let port: u32 = port
         .parse()
         .map_err(|_| format!("port {port:?} in {raw:?} is not a number"))?;
-    let port = u16::try_from(port).map_err(|_| format!("port {port} in {raw:?} is out of range (0-65535)"))?;
+    let port = u16::try_from(port)
+        .map_err(|_| format!("port {port} in {raw:?} is out of range (0-65535)"))?;
     let host = host.trim_start_matches('[').trim_end_matches(']');
     let ip = match host {
         "localhost" => std::net::IpAddr::from([127, 0, 0, 1]),
@@ -278,10 +294,24 @@ mod tests {
     #[test]
     fn addresses_parse_with_clear_errors() {
         assert_eq!(parse_addr(None, 50052).ok(), "127.0.0.1:50052".parse().ok());
-        assert_eq!(parse_addr(Some("0.0.0.0:0"), 1).ok(), "0.0.0.0:0".parse().ok());
-        assert_eq!(parse_addr(Some("[::1]:80"), 1).ok(), "[::1]:80".parse().ok());
-        assert!(parse_addr(Some("127.0.0.1:70000"), 1).unwrap_err().contains("out of range"));
-        assert!(parse_addr(Some("nohost"), 1).unwrap_err().contains("host:port"));
+        assert_eq!(
+            parse_addr(Some("0.0.0.0:0"), 1).ok(),
+            "0.0.0.0:0".parse().ok()
+        );
+        assert_eq!(
+            parse_addr(Some("[::1]:80"), 1).ok(),
+            "[::1]:80".parse().ok()
+        );
+        assert!(
+            parse_addr(Some("127.0.0.1:70000"), 1)
+                .unwrap_err()
+                .contains("out of range")
+        );
+        assert!(
+            parse_addr(Some("nohost"), 1)
+                .unwrap_err()
+                .contains("host:port")
+        );
     }
 
     #[test]
@@ -307,11 +337,21 @@ mod tests {
             shutdown_delay: "0s".into(),
             shutdown_timeout: "20s".into(),
         };
-        let defaults = ServiceDefaults { name: "t", version: "0", grpc_port: 1, admin_port: 2 };
+        let defaults = ServiceDefaults {
+            name: "t",
+            version: "0",
+            grpc_port: 1,
+            admin_port: 2,
+        };
         let mut problems = Problems::default();
         let config = args.validate(defaults, &mut problems);
         let err = problems.finish(config).unwrap_err().to_string();
-        for needle in ["GRPC_ADDR", "DATABASE_URL", "DB_MAX_CONNECTIONS", "LOG_FORMAT"] {
+        for needle in [
+            "GRPC_ADDR",
+            "DATABASE_URL",
+            "DB_MAX_CONNECTIONS",
+            "LOG_FORMAT",
+        ] {
             assert!(err.contains(needle), "{needle} missing from {err}");
         }
     }

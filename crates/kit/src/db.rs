@@ -29,7 +29,10 @@ const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// `sqlite://<data_dir>/<service>.db?mode=rwc`.
 pub fn default_sqlite_url(data_dir: &Path, service: &str) -> String {
-    format!("sqlite://{}?mode=rwc", data_dir.join(format!("{service}.db")).display())
+    format!(
+        "sqlite://{}?mode=rwc",
+        data_dir.join(format!("{service}.db")).display()
+    )
 }
 
 /// Parses a URL as its driver would, without connecting.
@@ -67,7 +70,8 @@ pub async fn connect(config: &DatabaseConfig) -> Result<DatabaseConnection, DbEr
         && let Some(parent) = Path::new(path).parent()
         && !parent.as_os_str().is_empty()
     {
-        std::fs::create_dir_all(parent).map_err(|e| DbErr::Custom(format!("creating {}: {e}", parent.display())))?;
+        std::fs::create_dir_all(parent)
+            .map_err(|e| DbErr::Custom(format!("creating {}: {e}", parent.display())))?;
     }
     let mut options = ConnectOptions::new(url.clone());
     options
@@ -94,7 +98,9 @@ pub async fn migrate<M: MigratorTrait>(db: &DatabaseConnection) -> Result<(), Db
 }
 
 fn sqlite_file(url: &str) -> Option<&str> {
-    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
     let path = rest.split_once('?').map_or(rest, |(p, _)| p);
     (!path.is_empty() && path != ":memory:").then_some(path)
 }
@@ -122,8 +128,14 @@ mod tests {
         assert!(check_url("postgres://u:p@127.0.0.1:5432/db").is_ok());
         assert!(check_url("not a url").is_err());
         assert!(check_url("postgres://u:p@host:notaport/db").is_err());
-        assert_eq!(describe_url("postgres://u:secret@db:5432/shop?sslmode=require"), "postgres://db:5432/shop");
-        assert_eq!(sqlite_file("sqlite://data/x.db?mode=rwc"), Some("data/x.db"));
+        assert_eq!(
+            describe_url("postgres://u:secret@db:5432/shop?sslmode=require"),
+            "postgres://db:5432/shop"
+        );
+        assert_eq!(
+            sqlite_file("sqlite://data/x.db?mode=rwc"),
+            Some("data/x.db")
+        );
         assert_eq!(sqlite_file("sqlite::memory:"), None);
     }
 }

@@ -36,7 +36,10 @@ impl ObserveLayer {
 impl<S> Layer<S> for ObserveLayer {
     type Service = Observe<S>;
     fn layer(&self, inner: S) -> Self::Service {
-        Observe { inner, metrics: self.metrics.clone() }
+        Observe {
+            inner,
+            metrics: self.metrics.clone(),
+        }
     }
 }
 
@@ -65,7 +68,10 @@ impl CallRecord {
         let labels = [self.service.as_str(), self.method.as_str()];
         let elapsed = self.start.elapsed();
         self.metrics.in_flight.with_label_values(&labels).dec();
-        self.metrics.handling_seconds.with_label_values(&labels).observe(elapsed.as_secs_f64());
+        self.metrics
+            .handling_seconds
+            .with_label_values(&labels)
+            .observe(elapsed.as_secs_f64());
         self.metrics
             .handled
             .with_label_values(&[labels[0], labels[1], code_name(code)])
@@ -74,8 +80,15 @@ impl CallRecord {
         let _enter = self.span.enter();
         let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
         match code {
-            Code::Ok | Code::NotFound | Code::InvalidArgument | Code::AlreadyExists | Code::FailedPrecondition
-            | Code::Unauthenticated | Code::PermissionDenied | Code::OutOfRange | Code::Cancelled => {
+            Code::Ok
+            | Code::NotFound
+            | Code::InvalidArgument
+            | Code::AlreadyExists
+            | Code::FailedPrecondition
+            | Code::Unauthenticated
+            | Code::PermissionDenied
+            | Code::OutOfRange
+            | Code::Cancelled => {
                 tracing::debug!(code = code_name(code), micros, "rpc finished")
             }
             _ => tracing::warn!(code = code_name(code), micros, "rpc failed"),
@@ -149,7 +162,10 @@ where
                 if let Some(code) = early {
                     record.finish(code);
                 }
-                Ok(response.map(|body| ObservedBody { inner: body, record: Some(record) }))
+                Ok(response.map(|body| ObservedBody {
+                    inner: body,
+                    record: Some(record),
+                }))
             }
             .instrument(span),
         )
@@ -169,7 +185,10 @@ impl<B: Body> Body for ObservedBody<B> {
     type Data = B::Data;
     type Error = B::Error;
 
-    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
         let this = self.project();
         let frame = ready!(this.inner.poll_frame(cx));
         match &frame {
@@ -216,7 +235,9 @@ fn status_of(value: &HeaderValue) -> Code {
 fn split_path(path: &str) -> (String, String) {
     let trimmed = path.trim_start_matches('/');
     match trimmed.split_once('/') {
-        Some((service, method)) if !service.is_empty() && !method.is_empty() => (service.into(), method.into()),
+        Some((service, method)) if !service.is_empty() && !method.is_empty() => {
+            (service.into(), method.into())
+        }
         _ => ("unknown".into(), "unknown".into()),
     }
 }
@@ -250,7 +271,13 @@ mod tests {
 
     #[test]
     fn paths_split_into_service_and_method() {
-        assert_eq!(split_path("/mercato.catalog.v1.CatalogService/GetProduct"), ("mercato.catalog.v1.CatalogService".into(), "GetProduct".into()));
+        assert_eq!(
+            split_path("/mercato.catalog.v1.CatalogService/GetProduct"),
+            (
+                "mercato.catalog.v1.CatalogService".into(),
+                "GetProduct".into()
+            )
+        );
         assert_eq!(split_path("/"), ("unknown".into(), "unknown".into()));
     }
 }

@@ -4,7 +4,8 @@
 use std::sync::Arc;
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
 };
 
 /// The registry a server exposes on /metrics, with the RPC metrics already in it. Services
@@ -28,9 +29,12 @@ impl Metrics {
         let registry = Registry::new();
         let grpc = Arc::new(GrpcMetrics::register(&registry));
         let info = IntGauge::with_opts(
-            Opts::new("mercato_build_info", "Always 1; labels say which binary and version this is.")
-                .const_label("service", service)
-                .const_label("version", version),
+            Opts::new(
+                "mercato_build_info",
+                "Always 1; labels say which binary and version this is.",
+            )
+            .const_label("service", service)
+            .const_label("version", version),
         )
         .ok();
         if let Some(info) = info {
@@ -61,12 +65,20 @@ impl GrpcMetrics {
             &labels,
         );
         let handled = IntCounterVec::new(
-            Opts::new("grpc_server_handled_total", "RPCs completed on the server, by status code."),
+            Opts::new(
+                "grpc_server_handled_total",
+                "RPCs completed on the server, by status code.",
+            ),
             &["grpc_service", "grpc_method", "grpc_code"],
         );
         let handling_seconds = HistogramVec::new(
-            HistogramOpts::new("grpc_server_handling_seconds", "Time from request to final status.").buckets(vec![
-                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+            HistogramOpts::new(
+                "grpc_server_handling_seconds",
+                "Time from request to final status.",
+            )
+            .buckets(vec![
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                10.0,
             ]),
             &labels,
         );
@@ -104,7 +116,13 @@ mod tests {
         let m = Metrics::new("catalog", "9.9.9");
         m.grpc.started.with_label_values(&["a.B", "C"]).inc();
         let text = m.encode();
-        assert!(text.contains(r#"mercato_build_info{service="catalog",version="9.9.9"} 1"#), "{text}");
-        assert!(text.contains(r#"grpc_server_started_total{grpc_method="C",grpc_service="a.B"} 1"#), "{text}");
+        assert!(
+            text.contains(r#"mercato_build_info{service="catalog",version="9.9.9"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"grpc_server_started_total{grpc_method="C",grpc_service="a.B"} 1"#),
+            "{text}"
+        );
     }
 }

@@ -13,10 +13,7 @@ use anyhow::Context as _;
 use axum::Router;
 use tokio::{net::TcpListener, task::JoinHandle, time::Instant};
 use tonic::{
-    body::Body,
-    server::NamedService,
-    service::RoutesBuilder,
-    transport::server::TcpIncoming,
+    body::Body, server::NamedService, service::RoutesBuilder, transport::server::TcpIncoming,
 };
 use tonic_health::{ServingStatus, server::HealthReporter};
 use tower::Service;
@@ -96,7 +93,12 @@ impl Server {
     /// Adds a gRPC service; its health status follows the server's.
     pub fn add_service<S>(&mut self, service: S) -> &mut Self
     where
-        S: Service<http::Request<Body>, Error = Infallible> + NamedService + Clone + Send + Sync + 'static,
+        S: Service<http::Request<Body>, Error = Infallible>
+            + NamedService
+            + Clone
+            + Send
+            + Sync
+            + 'static,
         S::Response: axum::response::IntoResponse,
         S::Future: Send + 'static,
     {
@@ -120,7 +122,9 @@ impl Server {
         let reflection_v1alpha = reflection_builder(&self.service_names)
             .build_v1alpha()
             .context("building the reflection v1alpha service")?;
-        self.routes.add_service(reflection_v1).add_service(reflection_v1alpha);
+        self.routes
+            .add_service(reflection_v1)
+            .add_service(reflection_v1alpha);
 
         let grpc_addr = self.grpc_addr();
         let admin_addr = self.admin_addr();
@@ -134,8 +138,13 @@ impl Server {
         let mut grpc: JoinHandle<Result<(), tonic::transport::Error>> = tokio::spawn(grpc);
 
         let admin_stop = Shutdown::new();
-        let admin_router = admin::router(self.readiness.clone(), self.metrics.clone(), self.admin_routes);
-        let admin = axum::serve(self.admin_listener, admin_router).with_graceful_shutdown(admin_stop.wait());
+        let admin_router = admin::router(
+            self.readiness.clone(),
+            self.metrics.clone(),
+            self.admin_routes,
+        );
+        let admin = axum::serve(self.admin_listener, admin_router)
+            .with_graceful_shutdown(admin_stop.wait());
         let admin = tokio::spawn(async move { admin.await });
 
         set_status(&self.health, &self.service_names, ServingStatus::Serving).await;
@@ -164,7 +173,9 @@ impl Server {
         stop_accepting.trigger();
         match tokio::time::timeout_at(deadline, &mut grpc).await {
             Ok(Ok(Ok(()))) => tracing::info!("drained"),
-            Ok(Ok(Err(e))) => tracing::warn!(error = %e, "gRPC server ended with an error while draining"),
+            Ok(Ok(Err(e))) => {
+                tracing::warn!(error = %e, "gRPC server ended with an error while draining")
+            }
             Ok(Err(e)) => tracing::warn!(error = %e, "gRPC server task failed while draining"),
             Err(_) => {
                 tracing::warn!(timeout = ?self.timings.timeout, "shutdown timeout elapsed; dropping calls still in flight");
@@ -172,7 +183,11 @@ impl Server {
             }
         }
         admin_stop.trigger();
-        let _ = tokio::time::timeout_at(deadline.max(Instant::now() + Duration::from_millis(100)), admin).await;
+        let _ = tokio::time::timeout_at(
+            deadline.max(Instant::now() + Duration::from_millis(100)),
+            admin,
+        )
+        .await;
         Ok(())
     }
 }

@@ -61,7 +61,11 @@ pub fn init(service: &'static str, version: &'static str, config: &LogConfig) {
             .try_init(),
         LogFormat::Pretty => tracing_subscriber::registry()
             .with(filter)
-            .with(tracing_subscriber::fmt::layer().compact().with_target(false))
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .compact()
+                    .with_target(false),
+            )
             .try_init(),
     };
     // Already initialised: keep the existing subscriber.
@@ -69,7 +73,15 @@ pub fn init(service: &'static str, version: &'static str, config: &LogConfig) {
 }
 
 /// Field names whose values never reach a log line.
-const REDACTED: &[&str] = &["password", "token", "authorization", "secret", "database_url", "refresh_token", "access_token"];
+const REDACTED: &[&str] = &[
+    "password",
+    "token",
+    "authorization",
+    "secret",
+    "database_url",
+    "refresh_token",
+    "access_token",
+];
 
 fn is_secret(name: &str) -> bool {
     let name = name.to_ascii_lowercase();
@@ -89,7 +101,11 @@ pub struct JsonLayer<W> {
 
 impl<W> JsonLayer<W> {
     pub fn new(service: &'static str, version: &'static str, writer: W) -> Self {
-        Self { service, version, writer }
+        Self {
+            service,
+            version,
+            writer,
+        }
     }
 }
 
@@ -154,7 +170,11 @@ struct JsonVisitor<'a>(&'a mut Map<String, Value>);
 
 impl JsonVisitor<'_> {
     fn put(&mut self, field: &Field, value: Value) {
-        let value = if is_secret(field.name()) { Value::from("[redacted]") } else { value };
+        let value = if is_secret(field.name()) {
+            Value::from("[redacted]")
+        } else {
+            value
+        };
         self.0.insert(field.name().to_string(), value);
     }
 }
@@ -201,7 +221,10 @@ mod tests {
     struct Buf(Arc<Mutex<Vec<u8>>>);
     impl Write for Buf {
         fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().map_err(|_| std::io::Error::other("poisoned"))?.extend_from_slice(b);
+            self.0
+                .lock()
+                .map_err(|_| std::io::Error::other("poisoned"))?
+                .extend_from_slice(b);
             Ok(b.len())
         }
         fn flush(&mut self) -> std::io::Result<()> {
@@ -218,7 +241,8 @@ mod tests {
     #[test]
     fn lines_carry_service_span_fields_and_redact_secrets() {
         let buf = Buf::default();
-        let subscriber = tracing_subscriber::registry().with(JsonLayer::new("catalog", "1.2.3", buf.clone()));
+        let subscriber =
+            tracing_subscriber::registry().with(JsonLayer::new("catalog", "1.2.3", buf.clone()));
         tracing::subscriber::with_default(subscriber, || {
             let span = tracing::info_span!("grpc", request_id = "req-1");
             let _guard = span.enter();

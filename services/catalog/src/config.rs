@@ -3,10 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
-use mercato_kit::{
-    CommonArgs, CommonConfig, ConfigError, Problems,
-    config::ServiceDefaults,
-};
+use mercato_kit::{CommonArgs, CommonConfig, ConfigError, Problems, config::ServiceDefaults};
 
 pub const DEFAULTS: ServiceDefaults = ServiceDefaults {
     name: "catalog",
@@ -57,6 +54,9 @@ impl Cli {
     pub fn config(&self) -> Result<Config, ConfigError> {
         let mut problems = Problems::default();
         let common = self.common.validate(DEFAULTS, &mut problems);
-        problems.finish(common.map(|common| Config { common, seed_on_start: self.seed_on_start }))
+        problems.finish(common.map(|common| Config {
+            common,
+            seed_on_start: self.seed_on_start,
+        }))
     }
 }

@@ -34,7 +34,10 @@ impl CatalogApi {
 
 #[tonic::async_trait]
 impl CatalogService for CatalogApi {
-    async fn list_products(&self, request: Request<pb::ListProductsRequest>) -> Result<Response<pb::ListProductsResponse>, Status> {
+    async fn list_products(
+        &self,
+        request: Request<pb::ListProductsRequest>,
+    ) -> Result<Response<pb::ListProductsResponse>, Status> {
         authorize(&request, Access::Public)?;
         let req = request.into_inner();
         let mut v = FieldViolations::new();
@@ -50,7 +53,11 @@ impl CatalogService for CatalogApi {
         let cursor = if req.page_token.is_empty() {
             Some(None)
         } else {
-            v.check("page_token", page::ProductCursor::decode(&req.page_token, &query, &category)).map(Some)
+            v.check(
+                "page_token",
+                page::ProductCursor::decode(&req.page_token, &query, &category),
+            )
+            .map(Some)
         };
         let (limit, cursor) = v.finish(limit.zip(cursor))?;
 
@@ -77,13 +84,20 @@ impl CatalogService for CatalogApi {
         }))
     }
 
-    async fn get_product(&self, request: Request<pb::GetProductRequest>) -> Result<Response<pb::GetProductResponse>, Status> {
+    async fn get_product(
+        &self,
+        request: Request<pb::GetProductRequest>,
+    ) -> Result<Response<pb::GetProductResponse>, Status> {
         authorize(&request, Access::Public)?;
         let mut v = FieldViolations::new();
         let id = v.check("id", rules::product_id(&request.get_ref().id));
         let id = v.finish(id)?;
-        let record = products::get(&self.db, &id).await?.ok_or(Error::ProductNotFound(id))?;
-        Ok(Response::new(pb::GetProductResponse { product: Some(convert::product(record)) }))
+        let record = products::get(&self.db, &id)
+            .await?
+            .ok_or(Error::ProductNotFound(id))?;
+        Ok(Response::new(pb::GetProductResponse {
+            product: Some(convert::product(record)),
+        }))
     }
 
     async fn batch_get_products(
@@ -120,7 +134,10 @@ impl CatalogService for CatalogApi {
         }))
     }
 
-    async fn create_product(&self, request: Request<pb::CreateProductRequest>) -> Result<Response<pb::CreateProductResponse>, Status> {
+    async fn create_product(
+        &self,
+        request: Request<pb::CreateProductRequest>,
+    ) -> Result<Response<pb::CreateProductResponse>, Status> {
         authorize(&request, Access::Admin)?;
         let req = request.into_inner();
         let mut v = FieldViolations::new();
@@ -130,10 +147,15 @@ impl CatalogService for CatalogApi {
         }
         let draft = v.finish(draft)?;
         let record = products::create(&self.db, draft, req.initial_stock).await?;
-        Ok(Response::new(pb::CreateProductResponse { product: Some(convert::product(record)) }))
+        Ok(Response::new(pb::CreateProductResponse {
+            product: Some(convert::product(record)),
+        }))
     }
 
-    async fn update_product(&self, request: Request<pb::UpdateProductRequest>) -> Result<Response<pb::UpdateProductResponse>, Status> {
+    async fn update_product(
+        &self,
+        request: Request<pb::UpdateProductRequest>,
+    ) -> Result<Response<pb::UpdateProductResponse>, Status> {
         authorize(&request, Access::Admin)?;
         let req = request.into_inner();
         let mut v = FieldViolations::new();
@@ -141,10 +163,15 @@ impl CatalogService for CatalogApi {
         let patch = convert::patch(req.product.as_ref(), req.update_mask.as_ref(), &mut v);
         let (id, patch) = v.finish(id.zip(patch))?;
         let record = products::update(&self.db, &id, patch).await?;
-        Ok(Response::new(pb::UpdateProductResponse { product: Some(convert::product(record)) }))
+        Ok(Response::new(pb::UpdateProductResponse {
+            product: Some(convert::product(record)),
+        }))
     }
 
-    async fn adjust_stock(&self, request: Request<pb::AdjustStockRequest>) -> Result<Response<pb::AdjustStockResponse>, Status> {
+    async fn adjust_stock(
+        &self,
+        request: Request<pb::AdjustStockRequest>,
+    ) -> Result<Response<pb::AdjustStockResponse>, Status> {
         authorize(&request, Access::Admin)?;
         let req = request.into_inner();
         let mut v = FieldViolations::new();
@@ -154,7 +181,9 @@ impl CatalogService for CatalogApi {
         }
         let id = v.finish(id)?;
         let (on_hand, reserved) = products::adjust_stock(&self.db, &id, req.delta).await?;
-        Ok(Response::new(pb::AdjustStockResponse { stock: Some(convert::stock_level(on_hand, reserved)) }))
+        Ok(Response::new(pb::AdjustStockResponse {
+            stock: Some(convert::stock_level(on_hand, reserved)),
+        }))
     }
 
     async fn list_categories(
@@ -163,6 +192,8 @@ impl CatalogService for CatalogApi {
     ) -> Result<Response<pb::ListCategoriesResponse>, Status> {
         authorize(&request, Access::Public)?;
         let categories = products::list_categories(&self.db).await?;
-        Ok(Response::new(pb::ListCategoriesResponse { categories: categories.into_iter().map(convert::category).collect() }))
+        Ok(Response::new(pb::ListCategoriesResponse {
+            categories: categories.into_iter().map(convert::category).collect(),
+        }))
     }
 }

@@ -27,7 +27,11 @@ pub fn product(record: ProductRecord) -> pb::Product {
         name: p.name,
         description: p.description,
         category_ids: record.category_ids,
-        price: Some(PbMoney { currency_code: p.price_currency, units: p.price_units, nanos: p.price_nanos }),
+        price: Some(PbMoney {
+            currency_code: p.price_currency,
+            units: p.price_units,
+            nanos: p.price_nanos,
+        }),
         image_url: p.image_url,
         stock: Some(stock_level(record.on_hand, record.reserved)),
         create_time: Some(timestamp(p.created_at)),
@@ -36,11 +40,20 @@ pub fn product(record: ProductRecord) -> pb::Product {
 }
 
 pub fn stock_level(on_hand: i64, reserved: i64) -> pb::StockLevel {
-    pb::StockLevel { on_hand, reserved, available: on_hand - reserved }
+    pb::StockLevel {
+        on_hand,
+        reserved,
+        available: on_hand - reserved,
+    }
 }
 
 pub fn category((c, count): (category::Model, i64)) -> pb::Category {
-    pb::Category { id: c.id, name: c.name, description: c.description, product_count: count }
+    pb::Category {
+        id: c.id,
+        name: c.name,
+        description: c.description,
+        product_count: count,
+    }
 }
 
 pub fn reservation(record: ReservationRecord) -> pb::Reservation {
@@ -52,7 +65,10 @@ pub fn reservation(record: ReservationRecord) -> pb::Reservation {
         lines: record
             .lines
             .iter()
-            .map(|(product_id, quantity)| pb::StockLine { product_id: product_id.to_string(), quantity })
+            .map(|(product_id, quantity)| pb::StockLine {
+                product_id: product_id.to_string(),
+                quantity,
+            })
             .collect(),
         shortages: record.shortages.into_iter().map(shortage).collect(),
         create_time: Some(timestamp(r.created_at)),
@@ -61,7 +77,11 @@ pub fn reservation(record: ReservationRecord) -> pb::Reservation {
 }
 
 fn shortage(s: Shortage) -> pb::StockShortage {
-    pb::StockShortage { product_id: s.product_id, requested: s.requested, available: s.available }
+    pb::StockShortage {
+        product_id: s.product_id,
+        requested: s.requested,
+        available: s.available,
+    }
 }
 
 fn status(s: ReservationStatus) -> pb::ReservationStatus {
@@ -107,11 +127,22 @@ pub fn draft(product: Option<&pb::Product>, v: &mut FieldViolations) -> Option<P
 }
 
 /// Fields an update may name.
-pub const UPDATABLE: &[&str] = &["sku", "name", "description", "category_ids", "price", "image_url"];
+pub const UPDATABLE: &[&str] = &[
+    "sku",
+    "name",
+    "description",
+    "category_ids",
+    "price",
+    "image_url",
+];
 
 /// A patch: the fields in `mask`, or every non-default field of `product` when the mask is
 /// empty (AIP-134).
-pub fn patch(product: Option<&pb::Product>, mask: Option<&prost_types::FieldMask>, v: &mut FieldViolations) -> Option<ProductPatch> {
+pub fn patch(
+    product: Option<&pb::Product>,
+    mask: Option<&prost_types::FieldMask>,
+    v: &mut FieldViolations,
+) -> Option<ProductPatch> {
     let Some(p) = product else {
         v.add("product", "is required");
         return None;
@@ -120,7 +151,13 @@ pub fn patch(product: Option<&pb::Product>, mask: Option<&prost_types::FieldMask
         Some(paths) if !paths.is_empty() => {
             for path in paths {
                 if !UPDATABLE.contains(&path.as_str()) {
-                    v.add("update_mask", format!("{path:?} cannot be updated; use any of {}", UPDATABLE.join(", ")));
+                    v.add(
+                        "update_mask",
+                        format!(
+                            "{path:?} cannot be updated; use any of {}",
+                            UPDATABLE.join(", ")
+                        ),
+                    );
                 }
             }
             paths.to_vec()
@@ -134,7 +171,10 @@ pub fn patch(product: Option<&pb::Product>, mask: Option<&prost_types::FieldMask
                 ("price", p.price.is_some()),
                 ("image_url", !p.image_url.is_empty()),
             ];
-            set.iter().filter(|(_, present)| *present).map(|(name, _)| name.to_string()).collect()
+            set.iter()
+                .filter(|(_, present)| *present)
+                .map(|(name, _)| name.to_string())
+                .collect()
         }
     };
     let named = |f: &str| paths.iter().any(|p| p == f);

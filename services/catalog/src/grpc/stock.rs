@@ -31,15 +31,25 @@ fn reservation_id(raw: &str, v: &mut FieldViolations) -> Option<String> {
 
 #[tonic::async_trait]
 impl StockService for StockApi {
-    async fn reserve_stock(&self, request: Request<pb::ReserveStockRequest>) -> Result<Response<pb::ReserveStockResponse>, Status> {
+    async fn reserve_stock(
+        &self,
+        request: Request<pb::ReserveStockRequest>,
+    ) -> Result<Response<pb::ReserveStockResponse>, Status> {
         authorize(&request, Access::Internal)?;
         let req = request.into_inner();
         let mut v = FieldViolations::new();
         let id = reservation_id(&req.reservation_id, &mut v);
         if req.order_id.len() > stock::MAX_RESERVATION_ID {
-            v.add("order_id", format!("must be at most {} characters", stock::MAX_RESERVATION_ID));
+            v.add(
+                "order_id",
+                format!("must be at most {} characters", stock::MAX_RESERVATION_ID),
+            );
         }
-        let raw: Vec<(String, i32)> = req.lines.iter().map(|l| (l.product_id.clone(), l.quantity)).collect();
+        let raw: Vec<(String, i32)> = req
+            .lines
+            .iter()
+            .map(|l| (l.product_id.clone(), l.quantity))
+            .collect();
         let lines = match Lines::new(&raw) {
             Ok(lines) => Some(lines),
             Err(problems) => {
@@ -51,33 +61,52 @@ impl StockService for StockApi {
         };
         let (id, lines) = v.finish(id.zip(lines))?;
         let record = store::reserve(&self.db, &id, &req.order_id, &lines).await?;
-        Ok(Response::new(pb::ReserveStockResponse { reservation: Some(convert::reservation(record)) }))
+        Ok(Response::new(pb::ReserveStockResponse {
+            reservation: Some(convert::reservation(record)),
+        }))
     }
 
-    async fn release_stock(&self, request: Request<pb::ReleaseStockRequest>) -> Result<Response<pb::ReleaseStockResponse>, Status> {
+    async fn release_stock(
+        &self,
+        request: Request<pb::ReleaseStockRequest>,
+    ) -> Result<Response<pb::ReleaseStockResponse>, Status> {
         authorize(&request, Access::Internal)?;
         let mut v = FieldViolations::new();
         let id = reservation_id(&request.get_ref().reservation_id, &mut v);
         let id = v.finish(id)?;
         let record = store::release(&self.db, &id).await?;
-        Ok(Response::new(pb::ReleaseStockResponse { reservation: Some(convert::reservation(record)) }))
+        Ok(Response::new(pb::ReleaseStockResponse {
+            reservation: Some(convert::reservation(record)),
+        }))
     }
 
-    async fn commit_stock(&self, request: Request<pb::CommitStockRequest>) -> Result<Response<pb::CommitStockResponse>, Status> {
+    async fn commit_stock(
+        &self,
+        request: Request<pb::CommitStockRequest>,
+    ) -> Result<Response<pb::CommitStockResponse>, Status> {
         authorize(&request, Access::Internal)?;
         let mut v = FieldViolations::new();
         let id = reservation_id(&request.get_ref().reservation_id, &mut v);
         let id = v.finish(id)?;
         let record = store::commit(&self.db, &id).await?;
-        Ok(Response::new(pb::CommitStockResponse { reservation: Some(convert::reservation(record)) }))
+        Ok(Response::new(pb::CommitStockResponse {
+            reservation: Some(convert::reservation(record)),
+        }))
     }
 
-    async fn get_reservation(&self, request: Request<pb::GetReservationRequest>) -> Result<Response<pb::GetReservationResponse>, Status> {
+    async fn get_reservation(
+        &self,
+        request: Request<pb::GetReservationRequest>,
+    ) -> Result<Response<pb::GetReservationResponse>, Status> {
         authorize(&request, Access::Internal)?;
         let mut v = FieldViolations::new();
         let id = reservation_id(&request.get_ref().reservation_id, &mut v);
         let id = v.finish(id)?;
-        let record = store::get(&self.db, &id).await?.ok_or(Error::ReservationNotFound(id))?;
-        Ok(Response::new(pb::GetReservationResponse { reservation: Some(convert::reservation(record)) }))
+        let record = store::get(&self.db, &id)
+            .await?
+            .ok_or(Error::ReservationNotFound(id))?;
+        Ok(Response::new(pb::GetReservationResponse {
+            reservation: Some(convert::reservation(record)),
+        }))
     }
 }

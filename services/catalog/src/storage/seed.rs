@@ -3,7 +3,9 @@
 //! stock that has moved.
 
 use chrono::Utc;
-use sea_orm::{ActiveValue::Set, DatabaseConnection, EntityTrait, TransactionTrait, sea_query::OnConflict};
+use sea_orm::{
+    ActiveValue::Set, DatabaseConnection, EntityTrait, TransactionTrait, sea_query::OnConflict,
+};
 use serde::Deserialize;
 
 use super::entity::{category, inventory, product, product_category};
@@ -72,16 +74,27 @@ pub fn parse(json: &str) -> anyhow::Result<SeedFile> {
             rules::description(&p.description).err(),
             rules::image_url(&p.image_url).err(),
             rules::category_ids(&p.category_ids).err(),
-            Money::price(&p.price.currency_code, p.price.units, p.price.nanos).err().map(|(f, e)| format!("price.{f}: {e}")),
+            Money::price(&p.price.currency_code, p.price.units, p.price.nanos)
+                .err()
+                .map(|(f, e)| format!("price.{f}: {e}")),
             (p.stock < 0).then(|| "stock must not be negative".to_string()),
             p.category_ids
                 .iter()
                 .find(|id| !seed.categories.iter().any(|c| &c.id == *id))
                 .map(|id| format!("unknown category {id}")),
         ];
-        problems.extend(checks.into_iter().flatten().map(|e| format!("product {}: {e}", p.sku)));
+        problems.extend(
+            checks
+                .into_iter()
+                .flatten()
+                .map(|e| format!("product {}: {e}", p.sku)),
+        );
     }
-    if problems.is_empty() { Ok(seed) } else { anyhow::bail!("invalid seed file:\n  {}", problems.join("\n  ")) }
+    if problems.is_empty() {
+        Ok(seed)
+    } else {
+        anyhow::bail!("invalid seed file:\n  {}", problems.join("\n  "))
+    }
 }
 
 /// Inserts whatever of `seed` is missing, in one transaction.
@@ -96,7 +109,11 @@ pub async fn load(db: &DatabaseConnection, seed: &SeedFile) -> anyhow::Result<Se
             description: Set(c.description.clone()),
             created_at: Set(now),
         })
-        .on_conflict(OnConflict::column(category::Column::Id).do_nothing().to_owned())
+        .on_conflict(
+            OnConflict::column(category::Column::Id)
+                .do_nothing()
+                .to_owned(),
+        )
         .exec_without_returning(&txn)
         .await?;
     }
@@ -113,7 +130,11 @@ pub async fn load(db: &DatabaseConnection, seed: &SeedFile) -> anyhow::Result<Se
             created_at: Set(now),
             updated_at: Set(now),
         })
-        .on_conflict(OnConflict::column(product::Column::Id).do_nothing().to_owned())
+        .on_conflict(
+            OnConflict::column(product::Column::Id)
+                .do_nothing()
+                .to_owned(),
+        )
         .exec_without_returning(&txn)
         .await?;
         if inserted == 0 {
@@ -121,9 +142,11 @@ pub async fn load(db: &DatabaseConnection, seed: &SeedFile) -> anyhow::Result<Se
         }
         report.products += 1;
         if !p.category_ids.is_empty() {
-            product_category::Entity::insert_many(p.category_ids.iter().map(|c| product_category::ActiveModel {
-                product_id: Set(p.id.clone()),
-                category_id: Set(c.clone()),
+            product_category::Entity::insert_many(p.category_ids.iter().map(|c| {
+                product_category::ActiveModel {
+                    product_id: Set(p.id.clone()),
+                    category_id: Set(c.clone()),
+                }
             }))
             .exec_without_returning(&txn)
             .await?;

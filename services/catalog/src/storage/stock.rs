@@ -5,7 +5,8 @@
 
 use chrono::Utc;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait, ExprTrait,
+    ActiveValue::Set,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait, ExprTrait,
     QueryFilter, TransactionTrait,
     sea_query::{Expr, OnConflict},
 };
@@ -26,7 +27,12 @@ pub struct ReservationRecord {
 }
 
 /// Reserves every line or none. Replays (same id) return the stored outcome.
-pub async fn reserve(db: &DatabaseConnection, id: &str, order_id: &str, lines: &Lines) -> Result<ReservationRecord> {
+pub async fn reserve(
+    db: &DatabaseConnection,
+    id: &str,
+    order_id: &str,
+    lines: &Lines,
+) -> Result<ReservationRecord> {
     let txn = db.begin().await?;
     let now = Utc::now();
     let inserted = reservation::Entity::insert(reservation::ActiveModel {
@@ -37,11 +43,17 @@ pub async fn reserve(db: &DatabaseConnection, id: &str, order_id: &str, lines: &
         created_at: Set(now),
         updated_at: Set(now),
     })
-    .on_conflict(OnConflict::column(reservation::Column::Id).do_nothing().to_owned())
+    .on_conflict(
+        OnConflict::column(reservation::Column::Id)
+            .do_nothing()
+            .to_owned(),
+    )
     .exec_without_returning(&txn)
     .await?;
     if inserted == 0 {
-        let existing = load(&txn, id).await?.ok_or_else(|| Error::ReservationNotFound(id.to_string()))?;
+        let existing = load(&txn, id)
+            .await?
+            .ok_or_else(|| Error::ReservationNotFound(id.to_string()))?;
         txn.commit().await?;
         // A RELEASED tombstone has no lines: the release won the race, nothing is reserved.
         if existing.status != ReservationStatus::Released && existing.lines != *lines {
@@ -50,10 +62,12 @@ pub async fn reserve(db: &DatabaseConnection, id: &str, order_id: &str, lines: &
         return Ok(existing);
     }
 
-    reservation_line::Entity::insert_many(lines.iter().map(|(product_id, quantity)| reservation_line::ActiveModel {
-        reservation_id: Set(id.to_string()),
-        product_id: Set(product_id.to_string()),
-        quantity: Set(quantity),
+    reservation_line::Entity::insert_many(lines.iter().map(|(product_id, quantity)| {
+        reservation_line::ActiveModel {
+            reservation_id: Set(id.to_string()),
+            product_id: Set(product_id.to_string()),
+            quantity: Set(quantity),
+        }
     }))
     .exec_without_returning(&txn)
     .await?;
@@ -63,7 +77,10 @@ pub async fn reserve(db: &DatabaseConnection, id: &str, order_id: &str, lines: &
     let mut short = false;
     for (product_id, quantity) in lines.iter() {
         let updated = inventory::Entity::update_many()
-            .col_expr(inventory::Column::Reserved, Expr::col(inventory::Column::Reserved).add(quantity))
+            .col_expr(
+                inventory::Column::Reserved,
+                Expr::col(inventory::Column::Reserved).add(quantity),
+            )
             .col_expr(inventory::Column::UpdatedAt, Expr::value(now))
             .filter(inventory::Column::ProductId.eq(product_id))
             .filter(
@@ -82,7 +99,10 @@ pub async fn reserve(db: &DatabaseConnection, id: &str, order_id: &str, lines: &
         attempt.rollback().await?;
         let shortages = shortages(&txn, lines).await?;
         reservation::Entity::update_many()
-            .col_expr(reservation::Column::Status, Expr::value(ReservationStatus::Rejected.as_str()))
+            .col_expr(
+                reservation::Column::Status,
+                Expr::value(ReservationStatus::Rejected.as_str()),
+            )
             .col_expr(
                 reservation::Column::Shortages,
                 Expr::value(serde_json::to_string(&shortages).unwrap_or_else(|_| "[]".into())),
@@ -90,12 +110,19 @@ pub async fn reserve(db: &DatabaseConnection, id: &str, order_id: &str, lines: &
             .filter(reservation::Column::Id.eq(id))
             .exec(&txn)
             .await?;
-        tracing::info!(reservation_id = id, order_id, ?shortages, "reservation rejected");
+        tracing::info!(
+            reservation_id = id,
+            order_id,
+            ?shortages,
+            "reservation rejected"
+        );
     } else {
         attempt.commit().await?;
         tracing::info!(reservation_id = id, order_id, "stock reserved");
     }
-    let record = load(&txn, id).await?.ok_or_else(|| Error::ReservationNotFound(id.to_string()))?;
+    let record = load(&txn, id)
+        .await?
+        .ok_or_else(|| Error::ReservationNotFound(id.to_string()))?;
     txn.commit().await?;
     Ok(record)
 }
@@ -104,10 +131,20 @@ pub async fn reserve(db: &DatabaseConnection, id: &str, order_id: &str, lines: &
 pub async fn release(db: &DatabaseConnection, id: &str) -> Result<ReservationRecord> {
     let txn = db.begin().await?;
     let now = Utc::now();
-    if transition(&txn, id, ReservationStatus::Reserved, ReservationStatus::Released).await? {
+    if transition(
+        &txn,
+        id,
+        ReservationStatus::Reserved,
+        ReservationStatus::Released,
+    )
+    .await?
+    {
         for (product_id, quantity) in load_lines(&txn, id).await?.iter() {
             inventory::Entity::update_many()
-                .col_expr(inventory::Column::Reserved, Expr::col(inventory::Column::Reserved).sub(quantity))
+                .col_expr(
+                    inventory::Column::Reserved,
+                    Expr::col(inventory::Column::Reserved).sub(quantity),
+                )
                 .col_expr(inventory::Column::UpdatedAt, Expr::value(now))
                 .filter(inventory::Column::ProductId.eq(product_id))
                 .exec(&txn)
@@ -127,15 +164,24 @@ pub async fn release(db: &DatabaseConnection, id: &str) -> Result<ReservationRec
                 })
                 .exec_without_returning(&txn)
                 .await?;
-                tracing::info!(reservation_id = id, "release before reservation: tombstone recorded");
+                tracing::info!(
+                    reservation_id = id,
+                    "release before reservation: tombstone recorded"
+                );
             }
             Some(r) if r.status == ReservationStatus::Committed => {
-                return Err(Error::ReservationState { id: id.to_string(), status: "COMMITTED", action: "released" });
+                return Err(Error::ReservationState {
+                    id: id.to_string(),
+                    status: "COMMITTED",
+                    action: "released",
+                });
             }
             Some(_) => {}
         }
     }
-    let record = load(&txn, id).await?.ok_or_else(|| Error::ReservationNotFound(id.to_string()))?;
+    let record = load(&txn, id)
+        .await?
+        .ok_or_else(|| Error::ReservationNotFound(id.to_string()))?;
     txn.commit().await?;
     Ok(record)
 }
@@ -144,11 +190,24 @@ pub async fn release(db: &DatabaseConnection, id: &str) -> Result<ReservationRec
 pub async fn commit(db: &DatabaseConnection, id: &str) -> Result<ReservationRecord> {
     let txn = db.begin().await?;
     let now = Utc::now();
-    if transition(&txn, id, ReservationStatus::Reserved, ReservationStatus::Committed).await? {
+    if transition(
+        &txn,
+        id,
+        ReservationStatus::Reserved,
+        ReservationStatus::Committed,
+    )
+    .await?
+    {
         for (product_id, quantity) in load_lines(&txn, id).await?.iter() {
             inventory::Entity::update_many()
-                .col_expr(inventory::Column::OnHand, Expr::col(inventory::Column::OnHand).sub(quantity))
-                .col_expr(inventory::Column::Reserved, Expr::col(inventory::Column::Reserved).sub(quantity))
+                .col_expr(
+                    inventory::Column::OnHand,
+                    Expr::col(inventory::Column::OnHand).sub(quantity),
+                )
+                .col_expr(
+                    inventory::Column::Reserved,
+                    Expr::col(inventory::Column::Reserved).sub(quantity),
+                )
                 .col_expr(inventory::Column::UpdatedAt, Expr::value(now))
                 .filter(inventory::Column::ProductId.eq(product_id))
                 .exec(&txn)
@@ -159,12 +218,18 @@ pub async fn commit(db: &DatabaseConnection, id: &str) -> Result<ReservationReco
         match load(&txn, id).await? {
             None => return Err(Error::ReservationNotFound(id.to_string())),
             Some(r) if r.status != ReservationStatus::Committed => {
-                return Err(Error::ReservationState { id: id.to_string(), status: r.status.as_str(), action: "committed" });
+                return Err(Error::ReservationState {
+                    id: id.to_string(),
+                    status: r.status.as_str(),
+                    action: "committed",
+                });
             }
             Some(_) => {}
         }
     }
-    let record = load(&txn, id).await?.ok_or_else(|| Error::ReservationNotFound(id.to_string()))?;
+    let record = load(&txn, id)
+        .await?
+        .ok_or_else(|| Error::ReservationNotFound(id.to_string()))?;
     txn.commit().await?;
     Ok(record)
 }
@@ -174,7 +239,12 @@ pub async fn get(db: &DatabaseConnection, id: &str) -> Result<Option<Reservation
 }
 
 /// Moves `id` from `from` to `to` if it is in `from`; the UPDATE is also the row lock.
-async fn transition(txn: &DatabaseTransaction, id: &str, from: ReservationStatus, to: ReservationStatus) -> Result<bool> {
+async fn transition(
+    txn: &DatabaseTransaction,
+    id: &str,
+    from: ReservationStatus,
+    to: ReservationStatus,
+) -> Result<bool> {
     let updated = reservation::Entity::update_many()
         .col_expr(reservation::Column::Status, Expr::value(to.as_str()))
         .col_expr(reservation::Column::UpdatedAt, Expr::value(Utc::now()))
@@ -197,7 +267,11 @@ async fn shortages(db: &impl ConnectionTrait, lines: &Lines) -> Result<Vec<Short
                 .iter()
                 .find(|l| l.product_id == product_id)
                 .map_or(0, |l| l.on_hand - l.reserved);
-            (available < i64::from(requested)).then(|| Shortage { product_id: product_id.to_string(), requested, available })
+            (available < i64::from(requested)).then(|| Shortage {
+                product_id: product_id.to_string(),
+                requested,
+                available,
+            })
         })
         .collect())
 }
@@ -207,7 +281,9 @@ async fn load_lines(db: &impl ConnectionTrait, id: &str) -> Result<Lines> {
         .filter(reservation_line::Column::ReservationId.eq(id))
         .all(db)
         .await?;
-    Ok(Lines::from_stored(rows.into_iter().map(|r| (r.product_id, r.quantity))))
+    Ok(Lines::from_stored(
+        rows.into_iter().map(|r| (r.product_id, r.quantity)),
+    ))
 }
 
 async fn load(db: &impl ConnectionTrait, id: &str) -> Result<Option<ReservationRecord>> {
@@ -215,8 +291,16 @@ async fn load(db: &impl ConnectionTrait, id: &str) -> Result<Option<ReservationR
         return Ok(None);
     };
     let status = ReservationStatus::parse(&reservation.status).ok_or_else(|| {
-        Error::Database(sea_orm::DbErr::Custom(format!("reservation {id} has unknown status {:?}", reservation.status)))
+        Error::Database(sea_orm::DbErr::Custom(format!(
+            "reservation {id} has unknown status {:?}",
+            reservation.status
+        )))
     })?;
     let shortages = serde_json::from_str(&reservation.shortages).unwrap_or_default();
-    Ok(Some(ReservationRecord { lines: load_lines(db, id).await?, status, shortages, reservation }))
+    Ok(Some(ReservationRecord {
+        lines: load_lines(db, id).await?,
+        status,
+        shortages,
+        reservation,
+    }))
 }

@@ -1,0 +1,12 @@
+//! catalog's integration tests: the real service on loopback ports against real SQLite files
+//! and fresh PostgreSQL databases; lifecycle tests run the real binary as a process.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod helpers;
+
+mod health;
+mod lifecycle;
+mod products;
+mod stock;
+mod validation;

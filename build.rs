@@ -28,10 +28,7 @@ fn main() -> Result<(), Box<dyn Error>> {
 
     // protox's own encoder keeps custom options (google.api.http) that re-encoding the
     // prost_types copy would silently drop.
-    fs::write(
-        out_dir.join("mercato_descriptor.bin"),
-        compiler.encode_file_descriptor_set(),
-    )?;
+    fs::write(out_dir.join("mercato_descriptor.bin"), compiler.encode_file_descriptor_set())?;
 
     // Well-known types map to prost-types (prost's default extern path).
     tonic_prost_build::configure()

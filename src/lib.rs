@@ -11,5 +11,4 @@ pub use generated::{google, mercato::*};
 
 /// Every file under `proto/` and its imports as an encoded `FileDescriptorSet`, with source
 /// info and custom options (`google.api.http`) kept.
-pub const FILE_DESCRIPTOR_SET: &[u8] =
-    include_bytes!(concat!(env!("OUT_DIR"), "/mercato_descriptor.bin"));
+pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/mercato_descriptor.bin"));

@@ -52,13 +52,9 @@ pub struct Args {
 /// `250ms`, `2s`, `1m` or a bare number of seconds.
 pub fn parse_duration(raw: &str) -> Result<Duration, String> {
     let raw = raw.trim();
-    let split = raw
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .unwrap_or(raw.len());
+    let split = raw.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(raw.len());
     let (number, unit) = raw.split_at(split);
-    let value: f64 = number
-        .parse()
-        .map_err(|_| format!("{raw:?} is not a duration like 500ms, 2s or 1m"))?;
+    let value: f64 = number.parse().map_err(|_| format!("{raw:?} is not a duration like 500ms, 2s or 1m"))?;
     let seconds = match unit {
         "ms" => value / 1000.0,
         "" | "s" => value,

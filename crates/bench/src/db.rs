@@ -20,18 +20,13 @@ impl BenchDatabase {
             }
             _ => anyhow::bail!("--pg-admin-url {admin_url:?} has no /<database> part"),
         };
-        let conn = Database::connect(admin_url)
-            .await
-            .with_context(|| format!("connecting to PostgreSQL at {admin_url}"))?;
+        let conn =
+            Database::connect(admin_url).await.with_context(|| format!("connecting to PostgreSQL at {admin_url}"))?;
         conn.execute_unprepared(&format!("CREATE DATABASE {name}"))
             .await
             .with_context(|| format!("creating database {name}"))?;
         conn.close().await?;
-        Ok(Self {
-            admin_url: admin_url.to_string(),
-            name,
-            url,
-        })
+        Ok(Self { admin_url: admin_url.to_string(), name, url })
     }
 
     pub fn url(&self) -> &str {
@@ -47,12 +42,9 @@ impl BenchDatabase {
         let conn = Database::connect(&self.admin_url)
             .await
             .with_context(|| format!("connecting to PostgreSQL at {}", self.admin_url))?;
-        conn.execute_unprepared(&format!(
-            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-            self.name
-        ))
-        .await
-        .with_context(|| format!("dropping database {}", self.name))?;
+        conn.execute_unprepared(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name))
+            .await
+            .with_context(|| format!("dropping database {}", self.name))?;
         conn.close().await?;
         Ok(())
     }

@@ -79,10 +79,7 @@ impl Readiness {
             .into_iter()
             .map(|(name, r)| (name.to_string(), r.err().map_or(json!("ok"), |e| json!(e))))
             .collect();
-        (
-            ok,
-            json!({"status": if ok { "ready" } else { "unavailable" }, "checks": detail}),
-        )
+        (ok, json!({"status": if ok { "ready" } else { "unavailable" }, "checks": detail}))
     }
 }
 
@@ -105,11 +102,7 @@ pub fn router(readiness: Readiness, metrics: Metrics, extra: Router) -> Router {
 
 async fn readyz(State(state): State<AdminState>) -> impl IntoResponse {
     let (ok, body) = state.readiness.check().await;
-    let code = if ok {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
+    let code = if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (code, Json(body))
 }
 
@@ -117,19 +110,10 @@ async fn startupz(State(state): State<AdminState>) -> impl IntoResponse {
     if state.readiness.is_started() {
         (StatusCode::OK, Json(json!({"status": "started"})))
     } else {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({"status": "starting"})),
-        )
+        (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "starting"})))
     }
 }
 
 async fn metrics_text(State(state): State<AdminState>) -> impl IntoResponse {
-    (
-        [(
-            axum::http::header::CONTENT_TYPE,
-            "text/plain; version=0.0.4",
-        )],
-        state.metrics.encode(),
-    )
+    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.encode())
 }

@@ -4,7 +4,7 @@
 
 use std::{fmt, net::SocketAddr, path::PathBuf, str::FromStr, time::Duration};
 
-use crate::{db::DatabaseConfig, secret::Secret, telemetry::LogConfig};
+use crate::{auth::AuthSettings, db::DatabaseConfig, secret::Secret, telemetry::LogConfig};
 
 /// Exit code for invalid configuration (`EX_CONFIG` from sysexits.h).
 pub const EXIT_CONFIG: u8 = 78;
@@ -59,6 +59,26 @@ pub struct CommonArgs {
     /// Upper bound on the whole shutdown (delay + draining in-flight calls).
     #[arg(long, env = "SHUTDOWN_TIMEOUT", default_value = "20s")]
     pub shutdown_timeout: String,
+
+    /// identity's gRPC endpoint: signing keys (JWKS) and service tokens come from there.
+    #[arg(long, env = "IDENTITY_URL", default_value = "http://127.0.0.1:50051")]
+    pub identity_url: String,
+
+    /// Issuer (`iss`) every accepted token must carry.
+    #[arg(long, env = "JWT_ISSUER", default_value = "mercato-identity")]
+    pub jwt_issuer: String,
+
+    /// Audience (`aud`) of end-user tokens.
+    #[arg(long, env = "JWT_AUDIENCE", default_value = "mercato")]
+    pub jwt_audience: String,
+
+    /// Audience (`aud`) of service-to-service tokens; must differ from JWT_AUDIENCE.
+    #[arg(long, env = "JWT_SERVICE_AUDIENCE", default_value = "mercato-internal")]
+    pub jwt_service_audience: String,
+
+    /// This service's client secret for obtaining service tokens from identity (16+ characters).
+    #[arg(long, env = "SERVICE_CLIENT_SECRET", hide_env_values = true)]
+    pub service_client_secret: Option<String>,
 }
 
 /// Per-service defaults for the common flags.
@@ -82,6 +102,15 @@ pub struct CommonConfig {
     pub database: DatabaseConfig,
     pub log: LogConfig,
     pub shutdown: ShutdownTimings,
+    pub auth: AuthConfig,
+}
+
+/// Where keys come from, what tokens must say, and this service's own credentials.
+#[derive(Debug, Clone)]
+pub struct AuthConfig {
+    pub identity_url: String,
+    pub settings: AuthSettings,
+    pub client_secret: Option<Secret<String>>,
 }
 
 /// How shutdown is paced.
@@ -94,37 +123,21 @@ pub struct ShutdownTimings {
 impl CommonArgs {
     /// Parses every flag, recording each problem in `problems`. Returns `None` if any flag is
     /// invalid; the caller adds its own checks to the same `problems` before failing.
-    pub fn validate(
-        &self,
-        defaults: ServiceDefaults,
-        problems: &mut Problems,
-    ) -> Option<CommonConfig> {
-        let grpc_addr = problems.check(
-            "GRPC_ADDR (--grpc-addr)",
-            parse_addr(self.grpc_addr.as_deref(), defaults.grpc_port),
-        );
-        let admin_addr = problems.check(
-            "ADMIN_ADDR (--admin-addr)",
-            parse_addr(self.admin_addr.as_deref(), defaults.admin_port),
-        );
+    pub fn validate(&self, defaults: ServiceDefaults, problems: &mut Problems) -> Option<CommonConfig> {
+        let grpc_addr =
+            problems.check("GRPC_ADDR (--grpc-addr)", parse_addr(self.grpc_addr.as_deref(), defaults.grpc_port));
+        let admin_addr =
+            problems.check("ADMIN_ADDR (--admin-addr)", parse_addr(self.admin_addr.as_deref(), defaults.admin_port));
         let url = match &self.database_url {
-            Some(url) => problems.check(
-                "DATABASE_URL (--database-url)",
-                crate::db::check_url(url).map(|()| url.clone()),
-            ),
-            None => Some(crate::db::default_sqlite_url(
-                &PathBuf::from(&self.data_dir),
-                defaults.name,
-            )),
+            Some(url) => {
+                problems.check("DATABASE_URL (--database-url)", crate::db::check_url(url).map(|()| url.clone()))
+            }
+            None => Some(crate::db::default_sqlite_url(&PathBuf::from(&self.data_dir), defaults.name)),
         };
-        let max = problems.check(
-            "DB_MAX_CONNECTIONS (--db-max-connections)",
-            parse_count(&self.db_max_connections, 1, 1000),
-        );
-        let min = problems.check(
-            "DB_MIN_CONNECTIONS (--db-min-connections)",
-            parse_count(&self.db_min_connections, 0, 1000),
-        );
+        let max =
+            problems.check("DB_MAX_CONNECTIONS (--db-max-connections)", parse_count(&self.db_max_connections, 1, 1000));
+        let min =
+            problems.check("DB_MIN_CONNECTIONS (--db-min-connections)", parse_count(&self.db_min_connections, 0, 1000));
         if let (Some(min), Some(max)) = (min, max)
             && min > max
         {
@@ -133,23 +146,15 @@ impl CommonArgs {
                 format!("{min} is more than DB_MAX_CONNECTIONS ({max})"),
             );
         }
-        let acquire = problems.check(
-            "DB_ACQUIRE_TIMEOUT (--db-acquire-timeout)",
-            parse_duration(&self.db_acquire_timeout),
-        );
+        let acquire =
+            problems.check("DB_ACQUIRE_TIMEOUT (--db-acquire-timeout)", parse_duration(&self.db_acquire_timeout));
         let log_format = problems.check("LOG_FORMAT (--log-format)", self.log_format.parse());
         let log_filter = problems.check(
             "LOG_LEVEL (--log-level)",
             crate::telemetry::check_filter(&self.log_level).map(|()| self.log_level.clone()),
         );
-        let delay = problems.check(
-            "SHUTDOWN_DELAY (--shutdown-delay)",
-            parse_duration(&self.shutdown_delay),
-        );
-        let timeout = problems.check(
-            "SHUTDOWN_TIMEOUT (--shutdown-timeout)",
-            parse_duration(&self.shutdown_timeout),
-        );
+        let delay = problems.check("SHUTDOWN_DELAY (--shutdown-delay)", parse_duration(&self.shutdown_delay));
+        let timeout = problems.check("SHUTDOWN_TIMEOUT (--shutdown-timeout)", parse_duration(&self.shutdown_timeout));
         if let (Some(delay), Some(timeout)) = (delay, timeout)
             && delay > timeout
         {
@@ -157,6 +162,28 @@ impl CommonArgs {
                 "SHUTDOWN_DELAY (--shutdown-delay)",
                 format!("{delay:?} is longer than SHUTDOWN_TIMEOUT ({timeout:?})"),
             );
+        }
+
+        let identity_url = problems.check("IDENTITY_URL (--identity-url)", check_http_url(&self.identity_url));
+        for (setting, value) in [
+            ("JWT_ISSUER (--jwt-issuer)", &self.jwt_issuer),
+            ("JWT_AUDIENCE (--jwt-audience)", &self.jwt_audience),
+            ("JWT_SERVICE_AUDIENCE (--jwt-service-audience)", &self.jwt_service_audience),
+        ] {
+            if value.trim().is_empty() {
+                problems.push(setting, "must not be empty");
+            }
+        }
+        if self.jwt_audience == self.jwt_service_audience {
+            problems.push(
+                "JWT_SERVICE_AUDIENCE (--jwt-service-audience)",
+                "must differ from JWT_AUDIENCE, or user tokens would pass as service tokens",
+            );
+        }
+        if let Some(secret) = &self.service_client_secret
+            && secret.len() < 16
+        {
+            problems.push("SERVICE_CLIENT_SECRET (--service-client-secret)", "must be at least 16 characters");
         }
 
         let (
@@ -170,9 +197,8 @@ impl CommonArgs {
             Some(filter),
             Some(delay),
             Some(timeout),
-        ) = (
-            grpc_addr, admin_addr, url, max, min, acquire, log_format, log_filter, delay, timeout,
-        )
+            Some(identity_url),
+        ) = (grpc_addr, admin_addr, url, max, min, acquire, log_format, log_filter, delay, timeout, identity_url)
         else {
             return None;
         };
@@ -181,14 +207,18 @@ impl CommonArgs {
             version: defaults.version,
             grpc_addr,
             admin_addr,
-            database: DatabaseConfig {
-                url: Secret::new(url),
-                max_connections,
-                min_connections,
-                acquire_timeout,
-            },
+            database: DatabaseConfig { url: Secret::new(url), max_connections, min_connections, acquire_timeout },
             log: LogConfig { format, filter },
             shutdown: ShutdownTimings { delay, timeout },
+            auth: AuthConfig {
+                identity_url,
+                settings: AuthSettings {
+                    issuer: self.jwt_issuer.clone(),
+                    audience: self.jwt_audience.clone(),
+                    service_audience: self.jwt_service_audience.clone(),
+                },
+                client_secret: self.service_client_secret.clone().map(Secret::new),
+            },
         })
     }
 }
@@ -239,52 +269,51 @@ pub fn parse_addr(raw: Option<&str>, default_port: u16) -> Result<SocketAddr, St
     let Some(raw) = raw else {
         return Ok(SocketAddr::from(([127, 0, 0, 1], default_port)));
     };
-    let (host, port) = raw
-        .rsplit_once(':')
-        .ok_or_else(|| format!("{raw:?} is not host:port"))?;
-    let port: u32 = port
-        .parse()
-        .map_err(|_| format!("port {port:?} in {raw:?} is not a number"))?;
-    let port = u16::try_from(port)
-        .map_err(|_| format!("port {port} in {raw:?} is out of range (0-65535)"))?;
+    let (host, port) = raw.rsplit_once(':').ok_or_else(|| format!("{raw:?} is not host:port"))?;
+    let port: u32 = port.parse().map_err(|_| format!("port {port:?} in {raw:?} is not a number"))?;
+    let port = u16::try_from(port).map_err(|_| format!("port {port} in {raw:?} is out of range (0-65535)"))?;
     let host = host.trim_start_matches('[').trim_end_matches(']');
     let ip = match host {
         "localhost" => std::net::IpAddr::from([127, 0, 0, 1]),
-        _ => host
-            .parse()
-            .map_err(|_| format!("host {host:?} in {raw:?} is not an IP address (or localhost)"))?,
+        _ => host.parse().map_err(|_| format!("host {host:?} in {raw:?} is not an IP address (or localhost)"))?,
     };
     Ok(SocketAddr::new(ip, port))
 }
 
-/// Parses durations like `250ms`, `5s`, `2m`, `1h`.
+/// Checks an `http://host:port` or `https://host:port` endpoint.
+pub fn check_http_url(raw: &str) -> Result<String, String> {
+    let rest = raw
+        .strip_prefix("http://")
+        .or_else(|| raw.strip_prefix("https://"))
+        .ok_or_else(|| format!("{raw:?} must start with http:// or https://"))?;
+    let authority = rest.split('/').next().unwrap_or_default();
+    if authority.is_empty() || raw.parse::<http::Uri>().is_err() {
+        return Err(format!("{raw:?} is not a URL"));
+    }
+    Ok(raw.trim_end_matches('/').to_string())
+}
+
+/// Parses durations like `250ms`, `5s`, `2m`, `1h`, `30d`.
 pub fn parse_duration(raw: &str) -> Result<Duration, String> {
     let raw = raw.trim();
     let split = raw.find(|c: char| !c.is_ascii_digit()).unwrap_or(raw.len());
     let (digits, unit) = raw.split_at(split);
-    let value: u64 = digits
-        .parse()
-        .map_err(|_| format!("{raw:?} is not a duration like 500ms, 5s or 2m"))?;
+    let value: u64 = digits.parse().map_err(|_| format!("{raw:?} is not a duration like 500ms, 5s or 2m"))?;
     let millis = match unit {
         "ms" => Some(value),
         "s" => value.checked_mul(1_000),
         "m" => value.checked_mul(60_000),
         "h" => value.checked_mul(3_600_000),
-        _ => return Err(format!("{raw:?} has no unit: use ms, s, m or h")),
+        "d" => value.checked_mul(86_400_000),
+        _ => return Err(format!("{raw:?} has no unit: use ms, s, m, h or d")),
     };
-    millis
-        .map(Duration::from_millis)
-        .ok_or_else(|| format!("{raw:?} is too long"))
+    millis.map(Duration::from_millis).ok_or_else(|| format!("{raw:?} is too long"))
 }
 
 /// Parses a whole number within `min..=max`.
 pub fn parse_count(raw: &str, min: u32, max: u32) -> Result<u32, String> {
     let value = u32::from_str(raw.trim()).map_err(|_| format!("{raw:?} is not a whole number"))?;
-    if (min..=max).contains(&value) {
-        Ok(value)
-    } else {
-        Err(format!("{value} is outside {min}-{max}"))
-    }
+    if (min..=max).contains(&value) { Ok(value) } else { Err(format!("{value} is outside {min}-{max}")) }
 }
 
 #[cfg(test)]
@@ -294,24 +323,10 @@ mod tests {
     #[test]
     fn addresses_parse_with_clear_errors() {
         assert_eq!(parse_addr(None, 50052).ok(), "127.0.0.1:50052".parse().ok());
-        assert_eq!(
-            parse_addr(Some("0.0.0.0:0"), 1).ok(),
-            "0.0.0.0:0".parse().ok()
-        );
-        assert_eq!(
-            parse_addr(Some("[::1]:80"), 1).ok(),
-            "[::1]:80".parse().ok()
-        );
-        assert!(
-            parse_addr(Some("127.0.0.1:70000"), 1)
-                .unwrap_err()
-                .contains("out of range")
-        );
-        assert!(
-            parse_addr(Some("nohost"), 1)
-                .unwrap_err()
-                .contains("host:port")
-        );
+        assert_eq!(parse_addr(Some("0.0.0.0:0"), 1).ok(), "0.0.0.0:0".parse().ok());
+        assert_eq!(parse_addr(Some("[::1]:80"), 1).ok(), "[::1]:80".parse().ok());
+        assert!(parse_addr(Some("127.0.0.1:70000"), 1).unwrap_err().contains("out of range"));
+        assert!(parse_addr(Some("nohost"), 1).unwrap_err().contains("host:port"));
     }
 
     #[test]
@@ -336,22 +351,17 @@ mod tests {
             log_level: "info".into(),
             shutdown_delay: "0s".into(),
             shutdown_timeout: "20s".into(),
+            identity_url: "ftp://x".into(),
+            jwt_issuer: "i".into(),
+            jwt_audience: "a".into(),
+            jwt_service_audience: "a".into(),
+            service_client_secret: Some("short".into()),
         };
-        let defaults = ServiceDefaults {
-            name: "t",
-            version: "0",
-            grpc_port: 1,
-            admin_port: 2,
-        };
+        let defaults = ServiceDefaults { name: "t", version: "0", grpc_port: 1, admin_port: 2 };
         let mut problems = Problems::default();
         let config = args.validate(defaults, &mut problems);
         let err = problems.finish(config).unwrap_err().to_string();
-        for needle in [
-            "GRPC_ADDR",
-            "DATABASE_URL",
-            "DB_MAX_CONNECTIONS",
-            "LOG_FORMAT",
-        ] {
+        for needle in ["GRPC_ADDR", "DATABASE_URL", "DB_MAX_CONNECTIONS", "LOG_FORMAT"] {
             assert!(err.contains(needle), "{needle} missing from {err}");
         }
     }

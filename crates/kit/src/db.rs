@@ -5,7 +5,8 @@ use std::{path::Path, str::FromStr, time::Duration};
 
 use futures::future::BoxFuture;
 use sea_orm::{
-    ConnectOptions, Database, DatabaseConnection, DbErr,
+    ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbErr, SqliteTransactionMode,
+    TransactionOptions, TransactionTrait,
     sqlx::{
         postgres::PgConnectOptions,
         sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous},
@@ -29,22 +30,15 @@ const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// `sqlite://<data_dir>/<service>.db?mode=rwc`.
 pub fn default_sqlite_url(data_dir: &Path, service: &str) -> String {
-    format!(
-        "sqlite://{}?mode=rwc",
-        data_dir.join(format!("{service}.db")).display()
-    )
+    format!("sqlite://{}?mode=rwc", data_dir.join(format!("{service}.db")).display())
 }
 
 /// Parses a URL as its driver would, without connecting.
 pub fn check_url(url: &str) -> Result<(), String> {
     if url.starts_with("sqlite:") {
-        SqliteConnectOptions::from_str(url)
-            .map(|_| ())
-            .map_err(|e| format!("not a valid SQLite URL: {e}"))
+        SqliteConnectOptions::from_str(url).map(|_| ()).map_err(|e| format!("not a valid SQLite URL: {e}"))
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        PgConnectOptions::from_str(url)
-            .map(|_| ())
-            .map_err(|e| format!("not a valid PostgreSQL URL: {e}"))
+        PgConnectOptions::from_str(url).map(|_| ()).map_err(|e| format!("not a valid PostgreSQL URL: {e}"))
     } else {
         Err("unsupported or unparsable URL: expected sqlite://… or postgres://…".into())
     }
@@ -70,8 +64,7 @@ pub async fn connect(config: &DatabaseConfig) -> Result<DatabaseConnection, DbEr
         && let Some(parent) = Path::new(path).parent()
         && !parent.as_os_str().is_empty()
     {
-        std::fs::create_dir_all(parent)
-            .map_err(|e| DbErr::Custom(format!("creating {}: {e}", parent.display())))?;
+        std::fs::create_dir_all(parent).map_err(|e| DbErr::Custom(format!("creating {}: {e}", parent.display())))?;
     }
     let mut options = ConnectOptions::new(url.clone());
     options
@@ -92,15 +85,25 @@ pub async fn connect(config: &DatabaseConfig) -> Result<DatabaseConnection, DbEr
     Ok(db)
 }
 
+/// Starts a transaction that will write. On SQLite it takes the write lock at BEGIN
+/// (`BEGIN IMMEDIATE`): a transaction that reads before it writes then waits for other writers
+/// (busy timeout) instead of failing with "database is locked" when it upgrades. On PostgreSQL
+/// it is a plain BEGIN; row locks come from the statements.
+pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+    db.begin_with_options(TransactionOptions {
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        ..Default::default()
+    })
+    .await
+}
+
 /// Runs every pending migration of `M`.
 pub async fn migrate<M: MigratorTrait>(db: &DatabaseConnection) -> Result<(), DbErr> {
     M::up(db, None).await
 }
 
 fn sqlite_file(url: &str) -> Option<&str> {
-    let rest = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
     let path = rest.split_once('?').map_or(rest, |(p, _)| p);
     (!path.is_empty() && path != ":memory:").then_some(path)
 }
@@ -128,14 +131,8 @@ mod tests {
         assert!(check_url("postgres://u:p@127.0.0.1:5432/db").is_ok());
         assert!(check_url("not a url").is_err());
         assert!(check_url("postgres://u:p@host:notaport/db").is_err());
-        assert_eq!(
-            describe_url("postgres://u:secret@db:5432/shop?sslmode=require"),
-            "postgres://db:5432/shop"
-        );
-        assert_eq!(
-            sqlite_file("sqlite://data/x.db?mode=rwc"),
-            Some("data/x.db")
-        );
+        assert_eq!(describe_url("postgres://u:secret@db:5432/shop?sslmode=require"), "postgres://db:5432/shop");
+        assert_eq!(sqlite_file("sqlite://data/x.db?mode=rwc"), Some("data/x.db"));
         assert_eq!(sqlite_file("sqlite::memory:"), None);
     }
 }

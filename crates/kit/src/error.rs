@@ -21,11 +21,7 @@ impl FieldViolations {
     }
 
     /// Records the error of `result`, if any, against `field`, and passes the value on.
-    pub fn check<T, E: std::fmt::Display>(
-        &mut self,
-        field: &str,
-        result: Result<T, E>,
-    ) -> Option<T> {
+    pub fn check<T, E: std::fmt::Display>(&mut self, field: &str, result: Result<T, E>) -> Option<T> {
         result.map_err(|e| self.add(field, e.to_string())).ok()
     }
 
@@ -63,24 +59,14 @@ impl FieldViolations {
 
 /// NOT_FOUND with a ResourceInfo detail.
 pub fn not_found(resource_type: &str, name: &str) -> Status {
-    let details = ErrorDetails::with_resource_info(
-        resource_type,
-        name,
-        "",
-        format!("no {resource_type} {name:?}"),
-    );
-    Status::with_error_details(
-        Code::NotFound,
-        format!("{resource_type} {name:?} not found"),
-        details,
-    )
+    let details = ErrorDetails::with_resource_info(resource_type, name, "", format!("no {resource_type} {name:?}"));
+    Status::with_error_details(Code::NotFound, format!("{resource_type} {name:?} not found"), details)
 }
 
 /// FAILED_PRECONDITION with a PreconditionFailure detail.
 pub fn failed_precondition(kind: &str, subject: &str, description: impl Into<String>) -> Status {
     let description = description.into();
-    let details =
-        ErrorDetails::with_precondition_failure_violation(kind, subject, description.clone());
+    let details = ErrorDetails::with_precondition_failure_violation(kind, subject, description.clone());
     Status::with_error_details(Code::FailedPrecondition, description, details)
 }
 
@@ -94,11 +80,7 @@ pub fn internal(error: &anyhow::Error) -> Status {
 /// UNAVAILABLE for a dependency that did not answer (database pool exhausted, broker down):
 /// clients may retry.
 pub fn unavailable(what: &str, error: &anyhow::Error) -> Status {
-    tracing::warn!(
-        error = format!("{error:#}"),
-        dependency = what,
-        "dependency unavailable"
-    );
+    tracing::warn!(error = format!("{error:#}"), dependency = what, "dependency unavailable");
     Status::unavailable(format!("{what} is unavailable, retry later"))
 }
 
@@ -116,11 +98,7 @@ mod tests {
         assert!(status.message().contains("and 1 more"));
         let details = status.get_error_details();
         let bad = details.bad_request().expect("bad request detail");
-        let fields: Vec<_> = bad
-            .field_violations
-            .iter()
-            .map(|f| f.field.as_str())
-            .collect();
+        let fields: Vec<_> = bad.field_violations.iter().map(|f| f.field.as_str()).collect();
         assert_eq!(fields, ["id", "page_size"]);
     }
 

@@ -36,10 +36,7 @@ impl ObserveLayer {
 impl<S> Layer<S> for ObserveLayer {
     type Service = Observe<S>;
     fn layer(&self, inner: S) -> Self::Service {
-        Observe {
-            inner,
-            metrics: self.metrics.clone(),
-        }
+        Observe { inner, metrics: self.metrics.clone() }
     }
 }
 
@@ -68,14 +65,8 @@ impl CallRecord {
         let labels = [self.service.as_str(), self.method.as_str()];
         let elapsed = self.start.elapsed();
         self.metrics.in_flight.with_label_values(&labels).dec();
-        self.metrics
-            .handling_seconds
-            .with_label_values(&labels)
-            .observe(elapsed.as_secs_f64());
-        self.metrics
-            .handled
-            .with_label_values(&[labels[0], labels[1], code_name(code)])
-            .inc();
+        self.metrics.handling_seconds.with_label_values(&labels).observe(elapsed.as_secs_f64());
+        self.metrics.handled.with_label_values(&[labels[0], labels[1], code_name(code)]).inc();
         self.span.record("grpc.code", code_name(code));
         let _enter = self.span.enter();
         let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
@@ -129,6 +120,7 @@ where
             request_id = id.as_str(),
             rpc = %format_args!("{service}/{method}"),
             grpc.code = tracing::field::Empty,
+            caller = tracing::field::Empty,
         );
         req.extensions_mut().insert(id);
 
@@ -162,10 +154,7 @@ where
                 if let Some(code) = early {
                     record.finish(code);
                 }
-                Ok(response.map(|body| ObservedBody {
-                    inner: body,
-                    record: Some(record),
-                }))
+                Ok(response.map(|body| ObservedBody { inner: body, record: Some(record) }))
             }
             .instrument(span),
         )
@@ -185,10 +174,7 @@ impl<B: Body> Body for ObservedBody<B> {
     type Data = B::Data;
     type Error = B::Error;
 
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
         let this = self.project();
         let frame = ready!(this.inner.poll_frame(cx));
         match &frame {
@@ -224,20 +210,14 @@ impl<B: Body> Body for ObservedBody<B> {
 }
 
 fn status_of(value: &HeaderValue) -> Code {
-    value
-        .to_str()
-        .ok()
-        .and_then(|s| s.parse::<i32>().ok())
-        .map_or(Code::Unknown, Code::from_i32)
+    value.to_str().ok().and_then(|s| s.parse::<i32>().ok()).map_or(Code::Unknown, Code::from_i32)
 }
 
 /// `/pkg.Service/Method` → (`pkg.Service`, `Method`).
 fn split_path(path: &str) -> (String, String) {
     let trimmed = path.trim_start_matches('/');
     match trimmed.split_once('/') {
-        Some((service, method)) if !service.is_empty() && !method.is_empty() => {
-            (service.into(), method.into())
-        }
+        Some((service, method)) if !service.is_empty() && !method.is_empty() => (service.into(), method.into()),
         _ => ("unknown".into(), "unknown".into()),
     }
 }
@@ -273,10 +253,7 @@ mod tests {
     fn paths_split_into_service_and_method() {
         assert_eq!(
             split_path("/mercato.catalog.v1.CatalogService/GetProduct"),
-            (
-                "mercato.catalog.v1.CatalogService".into(),
-                "GetProduct".into()
-            )
+            ("mercato.catalog.v1.CatalogService".into(), "GetProduct".into())
         );
         assert_eq!(split_path("/"), ("unknown".into(), "unknown".into()));
     }

@@ -3,6 +3,8 @@
 //! the database, and the mapping of domain errors to gRPC statuses.
 
 pub mod admin;
+pub mod auth;
+pub mod client;
 pub mod config;
 pub mod db;
 pub mod error;

@@ -4,8 +4,7 @@
 use std::sync::Arc;
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 /// The registry a server exposes on /metrics, with the RPC metrics already in it. Services
@@ -29,12 +28,9 @@ impl Metrics {
         let registry = Registry::new();
         let grpc = Arc::new(GrpcMetrics::register(&registry));
         let info = IntGauge::with_opts(
-            Opts::new(
-                "mercato_build_info",
-                "Always 1; labels say which binary and version this is.",
-            )
-            .const_label("service", service)
-            .const_label("version", version),
+            Opts::new("mercato_build_info", "Always 1; labels say which binary and version this is.")
+                .const_label("service", service)
+                .const_label("version", version),
         )
         .ok();
         if let Some(info) = info {
@@ -60,32 +56,18 @@ impl Metrics {
 impl GrpcMetrics {
     fn register(registry: &Registry) -> Self {
         let labels = ["grpc_service", "grpc_method"];
-        let started = IntCounterVec::new(
-            Opts::new("grpc_server_started_total", "RPCs started on the server."),
-            &labels,
-        );
+        let started =
+            IntCounterVec::new(Opts::new("grpc_server_started_total", "RPCs started on the server."), &labels);
         let handled = IntCounterVec::new(
-            Opts::new(
-                "grpc_server_handled_total",
-                "RPCs completed on the server, by status code.",
-            ),
+            Opts::new("grpc_server_handled_total", "RPCs completed on the server, by status code."),
             &["grpc_service", "grpc_method", "grpc_code"],
         );
         let handling_seconds = HistogramVec::new(
-            HistogramOpts::new(
-                "grpc_server_handling_seconds",
-                "Time from request to final status.",
-            )
-            .buckets(vec![
-                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
-                10.0,
-            ]),
+            HistogramOpts::new("grpc_server_handling_seconds", "Time from request to final status.")
+                .buckets(vec![0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]),
             &labels,
         );
-        let in_flight = IntGaugeVec::new(
-            Opts::new("grpc_server_in_flight", "RPCs being handled right now."),
-            &labels,
-        );
+        let in_flight = IntGaugeVec::new(Opts::new("grpc_server_in_flight", "RPCs being handled right now."), &labels);
         // The names and labels above are static and valid; failure here is a programming error
         // caught by the first test that builds a server.
         #[allow(clippy::expect_used)]
@@ -116,13 +98,7 @@ mod tests {
         let m = Metrics::new("catalog", "9.9.9");
         m.grpc.started.with_label_values(&["a.B", "C"]).inc();
         let text = m.encode();
-        assert!(
-            text.contains(r#"mercato_build_info{service="catalog",version="9.9.9"} 1"#),
-            "{text}"
-        );
-        assert!(
-            text.contains(r#"grpc_server_started_total{grpc_method="C",grpc_service="a.B"} 1"#),
-            "{text}"
-        );
+        assert!(text.contains(r#"mercato_build_info{service="catalog",version="9.9.9"} 1"#), "{text}");
+        assert!(text.contains(r#"grpc_server_started_total{grpc_method="C",grpc_service="a.B"} 1"#), "{text}");
     }
 }

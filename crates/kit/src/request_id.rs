@@ -37,8 +37,7 @@ impl RequestId {
 pub fn is_well_formed(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= MAX_LEN
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
 }
 
 #[cfg(test)]
@@ -48,10 +47,7 @@ mod tests {
     #[test]
     fn keeps_good_ids_and_replaces_bad_ones() {
         let good = HeaderValue::from_static("abc-123_X.y:z");
-        assert_eq!(
-            RequestId::from_header(Some(&good)).as_str(),
-            "abc-123_X.y:z"
-        );
+        assert_eq!(RequestId::from_header(Some(&good)).as_str(), "abc-123_X.y:z");
         for bad in ["", "has space", "new\u{7f}line", &"x".repeat(129)] {
             let value = HeaderValue::from_str(bad).ok();
             let id = RequestId::from_header(value.as_ref());

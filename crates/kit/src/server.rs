@@ -7,20 +7,20 @@
 //! drain; the whole sequence is bounded by `shutdown.timeout`, after which the remaining calls
 //! are dropped.
 
-use std::{convert::Infallible, net::SocketAddr, time::Duration};
+use std::{convert::Infallible, net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::Context as _;
 use axum::Router;
 use tokio::{net::TcpListener, task::JoinHandle, time::Instant};
-use tonic::{
-    body::Body, server::NamedService, service::RoutesBuilder, transport::server::TcpIncoming,
-};
+use tonic::{body::Body, server::NamedService, service::RoutesBuilder, transport::server::TcpIncoming};
 use tonic_health::{ServingStatus, server::HealthReporter};
 use tower::Service;
 
 use crate::{
     admin::{self, Readiness},
-    config::{CommonConfig, ShutdownTimings},
+    auth::{AuthLayer, KeySource, Verifier, jwks_client::IdentityJwks},
+    client,
+    config::{AuthConfig, CommonConfig, ShutdownTimings},
     grpc::ObserveLayer,
     metrics::Metrics,
     shutdown::Shutdown,
@@ -41,6 +41,20 @@ pub struct Server {
     readiness: Readiness,
     metrics: Metrics,
     admin_routes: Router,
+    auth: AuthConfig,
+    key_source: Option<Box<dyn KeySource>>,
+}
+
+/// A token naming an unknown key refetches the JWKS at most this often.
+const MIN_KEY_REFRESH: Duration = Duration::from_secs(10);
+
+/// Lets a boxed source stand where `impl KeySource` is expected.
+struct BoxedSource(Box<dyn KeySource>);
+
+impl KeySource for BoxedSource {
+    fn fetch(&self) -> futures::future::BoxFuture<'_, anyhow::Result<Vec<crate::auth::PublicKey>>> {
+        self.0.fetch()
+    }
 }
 
 impl Server {
@@ -66,20 +80,18 @@ impl Server {
             readiness: Readiness::default(),
             metrics: Metrics::new(config.service, config.version),
             admin_routes: Router::new(),
+            auth: config.auth.clone(),
+            key_source: None,
         })
     }
 
     pub fn grpc_addr(&self) -> SocketAddr {
         // A bound listener always has a local address; fall back to unspecified rather than panic.
-        self.grpc_listener
-            .local_addr()
-            .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
+        self.grpc_listener.local_addr().unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
     }
 
     pub fn admin_addr(&self) -> SocketAddr {
-        self.admin_listener
-            .local_addr()
-            .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
+        self.admin_listener.local_addr().unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
     }
 
     pub fn readiness(&self) -> &Readiness {
@@ -93,17 +105,19 @@ impl Server {
     /// Adds a gRPC service; its health status follows the server's.
     pub fn add_service<S>(&mut self, service: S) -> &mut Self
     where
-        S: Service<http::Request<Body>, Error = Infallible>
-            + NamedService
-            + Clone
-            + Send
-            + Sync
-            + 'static,
+        S: Service<http::Request<Body>, Error = Infallible> + NamedService + Clone + Send + Sync + 'static,
         S::Response: axum::response::IntoResponse,
         S::Future: Send + 'static,
     {
         self.service_names.push(S::NAME);
         self.routes.add_service(service);
+        self
+    }
+
+    /// Where token-verification keys come from; by default identity's GetJwks at
+    /// `IDENTITY_URL` (identity itself passes its own key ring).
+    pub fn set_key_source(&mut self, source: impl KeySource) -> &mut Self {
+        self.key_source = Some(Box::new(source));
         self
     }
 
@@ -115,16 +129,19 @@ impl Server {
 
     /// Serves until `shutdown` fires, then shuts down as the module docs describe.
     pub async fn run(mut self, shutdown: Shutdown) -> anyhow::Result<()> {
-        let reflection_v1 = reflection_builder(&self.service_names)
-            .build_v1()
-            .context("building the reflection service")?;
+        let reflection_v1 =
+            reflection_builder(&self.service_names).build_v1().context("building the reflection service")?;
         // grpcurl 1.8 (and other older clients) still speak only v1alpha.
         let reflection_v1alpha = reflection_builder(&self.service_names)
             .build_v1alpha()
             .context("building the reflection v1alpha service")?;
-        self.routes
-            .add_service(reflection_v1)
-            .add_service(reflection_v1alpha);
+        self.routes.add_service(reflection_v1).add_service(reflection_v1alpha);
+
+        let source = match self.key_source.take() {
+            Some(source) => BoxedSource(source),
+            None => BoxedSource(Box::new(IdentityJwks::new(client::channel(&self.auth.identity_url)?))),
+        };
+        let verifier = Arc::new(Verifier::new(self.auth.settings.clone(), source, MIN_KEY_REFRESH));
 
         let grpc_addr = self.grpc_addr();
         let admin_addr = self.admin_addr();
@@ -132,19 +149,17 @@ impl Server {
         let incoming = TcpIncoming::from(self.grpc_listener).with_nodelay(Some(true));
         let grpc = tonic::transport::Server::builder()
             .http2_keepalive_interval(Some(HTTP2_KEEPALIVE))
+            // Outermost: request id, span and metrics cover everything below, refusals included.
             .layer(ObserveLayer::new(self.metrics.grpc.clone()))
+            // Then authentication: a bad token never reaches a handler.
+            .layer(AuthLayer::new(verifier))
             .add_routes(self.routes.routes())
             .serve_with_incoming_shutdown(incoming, stop_accepting.wait());
         let mut grpc: JoinHandle<Result<(), tonic::transport::Error>> = tokio::spawn(grpc);
 
         let admin_stop = Shutdown::new();
-        let admin_router = admin::router(
-            self.readiness.clone(),
-            self.metrics.clone(),
-            self.admin_routes,
-        );
-        let admin = axum::serve(self.admin_listener, admin_router)
-            .with_graceful_shutdown(admin_stop.wait());
+        let admin_router = admin::router(self.readiness.clone(), self.metrics.clone(), self.admin_routes);
+        let admin = axum::serve(self.admin_listener, admin_router).with_graceful_shutdown(admin_stop.wait());
         let admin = tokio::spawn(async move { admin.await });
 
         set_status(&self.health, &self.service_names, ServingStatus::Serving).await;
@@ -183,11 +198,7 @@ impl Server {
             }
         }
         admin_stop.trigger();
-        let _ = tokio::time::timeout_at(
-            deadline.max(Instant::now() + Duration::from_millis(100)),
-            admin,
-        )
-        .await;
+        let _ = tokio::time::timeout_at(deadline.max(Instant::now() + Duration::from_millis(100)), admin).await;
         Ok(())
     }
 }

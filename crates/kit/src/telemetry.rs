@@ -45,9 +45,7 @@ pub struct LogConfig {
 
 /// Checks EnvFilter syntax without installing anything.
 pub fn check_filter(directives: &str) -> Result<(), String> {
-    EnvFilter::try_new(directives)
-        .map(|_| ())
-        .map_err(|e| format!("{directives:?} is not a valid filter: {e}"))
+    EnvFilter::try_new(directives).map(|_| ()).map_err(|e| format!("{directives:?} is not a valid filter: {e}"))
 }
 
 /// Installs the global subscriber. Calling it again (tests start several apps in one process)
@@ -61,11 +59,7 @@ pub fn init(service: &'static str, version: &'static str, config: &LogConfig) {
             .try_init(),
         LogFormat::Pretty => tracing_subscriber::registry()
             .with(filter)
-            .with(
-                tracing_subscriber::fmt::layer()
-                    .compact()
-                    .with_target(false),
-            )
+            .with(tracing_subscriber::fmt::layer().compact().with_target(false))
             .try_init(),
     };
     // Already initialised: keep the existing subscriber.
@@ -73,15 +67,8 @@ pub fn init(service: &'static str, version: &'static str, config: &LogConfig) {
 }
 
 /// Field names whose values never reach a log line.
-const REDACTED: &[&str] = &[
-    "password",
-    "token",
-    "authorization",
-    "secret",
-    "database_url",
-    "refresh_token",
-    "access_token",
-];
+const REDACTED: &[&str] =
+    &["password", "token", "authorization", "secret", "database_url", "refresh_token", "access_token"];
 
 fn is_secret(name: &str) -> bool {
     let name = name.to_ascii_lowercase();
@@ -101,11 +88,7 @@ pub struct JsonLayer<W> {
 
 impl<W> JsonLayer<W> {
     pub fn new(service: &'static str, version: &'static str, writer: W) -> Self {
-        Self {
-            service,
-            version,
-            writer,
-        }
+        Self { service, version, writer }
     }
 }
 
@@ -133,12 +116,7 @@ where
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
         let meta = event.metadata();
         let mut line = Map::new();
-        line.insert(
-            "timestamp".into(),
-            chrono::Utc::now()
-                .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
-                .into(),
-        );
+        line.insert("timestamp".into(), chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true).into());
         line.insert("level".into(), meta.level().as_str().into());
         line.insert("service".into(), self.service.into());
         line.insert("version".into(), self.version.into());
@@ -170,11 +148,7 @@ struct JsonVisitor<'a>(&'a mut Map<String, Value>);
 
 impl JsonVisitor<'_> {
     fn put(&mut self, field: &Field, value: Value) {
-        let value = if is_secret(field.name()) {
-            Value::from("[redacted]")
-        } else {
-            value
-        };
+        let value = if is_secret(field.name()) { Value::from("[redacted]") } else { value };
         self.0.insert(field.name().to_string(), value);
     }
 }
@@ -221,10 +195,7 @@ mod tests {
     struct Buf(Arc<Mutex<Vec<u8>>>);
     impl Write for Buf {
         fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            self.0
-                .lock()
-                .map_err(|_| std::io::Error::other("poisoned"))?
-                .extend_from_slice(b);
+            self.0.lock().map_err(|_| std::io::Error::other("poisoned"))?.extend_from_slice(b);
             Ok(b.len())
         }
         fn flush(&mut self) -> std::io::Result<()> {
@@ -241,8 +212,7 @@ mod tests {
     #[test]
     fn lines_carry_service_span_fields_and_redact_secrets() {
         let buf = Buf::default();
-        let subscriber =
-            tracing_subscriber::registry().with(JsonLayer::new("catalog", "1.2.3", buf.clone()));
+        let subscriber = tracing_subscriber::registry().with(JsonLayer::new("catalog", "1.2.3", buf.clone()));
         tracing::subscriber::with_default(subscriber, || {
             let span = tracing::info_span!("grpc", request_id = "req-1");
             let _guard = span.enter();

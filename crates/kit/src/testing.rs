@@ -19,10 +19,7 @@ where
         if let Some(value) = probe().await {
             return value;
         }
-        assert!(
-            tokio::time::Instant::now() < until,
-            "timed out after {deadline:?} waiting for {what}"
-        );
+        assert!(tokio::time::Instant::now() < until, "timed out after {deadline:?} waiting for {what}");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
@@ -50,32 +47,21 @@ impl TestDatabase {
             Backend::Sqlite => {
                 let dir = tempfile::tempdir()?;
                 let url = format!("sqlite://{}?mode=rwc", dir.path().join("test.db").display());
-                Ok(Self {
-                    url,
-                    backend,
-                    _dir: Some(dir),
-                    pg: None,
-                })
+                Ok(Self { url, backend, _dir: Some(dir), pg: None })
             }
             Backend::Postgres => {
                 let admin = pg_admin_url();
                 let name = format!("mercato_test_{}", uuid::Uuid::new_v4().simple());
-                let conn = Database::connect(&admin).await.map_err(|e| {
-                    anyhow::anyhow!("connecting to PostgreSQL at {admin} for a test database: {e}")
-                })?;
-                conn.execute_unprepared(&format!("CREATE DATABASE {name}"))
-                    .await?;
+                let conn = Database::connect(&admin)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("connecting to PostgreSQL at {admin} for a test database: {e}"))?;
+                conn.execute_unprepared(&format!("CREATE DATABASE {name}")).await?;
                 conn.close().await?;
                 let url = match admin.rsplit_once('/') {
                     Some((server, _)) => format!("{server}/{name}"),
                     None => anyhow::bail!("MERCATO_TEST_PG_URL has no database part"),
                 };
-                Ok(Self {
-                    url,
-                    backend,
-                    _dir: None,
-                    pg: Some((admin, name)),
-                })
+                Ok(Self { url, backend, _dir: None, pg: Some((admin, name)) })
             }
         }
     }
@@ -101,15 +87,10 @@ impl Drop for TestDatabase {
         };
         // Drop runs outside async code paths; a short-lived thread with its own runtime does it.
         let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .ok()?;
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
             runtime.block_on(async {
                 let conn = Database::connect(&admin).await.ok()?;
-                conn.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                    .await
-                    .ok()?;
+                conn.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await.ok()?;
                 conn.close().await.ok()
             })
         })
@@ -126,9 +107,7 @@ fn pg_admin_url() -> String {
 pub async fn http_get(addr: std::net::SocketAddr, path: &str) -> anyhow::Result<(u16, String)> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = tokio::net::TcpStream::connect(addr).await?;
-    stream
-        .write_all(format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes())
-        .await?;
+    stream.write_all(format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes()).await?;
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).await?;
     let text = String::from_utf8_lossy(&raw);
@@ -162,10 +141,7 @@ impl ServiceProcess {
             .stderr(std::process::Stdio::inherit())
             .kill_on_drop(true)
             .spawn()?;
-        let stdout = child
-            .stdout
-            .take()
-            .ok_or_else(|| anyhow::anyhow!("no stdout"))?;
+        let stdout = child.stdout.take().ok_or_else(|| anyhow::anyhow!("no stdout"))?;
         let mut reader = tokio::io::BufReader::new(stdout).lines();
         let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let found = tokio::time::timeout(deadline, async {
@@ -200,12 +176,7 @@ impl ServiceProcess {
                 }
             }
         });
-        Ok(Self {
-            child,
-            grpc_addr,
-            admin_addr,
-            lines,
-        })
+        Ok(Self { child, grpc_addr, admin_addr, lines })
     }
 
     /// Every stdout line so far.
@@ -214,10 +185,7 @@ impl ServiceProcess {
     }
 
     pub fn terminate(&self) -> anyhow::Result<()> {
-        let pid = self
-            .child
-            .id()
-            .ok_or_else(|| anyhow::anyhow!("process already exited"))?;
+        let pid = self.child.id().ok_or_else(|| anyhow::anyhow!("process already exited"))?;
         let pid = nix::unistd::Pid::from_raw(i32::try_from(pid)?);
         nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM)?;
         Ok(())
@@ -227,4 +195,22 @@ impl ServiceProcess {
     pub async fn wait(&mut self, deadline: Duration) -> anyhow::Result<std::process::ExitStatus> {
         Ok(tokio::time::timeout(deadline, self.child.wait()).await??)
     }
+}
+
+/// Runs a test body (an `async fn(Backend)` in the enclosing module) once on SQLite and once on
+/// PostgreSQL, as two tests named `<body>::on_sqlite` and `<body>::on_postgres`.
+#[macro_export]
+macro_rules! on_both_databases {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test]
+            async fn on_sqlite() {
+                super::$name($crate::testing::Backend::Sqlite).await
+            }
+            #[tokio::test]
+            async fn on_postgres() {
+                super::$name($crate::testing::Backend::Postgres).await
+            }
+        }
+    )*};
 }

@@ -5,12 +5,8 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 use mercato_kit::{CommonArgs, CommonConfig, ConfigError, Problems, config::ServiceDefaults};
 
-pub const DEFAULTS: ServiceDefaults = ServiceDefaults {
-    name: "catalog",
-    version: env!("CARGO_PKG_VERSION"),
-    grpc_port: 50052,
-    admin_port: 9082,
-};
+pub const DEFAULTS: ServiceDefaults =
+    ServiceDefaults { name: "catalog", version: env!("CARGO_PKG_VERSION"), grpc_port: 50052, admin_port: 9082 };
 
 /// mercato catalog: products, categories, inventory and stock reservations.
 #[derive(Debug, Parser)]
@@ -54,9 +50,6 @@ impl Cli {
     pub fn config(&self) -> Result<Config, ConfigError> {
         let mut problems = Problems::default();
         let common = self.common.validate(DEFAULTS, &mut problems);
-        problems.finish(common.map(|common| Config {
-            common,
-            seed_on_start: self.seed_on_start,
-        }))
+        problems.finish(common.map(|common| Config { common, seed_on_start: self.seed_on_start }))
     }
 }

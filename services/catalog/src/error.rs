@@ -16,19 +16,11 @@ pub enum Error {
     #[error("unknown categories: {0:?}")]
     UnknownCategories(Vec<String>),
     #[error("removing {removing} would leave {on_hand} on hand, below the {reserved} reserved")]
-    StockBelowReserved {
-        removing: i64,
-        on_hand: i64,
-        reserved: i64,
-    },
+    StockBelowReserved { removing: i64, on_hand: i64, reserved: i64 },
     #[error("reservation {0} already exists with different lines")]
     ReservationConflict(String),
     #[error("reservation {id} is {status} and cannot be {action}")]
-    ReservationState {
-        id: String,
-        status: &'static str,
-        action: &'static str,
-    },
+    ReservationState { id: String, status: &'static str, action: &'static str },
     #[error("database: {0}")]
     Database(#[from] DbErr),
 }
@@ -42,8 +34,7 @@ impl From<Error> for Status {
             Error::ReservationNotFound(id) => kit::not_found("reservation", &id),
             Error::SkuTaken(sku) => {
                 let message = format!("sku {sku:?} is already used by another product");
-                let details =
-                    ErrorDetails::with_bad_request_violation("product.sku", message.clone());
+                let details = ErrorDetails::with_bad_request_violation("product.sku", message.clone());
                 Status::with_error_details(Code::AlreadyExists, message, details)
             }
             Error::UnknownCategories(ids) => {
@@ -53,15 +44,9 @@ impl From<Error> for Status {
                 }
                 v.into_status()
             }
-            e @ Error::StockBelowReserved { .. } => {
-                kit::failed_precondition("STOCK", "on_hand", e.to_string())
-            }
-            e @ Error::ReservationConflict(_) => {
-                kit::failed_precondition("RESERVATION", "lines", e.to_string())
-            }
-            e @ Error::ReservationState { .. } => {
-                kit::failed_precondition("RESERVATION", "status", e.to_string())
-            }
+            e @ Error::StockBelowReserved { .. } => kit::failed_precondition("STOCK", "on_hand", e.to_string()),
+            e @ Error::ReservationConflict(_) => kit::failed_precondition("RESERVATION", "lines", e.to_string()),
+            e @ Error::ReservationState { .. } => kit::failed_precondition("RESERVATION", "status", e.to_string()),
             Error::Database(e @ (DbErr::ConnectionAcquire(_) | DbErr::Conn(_))) => {
                 kit::unavailable("database", &anyhow::Error::new(e))
             }

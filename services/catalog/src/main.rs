@@ -17,11 +17,7 @@ async fn main() -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     };
-    telemetry::init(
-        config.common.service,
-        config.common.version,
-        &config.common.log,
-    );
+    telemetry::init(config.common.service, config.common.version, &config.common.log);
 
     let result = match cli.command.clone().unwrap_or_default() {
         Command::Serve => match App::build(config).await {

@@ -4,9 +4,7 @@
 use std::{net::SocketAddr, path::Path};
 
 use anyhow::Context;
-use mercato::catalog::v1::{
-    catalog_service_server::CatalogServiceServer, stock_service_server::StockServiceServer,
-};
+use mercato::catalog::v1::{catalog_service_server::CatalogServiceServer, stock_service_server::StockServiceServer};
 use mercato_kit::{Server, Shutdown, db};
 use sea_orm::DatabaseConnection;
 
@@ -74,26 +72,18 @@ pub async fn seed(config: &Config, file: Option<&Path>) -> anyhow::Result<()> {
 }
 
 async fn connect_and_migrate(config: &Config) -> anyhow::Result<DatabaseConnection> {
-    let db = db::connect(&config.common.database)
-        .await
-        .context("connecting to the database")?;
-    db::migrate::<Migrator>(&db)
-        .await
-        .context("running migrations")?;
+    let db = db::connect(&config.common.database).await.context("connecting to the database")?;
+    db::migrate::<Migrator>(&db).await.context("running migrations")?;
     Ok(db)
 }
 
 async fn load_seed(db: &DatabaseConnection, file: Option<&Path>) -> anyhow::Result<()> {
     let text = match file {
-        Some(path) => {
-            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?
-        }
+        Some(path) => std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
         None => seed::DEFAULT_SEED.to_string(),
     };
     let parsed = seed::parse(&text)?;
-    let report = seed::load(db, &parsed)
-        .await
-        .context("loading the seed catalog")?;
+    let report = seed::load(db, &parsed).await.context("loading the seed catalog")?;
     tracing::info!(
         categories = report.categories,
         products = report.products,

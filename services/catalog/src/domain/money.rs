@@ -16,10 +16,7 @@ impl Money {
     /// and the sub-field it concerns.
     pub fn price(currency: &str, units: i64, nanos: i32) -> Result<Self, (&'static str, String)> {
         if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_uppercase()) {
-            return Err((
-                "currency_code",
-                format!("{currency:?} is not an ISO 4217 code such as USD"),
-            ));
+            return Err(("currency_code", format!("{currency:?} is not an ISO 4217 code such as USD")));
         }
         if units < 0 {
             return Err(("units", "must not be negative".into()));
@@ -27,11 +24,7 @@ impl Money {
         if !(0..NANOS_PER_UNIT).contains(&nanos) {
             return Err(("nanos", "must be between 0 and 999,999,999".into()));
         }
-        Ok(Self {
-            currency: currency.to_string(),
-            units,
-            nanos,
-        })
+        Ok(Self { currency: currency.to_string(), units, nanos })
     }
 }
 
@@ -45,9 +38,6 @@ mod tests {
         assert_eq!(Money::price("usd", 1, 0).unwrap_err().0, "currency_code");
         assert_eq!(Money::price("USD", -1, 0).unwrap_err().0, "units");
         assert_eq!(Money::price("USD", 0, -5).unwrap_err().0, "nanos");
-        assert_eq!(
-            Money::price("USD", 0, 1_000_000_000).unwrap_err().0,
-            "nanos"
-        );
+        assert_eq!(Money::price("USD", 0, 1_000_000_000).unwrap_err().0, "nanos");
     }
 }

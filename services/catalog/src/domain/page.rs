@@ -63,12 +63,8 @@ mod tests {
 
     #[test]
     fn tokens_round_trip_and_are_bound_to_their_filters() {
-        let c = ProductCursor {
-            query: "mug".into(),
-            category: "".into(),
-            after_name: "Mug".into(),
-            after_id: "x".into(),
-        };
+        let c =
+            ProductCursor { query: "mug".into(), category: "".into(), after_name: "Mug".into(), after_id: "x".into() };
         let token = c.encode();
         assert_eq!(ProductCursor::decode(&token, "mug", ""), Ok(c));
         assert!(ProductCursor::decode(&token, "tea", "").is_err());

@@ -45,10 +45,7 @@ pub fn sku(raw: &str) -> Result<String, String> {
     if raw.is_empty() || raw.len() > MAX_SKU {
         return Err(format!("must be 1-{MAX_SKU} characters"));
     }
-    if !raw
-        .bytes()
-        .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'-')
-    {
+    if !raw.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'-') {
         return Err("may contain only A-Z, 0-9 and '-'".into());
     }
     Ok(raw.to_string())
@@ -81,11 +78,7 @@ pub fn image_url(raw: &str) -> Result<String, String> {
         .strip_prefix("https://")
         .or_else(|| raw.strip_prefix("http://"))
         .ok_or("must be an absolute http(s) URL")?;
-    if raw.len() > MAX_URL
-        || rest.is_empty()
-        || rest.starts_with('/')
-        || raw.chars().any(char::is_whitespace)
-    {
+    if raw.len() > MAX_URL || rest.is_empty() || rest.starts_with('/') || raw.chars().any(char::is_whitespace) {
         return Err("must be an absolute http(s) URL without spaces".into());
     }
     Ok(raw.to_string())
@@ -95,13 +88,9 @@ pub fn image_url(raw: &str) -> Result<String, String> {
 pub fn category_id(raw: &str) -> Result<String, String> {
     if raw.is_empty()
         || raw.len() > 64
-        || !raw
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        || !raw.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
     {
-        return Err(format!(
-            "{raw:?} is not a category id (lowercase a-z, 0-9, '-')"
-        ));
+        return Err(format!("{raw:?} is not a category id (lowercase a-z, 0-9, '-')"));
     }
     Ok(raw.to_string())
 }
@@ -147,10 +136,7 @@ mod tests {
         assert!(image_url("").is_ok());
         assert!(image_url("ftp://x").is_err());
         assert!(image_url("https://").is_err());
-        assert_eq!(
-            category_ids(&["tea".into(), "tea".into(), "coffee".into()]).unwrap(),
-            ["tea", "coffee"]
-        );
+        assert_eq!(category_ids(&["tea".into(), "tea".into(), "coffee".into()]).unwrap(), ["tea", "coffee"]);
         assert!(category_ids(&["Tea".into()]).is_err());
         assert!(product_id("364dc957-51ca-4f13-889e-665df2d6633f").is_ok());
         assert!(product_id("42").is_err());

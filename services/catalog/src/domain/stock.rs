@@ -66,26 +66,16 @@ impl Lines {
             match super::product::product_id(product_id) {
                 Ok(id) => {
                     if lines.insert(id, *quantity).is_some() {
-                        problems.push((
-                            format!("lines[{i}].product_id"),
-                            "appears in more than one line".into(),
-                        ));
+                        problems.push((format!("lines[{i}].product_id"), "appears in more than one line".into()));
                     }
                 }
                 Err(e) => problems.push((format!("lines[{i}].product_id"), e)),
             }
             if !(1..=MAX_QUANTITY).contains(quantity) {
-                problems.push((
-                    format!("lines[{i}].quantity"),
-                    format!("must be 1-{MAX_QUANTITY}"),
-                ));
+                problems.push((format!("lines[{i}].quantity"), format!("must be 1-{MAX_QUANTITY}")));
             }
         }
-        if problems.is_empty() {
-            Ok(Self(lines))
-        } else {
-            Err(problems)
-        }
+        if problems.is_empty() { Ok(Self(lines)) } else { Err(problems) }
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&str, i32)> {
@@ -99,13 +89,8 @@ impl Lines {
 
 /// 1-128 printable ASCII characters without spaces.
 pub fn reservation_id(raw: &str) -> Result<String, String> {
-    if raw.is_empty()
-        || raw.len() > MAX_RESERVATION_ID
-        || !raw.bytes().all(|b| b.is_ascii_graphic())
-    {
-        return Err(format!(
-            "must be 1-{MAX_RESERVATION_ID} printable characters without spaces"
-        ));
+    if raw.is_empty() || raw.len() > MAX_RESERVATION_ID || !raw.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(format!("must be 1-{MAX_RESERVATION_ID} printable characters without spaces"));
     }
     Ok(raw.to_string())
 }
@@ -124,14 +109,7 @@ mod tests {
         assert_eq!(ids, [B, A]);
         let problems = Lines::new(&[(A.into(), 0), (A.into(), 1), ("x".into(), 1)]).unwrap_err();
         let fields: Vec<_> = problems.iter().map(|(f, _)| f.as_str()).collect();
-        assert_eq!(
-            fields,
-            [
-                "lines[0].quantity",
-                "lines[1].product_id",
-                "lines[2].product_id"
-            ]
-        );
+        assert_eq!(fields, ["lines[0].quantity", "lines[1].product_id", "lines[2].product_id"]);
         assert!(Lines::new(&[]).is_err());
     }
 

@@ -5,10 +5,9 @@ use mercato_kit::error::FieldViolations;
 use sea_orm::DatabaseConnection;
 use tonic::{Request, Response, Status};
 
-use super::{
-    access::{Access, authorize},
-    convert,
-};
+use mercato_kit::auth::{Access, authorize};
+
+use super::convert;
 use crate::{
     domain::{page, product as rules},
     error::Error,
@@ -53,11 +52,7 @@ impl CatalogService for CatalogApi {
         let cursor = if req.page_token.is_empty() {
             Some(None)
         } else {
-            v.check(
-                "page_token",
-                page::ProductCursor::decode(&req.page_token, &query, &category),
-            )
-            .map(Some)
+            v.check("page_token", page::ProductCursor::decode(&req.page_token, &query, &category)).map(Some)
         };
         let (limit, cursor) = v.finish(limit.zip(cursor))?;
 
@@ -92,12 +87,8 @@ impl CatalogService for CatalogApi {
         let mut v = FieldViolations::new();
         let id = v.check("id", rules::product_id(&request.get_ref().id));
         let id = v.finish(id)?;
-        let record = products::get(&self.db, &id)
-            .await?
-            .ok_or(Error::ProductNotFound(id))?;
-        Ok(Response::new(pb::GetProductResponse {
-            product: Some(convert::product(record)),
-        }))
+        let record = products::get(&self.db, &id).await?.ok_or(Error::ProductNotFound(id))?;
+        Ok(Response::new(pb::GetProductResponse { product: Some(convert::product(record)) }))
     }
 
     async fn batch_get_products(
@@ -123,11 +114,7 @@ impl CatalogService for CatalogApi {
         }
         let ids = v.finish(Some(ids))?;
         let found = products::batch_get(&self.db, &ids).await?;
-        let missing_ids = ids
-            .iter()
-            .filter(|id| !found.iter().any(|r| &r.product.id == *id))
-            .cloned()
-            .collect();
+        let missing_ids = ids.iter().filter(|id| !found.iter().any(|r| &r.product.id == *id)).cloned().collect();
         Ok(Response::new(pb::BatchGetProductsResponse {
             products: found.into_iter().map(convert::product).collect(),
             missing_ids,
@@ -147,9 +134,7 @@ impl CatalogService for CatalogApi {
         }
         let draft = v.finish(draft)?;
         let record = products::create(&self.db, draft, req.initial_stock).await?;
-        Ok(Response::new(pb::CreateProductResponse {
-            product: Some(convert::product(record)),
-        }))
+        Ok(Response::new(pb::CreateProductResponse { product: Some(convert::product(record)) }))
     }
 
     async fn update_product(
@@ -163,9 +148,7 @@ impl CatalogService for CatalogApi {
         let patch = convert::patch(req.product.as_ref(), req.update_mask.as_ref(), &mut v);
         let (id, patch) = v.finish(id.zip(patch))?;
         let record = products::update(&self.db, &id, patch).await?;
-        Ok(Response::new(pb::UpdateProductResponse {
-            product: Some(convert::product(record)),
-        }))
+        Ok(Response::new(pb::UpdateProductResponse { product: Some(convert::product(record)) }))
     }
 
     async fn adjust_stock(
@@ -181,9 +164,7 @@ impl CatalogService for CatalogApi {
         }
         let id = v.finish(id)?;
         let (on_hand, reserved) = products::adjust_stock(&self.db, &id, req.delta).await?;
-        Ok(Response::new(pb::AdjustStockResponse {
-            stock: Some(convert::stock_level(on_hand, reserved)),
-        }))
+        Ok(Response::new(pb::AdjustStockResponse { stock: Some(convert::stock_level(on_hand, reserved)) }))
     }
 
     async fn list_categories(

@@ -13,10 +13,7 @@ use crate::{
 };
 
 pub fn timestamp(at: chrono::DateTime<chrono::Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: at.timestamp(),
-        nanos: i32::try_from(at.timestamp_subsec_nanos()).unwrap_or(0),
-    }
+    prost_types::Timestamp { seconds: at.timestamp(), nanos: i32::try_from(at.timestamp_subsec_nanos()).unwrap_or(0) }
 }
 
 pub fn product(record: ProductRecord) -> pb::Product {
@@ -27,11 +24,7 @@ pub fn product(record: ProductRecord) -> pb::Product {
         name: p.name,
         description: p.description,
         category_ids: record.category_ids,
-        price: Some(PbMoney {
-            currency_code: p.price_currency,
-            units: p.price_units,
-            nanos: p.price_nanos,
-        }),
+        price: Some(PbMoney { currency_code: p.price_currency, units: p.price_units, nanos: p.price_nanos }),
         image_url: p.image_url,
         stock: Some(stock_level(record.on_hand, record.reserved)),
         create_time: Some(timestamp(p.created_at)),
@@ -40,20 +33,11 @@ pub fn product(record: ProductRecord) -> pb::Product {
 }
 
 pub fn stock_level(on_hand: i64, reserved: i64) -> pb::StockLevel {
-    pb::StockLevel {
-        on_hand,
-        reserved,
-        available: on_hand - reserved,
-    }
+    pb::StockLevel { on_hand, reserved, available: on_hand - reserved }
 }
 
 pub fn category((c, count): (category::Model, i64)) -> pb::Category {
-    pb::Category {
-        id: c.id,
-        name: c.name,
-        description: c.description,
-        product_count: count,
-    }
+    pb::Category { id: c.id, name: c.name, description: c.description, product_count: count }
 }
 
 pub fn reservation(record: ReservationRecord) -> pb::Reservation {
@@ -65,10 +49,7 @@ pub fn reservation(record: ReservationRecord) -> pb::Reservation {
         lines: record
             .lines
             .iter()
-            .map(|(product_id, quantity)| pb::StockLine {
-                product_id: product_id.to_string(),
-                quantity,
-            })
+            .map(|(product_id, quantity)| pb::StockLine { product_id: product_id.to_string(), quantity })
             .collect(),
         shortages: record.shortages.into_iter().map(shortage).collect(),
         create_time: Some(timestamp(r.created_at)),
@@ -77,11 +58,7 @@ pub fn reservation(record: ReservationRecord) -> pb::Reservation {
 }
 
 fn shortage(s: Shortage) -> pb::StockShortage {
-    pb::StockShortage {
-        product_id: s.product_id,
-        requested: s.requested,
-        available: s.available,
-    }
+    pb::StockShortage { product_id: s.product_id, requested: s.requested, available: s.available }
 }
 
 fn status(s: ReservationStatus) -> pb::ReservationStatus {
@@ -127,14 +104,7 @@ pub fn draft(product: Option<&pb::Product>, v: &mut FieldViolations) -> Option<P
 }
 
 /// Fields an update may name.
-pub const UPDATABLE: &[&str] = &[
-    "sku",
-    "name",
-    "description",
-    "category_ids",
-    "price",
-    "image_url",
-];
+pub const UPDATABLE: &[&str] = &["sku", "name", "description", "category_ids", "price", "image_url"];
 
 /// A patch: the fields in `mask`, or every non-default field of `product` when the mask is
 /// empty (AIP-134).
@@ -151,13 +121,7 @@ pub fn patch(
         Some(paths) if !paths.is_empty() => {
             for path in paths {
                 if !UPDATABLE.contains(&path.as_str()) {
-                    v.add(
-                        "update_mask",
-                        format!(
-                            "{path:?} cannot be updated; use any of {}",
-                            UPDATABLE.join(", ")
-                        ),
-                    );
+                    v.add("update_mask", format!("{path:?} cannot be updated; use any of {}", UPDATABLE.join(", ")));
                 }
             }
             paths.to_vec()
@@ -171,10 +135,7 @@ pub fn patch(
                 ("price", p.price.is_some()),
                 ("image_url", !p.image_url.is_empty()),
             ];
-            set.iter()
-                .filter(|(_, present)| *present)
-                .map(|(name, _)| name.to_string())
-                .collect()
+            set.iter().filter(|(_, present)| *present).map(|(name, _)| name.to_string()).collect()
         }
     };
     let named = |f: &str| paths.iter().any(|p| p == f);

@@ -5,10 +5,9 @@ use mercato_kit::error::FieldViolations;
 use sea_orm::DatabaseConnection;
 use tonic::{Request, Response, Status};
 
-use super::{
-    access::{Access, authorize},
-    convert,
-};
+use mercato_kit::auth::{Access, authorize};
+
+use super::convert;
 use crate::{
     domain::stock::{self, Lines},
     error::Error,
@@ -40,16 +39,9 @@ impl StockService for StockApi {
         let mut v = FieldViolations::new();
         let id = reservation_id(&req.reservation_id, &mut v);
         if req.order_id.len() > stock::MAX_RESERVATION_ID {
-            v.add(
-                "order_id",
-                format!("must be at most {} characters", stock::MAX_RESERVATION_ID),
-            );
+            v.add("order_id", format!("must be at most {} characters", stock::MAX_RESERVATION_ID));
         }
-        let raw: Vec<(String, i32)> = req
-            .lines
-            .iter()
-            .map(|l| (l.product_id.clone(), l.quantity))
-            .collect();
+        let raw: Vec<(String, i32)> = req.lines.iter().map(|l| (l.product_id.clone(), l.quantity)).collect();
         let lines = match Lines::new(&raw) {
             Ok(lines) => Some(lines),
             Err(problems) => {
@@ -61,9 +53,7 @@ impl StockService for StockApi {
         };
         let (id, lines) = v.finish(id.zip(lines))?;
         let record = store::reserve(&self.db, &id, &req.order_id, &lines).await?;
-        Ok(Response::new(pb::ReserveStockResponse {
-            reservation: Some(convert::reservation(record)),
-        }))
+        Ok(Response::new(pb::ReserveStockResponse { reservation: Some(convert::reservation(record)) }))
     }
 
     async fn release_stock(
@@ -75,9 +65,7 @@ impl StockService for StockApi {
         let id = reservation_id(&request.get_ref().reservation_id, &mut v);
         let id = v.finish(id)?;
         let record = store::release(&self.db, &id).await?;
-        Ok(Response::new(pb::ReleaseStockResponse {
-            reservation: Some(convert::reservation(record)),
-        }))
+        Ok(Response::new(pb::ReleaseStockResponse { reservation: Some(convert::reservation(record)) }))
     }
 
     async fn commit_stock(
@@ -89,9 +77,7 @@ impl StockService for StockApi {
         let id = reservation_id(&request.get_ref().reservation_id, &mut v);
         let id = v.finish(id)?;
         let record = store::commit(&self.db, &id).await?;
-        Ok(Response::new(pb::CommitStockResponse {
-            reservation: Some(convert::reservation(record)),
-        }))
+        Ok(Response::new(pb::CommitStockResponse { reservation: Some(convert::reservation(record)) }))
     }
 
     async fn get_reservation(
@@ -102,11 +88,7 @@ impl StockService for StockApi {
         let mut v = FieldViolations::new();
         let id = reservation_id(&request.get_ref().reservation_id, &mut v);
         let id = v.finish(id)?;
-        let record = store::get(&self.db, &id)
-            .await?
-            .ok_or(Error::ReservationNotFound(id))?;
-        Ok(Response::new(pb::GetReservationResponse {
-            reservation: Some(convert::reservation(record)),
-        }))
+        let record = store::get(&self.db, &id).await?.ok_or(Error::ReservationNotFound(id))?;
+        Ok(Response::new(pb::GetReservationResponse { reservation: Some(convert::reservation(record)) }))
     }
 }

@@ -55,11 +55,7 @@ impl MigrationTrait for Migration {
                     .table(ProductCategories::Table)
                     .col(string(ProductCategories::ProductId))
                     .col(string(ProductCategories::CategoryId))
-                    .primary_key(
-                        Index::create()
-                            .col(ProductCategories::ProductId)
-                            .col(ProductCategories::CategoryId),
-                    )
+                    .primary_key(Index::create().col(ProductCategories::ProductId).col(ProductCategories::CategoryId))
                     .foreign_key(
                         ForeignKey::create()
                             .from(ProductCategories::Table, ProductCategories::ProductId)
@@ -123,11 +119,7 @@ impl MigrationTrait for Migration {
                     .col(string(ReservationLines::ReservationId))
                     .col(string(ReservationLines::ProductId))
                     .col(integer(ReservationLines::Quantity))
-                    .primary_key(
-                        Index::create()
-                            .col(ReservationLines::ReservationId)
-                            .col(ReservationLines::ProductId),
-                    )
+                    .primary_key(Index::create().col(ReservationLines::ReservationId).col(ReservationLines::ProductId))
                     .foreign_key(
                         ForeignKey::create()
                             .from(ReservationLines::Table, ReservationLines::ReservationId)
@@ -149,9 +141,7 @@ impl MigrationTrait for Migration {
             Products::Table.into_iden(),
             Categories::Table.into_iden(),
         ] {
-            manager
-                .drop_table(Table::drop().table(table).if_exists().to_owned())
-                .await?;
+            manager.drop_table(Table::drop().table(table).if_exists().to_owned()).await?;
         }
         Ok(())
     }

@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use chrono::Utc;
 use sea_orm::{
     ActiveValue::Set,
-    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait, ExprTrait,
-    FromQueryResult, Order, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait, ExprTrait, FromQueryResult, Order,
+    QueryFilter, QueryOrder, QuerySelect,
     sea_query::{Expr, Func, LikeExpr, Query},
 };
 
@@ -37,15 +37,11 @@ pub struct ListFilter {
 }
 
 /// One page plus whether more follow.
-pub async fn list(
-    db: &DatabaseConnection,
-    filter: &ListFilter,
-) -> Result<(Vec<ProductRecord>, bool)> {
+pub async fn list(db: &DatabaseConnection, filter: &ListFilter) -> Result<(Vec<ProductRecord>, bool)> {
     let mut select = product::Entity::find();
     if let Some(query) = &filter.query {
         let pattern = format!("%{}%", escape_like(query));
-        let lower =
-            |col: product::Column| Expr::expr(Func::lower(Expr::col((product::Entity, col))));
+        let lower = |col: product::Column| Expr::expr(Func::lower(Expr::col((product::Entity, col))));
         select = select.filter(
             Condition::any()
                 .add(lower(product::Column::Name).like(LikeExpr::new(pattern.clone()).escape('\\')))
@@ -64,15 +60,9 @@ pub async fn list(
         );
     }
     if let Some((name, id)) = &filter.after {
-        select = select.filter(
-            Condition::any()
-                .add(product::Column::Name.gt(name.as_str()))
-                .add(
-                    Condition::all()
-                        .add(product::Column::Name.eq(name.as_str()))
-                        .add(product::Column::Id.gt(id.as_str())),
-                ),
-        );
+        select = select.filter(Condition::any().add(product::Column::Name.gt(name.as_str())).add(
+            Condition::all().add(product::Column::Name.eq(name.as_str())).add(product::Column::Id.gt(id.as_str())),
+        ));
     }
     let mut products = select
         .order_by(product::Column::Name, Order::Asc)
@@ -94,25 +84,16 @@ pub async fn get(db: &impl ConnectionTrait, id: &str) -> Result<Option<ProductRe
 
 /// Products for `ids`, in the order of `ids`; missing ones are simply absent.
 pub async fn batch_get(db: &DatabaseConnection, ids: &[String]) -> Result<Vec<ProductRecord>> {
-    let products = product::Entity::find()
-        .filter(product::Column::Id.is_in(ids.iter().map(String::as_str)))
-        .all(db)
-        .await?;
-    let mut by_id: HashMap<String, ProductRecord> = hydrate(db, products)
-        .await?
-        .into_iter()
-        .map(|r| (r.product.id.clone(), r))
-        .collect();
+    let products =
+        product::Entity::find().filter(product::Column::Id.is_in(ids.iter().map(String::as_str))).all(db).await?;
+    let mut by_id: HashMap<String, ProductRecord> =
+        hydrate(db, products).await?.into_iter().map(|r| (r.product.id.clone(), r)).collect();
     Ok(ids.iter().filter_map(|id| by_id.remove(id)).collect())
 }
 
 /// Creates a product with its categories and initial stock in one transaction.
-pub async fn create(
-    db: &DatabaseConnection,
-    draft: ProductDraft,
-    initial_stock: i64,
-) -> Result<ProductRecord> {
-    let txn = db.begin().await?;
+pub async fn create(db: &DatabaseConnection, draft: ProductDraft, initial_stock: i64) -> Result<ProductRecord> {
+    let txn = mercato_kit::db::begin_write(db).await?;
     ensure_categories_exist(&txn, &draft.category_ids).await?;
     let now = Utc::now();
     let id = uuid::Uuid::now_v7().to_string();
@@ -131,13 +112,7 @@ pub async fn create(
     product::Entity::insert(row)
         .exec_without_returning(&txn)
         .await
-        .map_err(|e| {
-            if super::is_unique_violation(&e) {
-                Error::SkuTaken(draft.sku.clone())
-            } else {
-                e.into()
-            }
-        })?;
+        .map_err(|e| if super::is_unique_violation(&e) { Error::SkuTaken(draft.sku.clone()) } else { e.into() })?;
     set_categories(&txn, &id, &draft.category_ids).await?;
     inventory::Entity::insert(inventory::ActiveModel {
         product_id: Set(id.clone()),
@@ -147,21 +122,15 @@ pub async fn create(
     })
     .exec_without_returning(&txn)
     .await?;
-    let record = get(&txn, &id)
-        .await?
-        .ok_or_else(|| Error::ProductNotFound(id.clone()))?;
+    let record = get(&txn, &id).await?.ok_or_else(|| Error::ProductNotFound(id.clone()))?;
     txn.commit().await?;
     tracing::info!(product_id = %id, sku = %draft.sku, "product created");
     Ok(record)
 }
 
 /// Applies `patch` in one transaction.
-pub async fn update(
-    db: &DatabaseConnection,
-    id: &str,
-    patch: ProductPatch,
-) -> Result<ProductRecord> {
-    let txn = db.begin().await?;
+pub async fn update(db: &DatabaseConnection, id: &str, patch: ProductPatch) -> Result<ProductRecord> {
+    let txn = mercato_kit::db::begin_write(db).await?;
     let Some(existing) = product::Entity::find_by_id(id).one(&txn).await? else {
         return Err(Error::ProductNotFound(id.to_string()));
     };
@@ -184,23 +153,16 @@ pub async fn update(
         row.image_url = Set(url);
     }
     row.updated_at = Set(Utc::now());
-    product::Entity::update(row).exec(&txn).await.map_err(|e| {
-        match (&patch.sku, super::is_unique_violation(&e)) {
-            (Some(sku), true) => Error::SkuTaken(sku.clone()),
-            _ => e.into(),
-        }
+    product::Entity::update(row).exec(&txn).await.map_err(|e| match (&patch.sku, super::is_unique_violation(&e)) {
+        (Some(sku), true) => Error::SkuTaken(sku.clone()),
+        _ => e.into(),
     })?;
     if let Some(category_ids) = &patch.category_ids {
         ensure_categories_exist(&txn, category_ids).await?;
-        product_category::Entity::delete_many()
-            .filter(product_category::Column::ProductId.eq(id))
-            .exec(&txn)
-            .await?;
+        product_category::Entity::delete_many().filter(product_category::Column::ProductId.eq(id)).exec(&txn).await?;
         set_categories(&txn, id, category_ids).await?;
     }
-    let record = get(&txn, id)
-        .await?
-        .ok_or_else(|| Error::ProductNotFound(id.to_string()))?;
+    let record = get(&txn, id).await?.ok_or_else(|| Error::ProductNotFound(id.to_string()))?;
     txn.commit().await?;
     tracing::info!(product_id = %id, "product updated");
     Ok(record)
@@ -209,29 +171,16 @@ pub async fn update(
 /// Adds `delta` to on-hand stock in one statement; on hand never drops below reserved.
 pub async fn adjust_stock(db: &DatabaseConnection, id: &str, delta: i64) -> Result<(i64, i64)> {
     let updated = inventory::Entity::update_many()
-        .col_expr(
-            inventory::Column::OnHand,
-            Expr::col(inventory::Column::OnHand).add(delta),
-        )
+        .col_expr(inventory::Column::OnHand, Expr::col(inventory::Column::OnHand).add(delta))
         .col_expr(inventory::Column::UpdatedAt, Expr::value(Utc::now()))
         .filter(inventory::Column::ProductId.eq(id))
-        .filter(
-            Expr::col(inventory::Column::OnHand)
-                .add(delta)
-                .gte(Expr::col(inventory::Column::Reserved)),
-        )
+        .filter(Expr::col(inventory::Column::OnHand).add(delta).gte(Expr::col(inventory::Column::Reserved)))
         .exec(db)
         .await?;
-    let level = inventory::Entity::find_by_id(id)
-        .one(db)
-        .await?
-        .ok_or_else(|| Error::ProductNotFound(id.to_string()))?;
+    let level =
+        inventory::Entity::find_by_id(id).one(db).await?.ok_or_else(|| Error::ProductNotFound(id.to_string()))?;
     if updated.rows_affected == 0 {
-        return Err(Error::StockBelowReserved {
-            removing: -delta,
-            on_hand: level.on_hand,
-            reserved: level.reserved,
-        });
+        return Err(Error::StockBelowReserved { removing: -delta, on_hand: level.on_hand, reserved: level.reserved });
     }
     tracing::info!(product_id = %id, delta, on_hand = level.on_hand, "stock adjusted");
     Ok((level.on_hand, level.reserved))
@@ -281,16 +230,8 @@ async fn ensure_categories_exist(db: &impl ConnectionTrait, ids: &[String]) -> R
         .into_tuple()
         .all(db)
         .await?;
-    let missing: Vec<String> = ids
-        .iter()
-        .filter(|id| !found.contains(id))
-        .cloned()
-        .collect();
-    if missing.is_empty() {
-        Ok(())
-    } else {
-        Err(Error::UnknownCategories(missing))
-    }
+    let missing: Vec<String> = ids.iter().filter(|id| !found.contains(id)).cloned().collect();
+    if missing.is_empty() { Ok(()) } else { Err(Error::UnknownCategories(missing)) }
 }
 
 async fn set_categories(db: &impl ConnectionTrait, product_id: &str, ids: &[String]) -> Result<()> {
@@ -307,10 +248,7 @@ async fn set_categories(db: &impl ConnectionTrait, product_id: &str, ids: &[Stri
 }
 
 /// Attaches categories and stock to products with two queries, whatever the page size.
-async fn hydrate(
-    db: &impl ConnectionTrait,
-    products: Vec<product::Model>,
-) -> Result<Vec<ProductRecord>> {
+async fn hydrate(db: &impl ConnectionTrait, products: Vec<product::Model>) -> Result<Vec<ProductRecord>> {
     if products.is_empty() {
         return Ok(Vec::new());
     }
@@ -322,10 +260,7 @@ async fn hydrate(
         .all(db)
         .await?
     {
-        categories
-            .entry(link.product_id)
-            .or_default()
-            .push(link.category_id);
+        categories.entry(link.product_id).or_default().push(link.category_id);
     }
     let levels: HashMap<String, inventory::Model> = inventory::Entity::find()
         .filter(inventory::Column::ProductId.is_in(ids.iter().copied()))

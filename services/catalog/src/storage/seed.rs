@@ -3,9 +3,7 @@
 //! stock that has moved.
 
 use chrono::Utc;
-use sea_orm::{
-    ActiveValue::Set, DatabaseConnection, EntityTrait, TransactionTrait, sea_query::OnConflict,
-};
+use sea_orm::{ActiveValue::Set, DatabaseConnection, EntityTrait, sea_query::OnConflict};
 use serde::Deserialize;
 
 use super::entity::{category, inventory, product, product_category};
@@ -83,23 +81,14 @@ pub fn parse(json: &str) -> anyhow::Result<SeedFile> {
                 .find(|id| !seed.categories.iter().any(|c| &c.id == *id))
                 .map(|id| format!("unknown category {id}")),
         ];
-        problems.extend(
-            checks
-                .into_iter()
-                .flatten()
-                .map(|e| format!("product {}: {e}", p.sku)),
-        );
+        problems.extend(checks.into_iter().flatten().map(|e| format!("product {}: {e}", p.sku)));
     }
-    if problems.is_empty() {
-        Ok(seed)
-    } else {
-        anyhow::bail!("invalid seed file:\n  {}", problems.join("\n  "))
-    }
+    if problems.is_empty() { Ok(seed) } else { anyhow::bail!("invalid seed file:\n  {}", problems.join("\n  ")) }
 }
 
 /// Inserts whatever of `seed` is missing, in one transaction.
 pub async fn load(db: &DatabaseConnection, seed: &SeedFile) -> anyhow::Result<SeedReport> {
-    let txn = db.begin().await?;
+    let txn = mercato_kit::db::begin_write(db).await?;
     let now = Utc::now();
     let mut report = SeedReport::default();
     for c in &seed.categories {
@@ -109,11 +98,7 @@ pub async fn load(db: &DatabaseConnection, seed: &SeedFile) -> anyhow::Result<Se
             description: Set(c.description.clone()),
             created_at: Set(now),
         })
-        .on_conflict(
-            OnConflict::column(category::Column::Id)
-                .do_nothing()
-                .to_owned(),
-        )
+        .on_conflict(OnConflict::column(category::Column::Id).do_nothing().to_owned())
         .exec_without_returning(&txn)
         .await?;
     }
@@ -130,11 +115,7 @@ pub async fn load(db: &DatabaseConnection, seed: &SeedFile) -> anyhow::Result<Se
             created_at: Set(now),
             updated_at: Set(now),
         })
-        .on_conflict(
-            OnConflict::column(product::Column::Id)
-                .do_nothing()
-                .to_owned(),
-        )
+        .on_conflict(OnConflict::column(product::Column::Id).do_nothing().to_owned())
         .exec_without_returning(&txn)
         .await?;
         if inserted == 0 {
@@ -142,12 +123,12 @@ pub async fn load(db: &DatabaseConnection, seed: &SeedFile) -> anyhow::Result<Se
         }
         report.products += 1;
         if !p.category_ids.is_empty() {
-            product_category::Entity::insert_many(p.category_ids.iter().map(|c| {
-                product_category::ActiveModel {
+            product_category::Entity::insert_many(
+                p.category_ids.iter().map(|c| product_category::ActiveModel {
                     product_id: Set(p.id.clone()),
                     category_id: Set(c.clone()),
-                }
-            }))
+                }),
+            )
             .exec_without_returning(&txn)
             .await?;
         }

@@ -1,13 +1,13 @@
-//! Stock reservations. Each operation is one transaction whose first statement writes, so on
-//! SQLite it takes the write lock before reading anything (no stale-snapshot upgrade failures)
-//! and on PostgreSQL the conditional UPDATEs lock the rows they change: two reservations can
-//! never both take the last unit. The CHECK constraints on inventory back this up.
+//! Stock reservations. Each operation is one write transaction: on SQLite it holds the write
+//! lock from BEGIN, on PostgreSQL the conditional UPDATEs lock the rows they change, so two
+//! reservations can never both take the last unit. The CHECK constraints on inventory back
+//! this up.
 
 use chrono::Utc;
 use sea_orm::{
     ActiveValue::Set,
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait, ExprTrait,
-    QueryFilter, TransactionTrait,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait, ExprTrait, QueryFilter,
+    TransactionTrait,
     sea_query::{Expr, OnConflict},
 };
 
@@ -27,13 +27,8 @@ pub struct ReservationRecord {
 }
 
 /// Reserves every line or none. Replays (same id) return the stored outcome.
-pub async fn reserve(
-    db: &DatabaseConnection,
-    id: &str,
-    order_id: &str,
-    lines: &Lines,
-) -> Result<ReservationRecord> {
-    let txn = db.begin().await?;
+pub async fn reserve(db: &DatabaseConnection, id: &str, order_id: &str, lines: &Lines) -> Result<ReservationRecord> {
+    let txn = mercato_kit::db::begin_write(db).await?;
     let now = Utc::now();
     let inserted = reservation::Entity::insert(reservation::ActiveModel {
         id: Set(id.to_string()),
@@ -43,17 +38,11 @@ pub async fn reserve(
         created_at: Set(now),
         updated_at: Set(now),
     })
-    .on_conflict(
-        OnConflict::column(reservation::Column::Id)
-            .do_nothing()
-            .to_owned(),
-    )
+    .on_conflict(OnConflict::column(reservation::Column::Id).do_nothing().to_owned())
     .exec_without_returning(&txn)
     .await?;
     if inserted == 0 {
-        let existing = load(&txn, id)
-            .await?
-            .ok_or_else(|| Error::ReservationNotFound(id.to_string()))?;
+        let existing = load(&txn, id).await?.ok_or_else(|| Error::ReservationNotFound(id.to_string()))?;
         txn.commit().await?;
         // A RELEASED tombstone has no lines: the release won the race, nothing is reserved.
         if existing.status != ReservationStatus::Released && existing.lines != *lines {
@@ -62,12 +51,10 @@ pub async fn reserve(
         return Ok(existing);
     }
 
-    reservation_line::Entity::insert_many(lines.iter().map(|(product_id, quantity)| {
-        reservation_line::ActiveModel {
-            reservation_id: Set(id.to_string()),
-            product_id: Set(product_id.to_string()),
-            quantity: Set(quantity),
-        }
+    reservation_line::Entity::insert_many(lines.iter().map(|(product_id, quantity)| reservation_line::ActiveModel {
+        reservation_id: Set(id.to_string()),
+        product_id: Set(product_id.to_string()),
+        quantity: Set(quantity),
     }))
     .exec_without_returning(&txn)
     .await?;
@@ -77,17 +64,10 @@ pub async fn reserve(
     let mut short = false;
     for (product_id, quantity) in lines.iter() {
         let updated = inventory::Entity::update_many()
-            .col_expr(
-                inventory::Column::Reserved,
-                Expr::col(inventory::Column::Reserved).add(quantity),
-            )
+            .col_expr(inventory::Column::Reserved, Expr::col(inventory::Column::Reserved).add(quantity))
             .col_expr(inventory::Column::UpdatedAt, Expr::value(now))
             .filter(inventory::Column::ProductId.eq(product_id))
-            .filter(
-                Expr::col(inventory::Column::OnHand)
-                    .sub(Expr::col(inventory::Column::Reserved))
-                    .gte(quantity),
-            )
+            .filter(Expr::col(inventory::Column::OnHand).sub(Expr::col(inventory::Column::Reserved)).gte(quantity))
             .exec(&attempt)
             .await?;
         if updated.rows_affected == 0 {
@@ -99,10 +79,7 @@ pub async fn reserve(
         attempt.rollback().await?;
         let shortages = shortages(&txn, lines).await?;
         reservation::Entity::update_many()
-            .col_expr(
-                reservation::Column::Status,
-                Expr::value(ReservationStatus::Rejected.as_str()),
-            )
+            .col_expr(reservation::Column::Status, Expr::value(ReservationStatus::Rejected.as_str()))
             .col_expr(
                 reservation::Column::Shortages,
                 Expr::value(serde_json::to_string(&shortages).unwrap_or_else(|_| "[]".into())),
@@ -110,41 +87,24 @@ pub async fn reserve(
             .filter(reservation::Column::Id.eq(id))
             .exec(&txn)
             .await?;
-        tracing::info!(
-            reservation_id = id,
-            order_id,
-            ?shortages,
-            "reservation rejected"
-        );
+        tracing::info!(reservation_id = id, order_id, ?shortages, "reservation rejected");
     } else {
         attempt.commit().await?;
         tracing::info!(reservation_id = id, order_id, "stock reserved");
     }
-    let record = load(&txn, id)
-        .await?
-        .ok_or_else(|| Error::ReservationNotFound(id.to_string()))?;
+    let record = load(&txn, id).await?.ok_or_else(|| Error::ReservationNotFound(id.to_string()))?;
     txn.commit().await?;
     Ok(record)
 }
 
 /// Returns held units. Releasing an unknown id leaves a RELEASED tombstone.
 pub async fn release(db: &DatabaseConnection, id: &str) -> Result<ReservationRecord> {
-    let txn = db.begin().await?;
+    let txn = mercato_kit::db::begin_write(db).await?;
     let now = Utc::now();
-    if transition(
-        &txn,
-        id,
-        ReservationStatus::Reserved,
-        ReservationStatus::Released,
-    )
-    .await?
-    {
+    if transition(&txn, id, ReservationStatus::Reserved, ReservationStatus::Released).await? {
         for (product_id, quantity) in load_lines(&txn, id).await?.iter() {
             inventory::Entity::update_many()
-                .col_expr(
-                    inventory::Column::Reserved,
-                    Expr::col(inventory::Column::Reserved).sub(quantity),
-                )
+                .col_expr(inventory::Column::Reserved, Expr::col(inventory::Column::Reserved).sub(quantity))
                 .col_expr(inventory::Column::UpdatedAt, Expr::value(now))
                 .filter(inventory::Column::ProductId.eq(product_id))
                 .exec(&txn)
@@ -164,50 +124,28 @@ pub async fn release(db: &DatabaseConnection, id: &str) -> Result<ReservationRec
                 })
                 .exec_without_returning(&txn)
                 .await?;
-                tracing::info!(
-                    reservation_id = id,
-                    "release before reservation: tombstone recorded"
-                );
+                tracing::info!(reservation_id = id, "release before reservation: tombstone recorded");
             }
             Some(r) if r.status == ReservationStatus::Committed => {
-                return Err(Error::ReservationState {
-                    id: id.to_string(),
-                    status: "COMMITTED",
-                    action: "released",
-                });
+                return Err(Error::ReservationState { id: id.to_string(), status: "COMMITTED", action: "released" });
             }
             Some(_) => {}
         }
     }
-    let record = load(&txn, id)
-        .await?
-        .ok_or_else(|| Error::ReservationNotFound(id.to_string()))?;
+    let record = load(&txn, id).await?.ok_or_else(|| Error::ReservationNotFound(id.to_string()))?;
     txn.commit().await?;
     Ok(record)
 }
 
 /// Sells held units: on hand and reserved both drop.
 pub async fn commit(db: &DatabaseConnection, id: &str) -> Result<ReservationRecord> {
-    let txn = db.begin().await?;
+    let txn = mercato_kit::db::begin_write(db).await?;
     let now = Utc::now();
-    if transition(
-        &txn,
-        id,
-        ReservationStatus::Reserved,
-        ReservationStatus::Committed,
-    )
-    .await?
-    {
+    if transition(&txn, id, ReservationStatus::Reserved, ReservationStatus::Committed).await? {
         for (product_id, quantity) in load_lines(&txn, id).await?.iter() {
             inventory::Entity::update_many()
-                .col_expr(
-                    inventory::Column::OnHand,
-                    Expr::col(inventory::Column::OnHand).sub(quantity),
-                )
-                .col_expr(
-                    inventory::Column::Reserved,
-                    Expr::col(inventory::Column::Reserved).sub(quantity),
-                )
+                .col_expr(inventory::Column::OnHand, Expr::col(inventory::Column::OnHand).sub(quantity))
+                .col_expr(inventory::Column::Reserved, Expr::col(inventory::Column::Reserved).sub(quantity))
                 .col_expr(inventory::Column::UpdatedAt, Expr::value(now))
                 .filter(inventory::Column::ProductId.eq(product_id))
                 .exec(&txn)
@@ -227,9 +165,7 @@ pub async fn commit(db: &DatabaseConnection, id: &str) -> Result<ReservationReco
             Some(_) => {}
         }
     }
-    let record = load(&txn, id)
-        .await?
-        .ok_or_else(|| Error::ReservationNotFound(id.to_string()))?;
+    let record = load(&txn, id).await?.ok_or_else(|| Error::ReservationNotFound(id.to_string()))?;
     txn.commit().await?;
     Ok(record)
 }
@@ -263,10 +199,7 @@ async fn shortages(db: &impl ConnectionTrait, lines: &Lines) -> Result<Vec<Short
     Ok(lines
         .iter()
         .filter_map(|(product_id, requested)| {
-            let available = levels
-                .iter()
-                .find(|l| l.product_id == product_id)
-                .map_or(0, |l| l.on_hand - l.reserved);
+            let available = levels.iter().find(|l| l.product_id == product_id).map_or(0, |l| l.on_hand - l.reserved);
             (available < i64::from(requested)).then(|| Shortage {
                 product_id: product_id.to_string(),
                 requested,
@@ -277,13 +210,8 @@ async fn shortages(db: &impl ConnectionTrait, lines: &Lines) -> Result<Vec<Short
 }
 
 async fn load_lines(db: &impl ConnectionTrait, id: &str) -> Result<Lines> {
-    let rows = reservation_line::Entity::find()
-        .filter(reservation_line::Column::ReservationId.eq(id))
-        .all(db)
-        .await?;
-    Ok(Lines::from_stored(
-        rows.into_iter().map(|r| (r.product_id, r.quantity)),
-    ))
+    let rows = reservation_line::Entity::find().filter(reservation_line::Column::ReservationId.eq(id)).all(db).await?;
+    Ok(Lines::from_stored(rows.into_iter().map(|r| (r.product_id, r.quantity))))
 }
 
 async fn load(db: &impl ConnectionTrait, id: &str) -> Result<Option<ReservationRecord>> {
@@ -291,16 +219,8 @@ async fn load(db: &impl ConnectionTrait, id: &str) -> Result<Option<ReservationR
         return Ok(None);
     };
     let status = ReservationStatus::parse(&reservation.status).ok_or_else(|| {
-        Error::Database(sea_orm::DbErr::Custom(format!(
-            "reservation {id} has unknown status {:?}",
-            reservation.status
-        )))
+        Error::Database(sea_orm::DbErr::Custom(format!("reservation {id} has unknown status {:?}", reservation.status)))
     })?;
     let shortages = serde_json::from_str(&reservation.shortages).unwrap_or_default();
-    Ok(Some(ReservationRecord {
-        lines: load_lines(db, id).await?,
-        status,
-        shortages,
-        reservation,
-    }))
+    Ok(Some(ReservationRecord { lines: load_lines(db, id).await?, status, shortages, reservation }))
 }

@@ -1,51 +1,50 @@
 use std::{net::SocketAddr, time::Duration};
 
 use clap::Parser;
-use mercato::catalog::v1::{
-    self as pb, catalog_service_client::CatalogServiceClient,
-    stock_service_client::StockServiceClient,
-};
+use mercato::catalog::v1::{self as pb, catalog_service_client::CatalogServiceClient, stock_service_client::StockServiceClient};
 use mercato_catalog::{App, Cli};
+use mercato_identity::testing::TestIdentity;
+pub(crate) use mercato_kit::on_both_databases;
 use mercato_kit::{
     Shutdown,
+    auth::service_token::Bearer,
     testing::{Backend, TestDatabase},
 };
 use tokio::task::JoinHandle;
-use tonic::transport::Channel;
+use tonic::{codegen::InterceptedService, transport::Channel};
 
-/// Runs a test body once on SQLite and once on PostgreSQL, as two tests.
-macro_rules! on_both_databases {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test]
-            async fn on_sqlite() {
-                super::$name(mercato_kit::testing::Backend::Sqlite).await
-            }
-            #[tokio::test]
-            async fn on_postgres() {
-                super::$name(mercato_kit::testing::Backend::Postgres).await
-            }
-        }
-    )*};
-}
-pub(crate) use on_both_databases;
+pub type CatalogClient = CatalogServiceClient<InterceptedService<Channel, Bearer>>;
+pub type StockClient = StockServiceClient<InterceptedService<Channel, Bearer>>;
 
 /// A seeded catalog running in this process on free ports.
 pub struct TestApp {
     pub admin_addr: SocketAddr,
     pub channel: Channel,
+    pub identity: TestIdentity,
+    pub admin_token: String,
+    pub service_token: String,
     shutdown: Shutdown,
     task: Option<JoinHandle<anyhow::Result<()>>>,
     _db: TestDatabase,
 }
 
 impl TestApp {
-    pub fn catalog(&self) -> CatalogServiceClient<Channel> {
-        CatalogServiceClient::new(self.channel.clone())
+    /// Catalog as an administrator (who may also do everything the public may).
+    pub fn catalog(&self) -> CatalogClient {
+        self.catalog_as(&self.admin_token)
     }
 
-    pub fn stock(&self) -> StockServiceClient<Channel> {
-        StockServiceClient::new(self.channel.clone())
+    pub fn catalog_as(&self, token: &str) -> CatalogClient {
+        CatalogServiceClient::with_interceptor(self.channel.clone(), Bearer::new(token).unwrap())
+    }
+
+    /// The stock API as another mercato service.
+    pub fn stock(&self) -> StockClient {
+        self.stock_as(&self.service_token)
+    }
+
+    pub fn stock_as(&self, token: &str) -> StockClient {
+        StockServiceClient::with_interceptor(self.channel.clone(), Bearer::new(token).unwrap())
     }
 
     /// Triggers shutdown and waits for the app to finish draining.
@@ -58,11 +57,15 @@ impl TestApp {
                 .expect("app task")
                 .expect("app ran cleanly");
         }
+        self.identity.stop().await.expect("identity stops cleanly");
     }
 }
 
 pub async fn spawn_app(backend: Backend) -> TestApp {
+    // identity's own database is SQLite: the backend under test is catalog's.
+    let identity = TestIdentity::spawn(Backend::Sqlite, &[]).await.expect("identity starts");
     let db = TestDatabase::create(backend).await.expect("test database");
+    let identity_url = identity.url();
     let cli = Cli::try_parse_from([
         "catalog",
         "--grpc-addr",
@@ -72,27 +75,19 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
         "--database-url",
         db.url(),
         "--seed-on-start",
+        "--identity-url",
+        &identity_url,
     ])
     .expect("arguments parse");
-    let app = App::build(cli.config().expect("valid config"))
-        .await
-        .expect("app builds");
+    let app = App::build(cli.config().expect("valid config")).await.expect("app builds");
     let (grpc_addr, admin_addr) = (app.grpc_addr(), app.admin_addr());
     let shutdown = Shutdown::new();
     let task = tokio::spawn(app.run_until_stopped(shutdown.clone()));
     // The listener is bound already: connecting succeeds at once, no waiting needed.
-    let channel = Channel::from_shared(format!("http://{grpc_addr}"))
-        .expect("uri")
-        .connect()
-        .await
-        .expect("connects");
-    TestApp {
-        admin_addr,
-        channel,
-        shutdown,
-        task: Some(task),
-        _db: db,
-    }
+    let channel = Channel::from_shared(format!("http://{grpc_addr}")).expect("uri").connect().await.expect("connects");
+    let admin_token = identity.admin_token().await.expect("admin token");
+    let service_token = identity.service_token("orders").await.expect("service token");
+    TestApp { admin_addr, channel, identity, admin_token, service_token, shutdown, task: Some(task), _db: db }
 }
 
 /// A valid new product; `sku` must be unique per test.
@@ -102,11 +97,7 @@ pub fn new_product(sku: &str, units: i64) -> pb::Product {
         name: format!("Test product {sku}"),
         description: "Made for tests".into(),
         category_ids: vec!["coffee".into()],
-        price: Some(mercato::google::r#type::Money {
-            currency_code: "USD".into(),
-            units,
-            nanos: 500_000_000,
-        }),
+        price: Some(mercato::google::r#type::Money { currency_code: "USD".into(), units, nanos: 500_000_000 }),
         image_url: "https://images.mercato.example/products/test.jpg".into(),
         ..Default::default()
     }
@@ -115,10 +106,7 @@ pub fn new_product(sku: &str, units: i64) -> pb::Product {
 /// Creates a product with `stock` units on hand and returns its id.
 pub async fn create_product(app: &TestApp, sku: &str, stock: i64) -> String {
     app.catalog()
-        .create_product(pb::CreateProductRequest {
-            product: Some(new_product(sku, 10)),
-            initial_stock: stock,
-        })
+        .create_product(pb::CreateProductRequest { product: Some(new_product(sku, 10)), initial_stock: stock })
         .await
         .expect("product created")
         .into_inner()

@@ -2,15 +2,15 @@
 
 use std::time::Duration;
 
-use mercato::catalog::v1::{
-    self as pb, ReservationStatus, stock_service_client::StockServiceClient,
+use mercato::catalog::v1::{self as pb, ReservationStatus, stock_service_client::StockServiceClient};
+use mercato_identity::testing::TestIdentity;
+use mercato_kit::{
+    auth::service_token::Bearer,
+    testing::{Backend, ServiceProcess, TestDatabase, eventually, http_get},
 };
-use mercato_kit::testing::{Backend, ServiceProcess, TestDatabase, eventually, http_get};
 use sea_orm::sqlx::{Connection, SqliteConnection};
 use tokio_stream::StreamExt;
-use tonic_health::pb::{
-    HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
-};
+use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient};
 
 const BIN: &str = env!("CARGO_BIN_EXE_catalog");
 const SEEDED_ID: &str = "364dc957-51ca-4f13-889e-665df2d6633f";
@@ -18,27 +18,22 @@ const SEEDED_ID: &str = "364dc957-51ca-4f13-889e-665df2d6633f";
 #[tokio::test]
 async fn bad_config_exits_non_zero_naming_every_problem_before_binding() {
     let output = tokio::process::Command::new(BIN)
-        .args([
-            "--grpc-addr",
-            "127.0.0.1:70000",
-            "--database-url",
-            "definitely not a url",
-        ])
+        .args(["--grpc-addr", "127.0.0.1:70000", "--database-url", "definitely not a url"])
         .output()
         .await
         .unwrap();
     assert_eq!(output.status.code(), Some(78));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        stderr.contains("GRPC_ADDR") && stderr.contains("70000"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("GRPC_ADDR") && stderr.contains("70000"), "{stderr}");
     assert!(stderr.contains("DATABASE_URL"), "{stderr}");
     assert!(!String::from_utf8_lossy(&output.stdout).contains("serving"));
 }
 
 #[tokio::test]
 async fn sigterm_reports_not_serving_lets_the_in_flight_call_finish_and_exits_zero() {
+    let identity = TestIdentity::spawn(Backend::Sqlite, &[]).await.unwrap();
+    let identity_url = identity.url();
+    let service_token = identity.service_token("orders").await.unwrap();
     let db = TestDatabase::create(Backend::Sqlite).await.unwrap();
     let mut process = ServiceProcess::spawn(
         BIN,
@@ -52,6 +47,8 @@ async fn sigterm_reports_not_serving_lets_the_in_flight_call_finish_and_exits_ze
             "--seed-on-start",
             "--shutdown-timeout",
             "15s",
+            "--identity-url",
+            &identity_url,
         ],
         Duration::from_secs(20),
     )
@@ -63,85 +60,49 @@ async fn sigterm_reports_not_serving_lets_the_in_flight_call_finish_and_exits_ze
         .await
         .unwrap();
     let mut watch = HealthClient::new(channel.clone())
-        .watch(HealthCheckRequest {
-            service: String::new(),
-        })
+        .watch(HealthCheckRequest { service: String::new() })
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(
-        watch.next().await.unwrap().unwrap().status,
-        ServingStatus::Serving as i32
-    );
+    assert_eq!(watch.next().await.unwrap().unwrap().status, ServingStatus::Serving as i32);
 
     // Hold SQLite's write lock from outside, so the next reservation is genuinely in flight.
     let mut blocker = SqliteConnection::connect(db.url()).await.unwrap();
-    sea_orm::sqlx::query("BEGIN IMMEDIATE")
-        .execute(&mut blocker)
-        .await
-        .unwrap();
-    let mut stock = StockServiceClient::new(channel.clone());
+    sea_orm::sqlx::query("BEGIN IMMEDIATE").execute(&mut blocker).await.unwrap();
+    let mut stock = StockServiceClient::with_interceptor(channel.clone(), Bearer::new(&service_token).unwrap());
     let in_flight = tokio::spawn(async move {
         stock
             .reserve_stock(pb::ReserveStockRequest {
                 reservation_id: "in-flight".into(),
                 order_id: "order-1".into(),
-                lines: vec![pb::StockLine {
-                    product_id: SEEDED_ID.into(),
-                    quantity: 1,
-                }],
+                lines: vec![pb::StockLine { product_id: SEEDED_ID.into(), quantity: 1 }],
             })
             .await
     });
     let admin = process.admin_addr;
-    eventually(
-        Duration::from_secs(5),
-        "the reservation to be in flight",
-        || async move {
-            let (_, metrics) = http_get(admin, "/metrics").await.ok()?;
-            metrics
-                .lines()
-                .any(|l| {
-                    l.starts_with("grpc_server_in_flight")
-                        && l.contains("ReserveStock")
-                        && l.ends_with(" 1")
-                })
-                .then_some(())
-        },
-    )
+    eventually(Duration::from_secs(5), "the reservation to be in flight", || async move {
+        let (_, metrics) = http_get(admin, "/metrics").await.ok()?;
+        metrics
+            .lines()
+            .any(|l| l.starts_with("grpc_server_in_flight") && l.contains("ReserveStock") && l.ends_with(" 1"))
+            .then_some(())
+    })
     .await;
 
     process.terminate().unwrap();
-    let status = tokio::time::timeout(Duration::from_secs(5), watch.next())
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(5), watch.next()).await.unwrap().unwrap().unwrap();
     assert_eq!(status.status, ServingStatus::NotServing as i32);
     drop(watch);
     let (code, body) = http_get(admin, "/readyz").await.unwrap();
     assert_eq!(code, 503, "{body}");
 
-    sea_orm::sqlx::query("ROLLBACK")
-        .execute(&mut blocker)
-        .await
-        .unwrap();
-    let reservation = in_flight
-        .await
-        .unwrap()
-        .expect("the in-flight call completes")
-        .into_inner()
-        .reservation
-        .unwrap();
+    sea_orm::sqlx::query("ROLLBACK").execute(&mut blocker).await.unwrap();
+    let reservation = in_flight.await.unwrap().expect("the in-flight call completes").into_inner().reservation.unwrap();
     assert_eq!(reservation.status, ReservationStatus::Reserved as i32);
 
     let exit = process.wait(Duration::from_secs(15)).await.unwrap();
     assert!(exit.success(), "exit status {exit:?}");
-    assert!(
-        process.log_lines().iter().any(|l| l.contains("drained")),
-        "{:#?}",
-        process.log_lines()
-    );
+    assert!(process.log_lines().iter().any(|l| l.contains("drained")), "{:#?}", process.log_lines());
 }
 
 #[tokio::test]
@@ -163,21 +124,15 @@ async fn every_log_line_of_a_call_carries_its_request_id() {
     )
     .await
     .unwrap();
-    let mut catalog = mercato::catalog::v1::catalog_service_client::CatalogServiceClient::connect(
-        format!("http://{}", process.grpc_addr),
-    )
+    let mut catalog = mercato::catalog::v1::catalog_service_client::CatalogServiceClient::connect(format!(
+        "http://{}",
+        process.grpc_addr
+    ))
     .await
     .unwrap();
-    let mut request = tonic::Request::new(pb::GetProductRequest {
-        id: "00000000-0000-4000-8000-000000000000".into(),
-    });
-    request
-        .metadata_mut()
-        .insert("x-request-id", "trace-me-123".parse().unwrap());
-    assert_eq!(
-        catalog.get_product(request).await.unwrap_err().code(),
-        tonic::Code::NotFound
-    );
+    let mut request = tonic::Request::new(pb::GetProductRequest { id: "00000000-0000-4000-8000-000000000000".into() });
+    request.metadata_mut().insert("x-request-id", "trace-me-123".parse().unwrap());
+    assert_eq!(catalog.get_product(request).await.unwrap_err().code(), tonic::Code::NotFound);
     eventually(Duration::from_secs(5), "the call's log line", || {
         let lines = process.log_lines();
         async move {
@@ -193,11 +148,5 @@ async fn every_log_line_of_a_call_carries_its_request_id() {
     })
     .await;
     process.terminate().unwrap();
-    assert!(
-        process
-            .wait(Duration::from_secs(15))
-            .await
-            .unwrap()
-            .success()
-    );
+    assert!(process.wait(Duration::from_secs(15)).await.unwrap().success());
 }

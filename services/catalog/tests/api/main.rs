@@ -5,6 +5,7 @@
 
 mod helpers;
 
+mod auth;
 mod health;
 mod lifecycle;
 mod products;

@@ -23,11 +23,7 @@ async fn paging_walks_every_product_once_in_name_order(backend: Backend) {
     let (mut seen, mut names, mut token) = (HashSet::new(), Vec::new(), String::new());
     loop {
         let page = client
-            .list_products(pb::ListProductsRequest {
-                page_size: 7,
-                page_token: token.clone(),
-                ..Default::default()
-            })
+            .list_products(pb::ListProductsRequest { page_size: 7, page_token: token.clone(), ..Default::default() })
             .await
             .unwrap()
             .into_inner();
@@ -58,62 +54,27 @@ async fn search_and_category_filters_narrow_the_list(backend: Backend) {
         ..Default::default()
     };
 
-    let found = client
-        .list_products(list("STAINLESS steel", ""))
-        .await
-        .unwrap()
-        .into_inner()
-        .products;
+    let found = client.list_products(list("STAINLESS steel", "")).await.unwrap().into_inner().products;
     assert!(!found.is_empty());
     for p in &found {
         let text = format!("{} {}", p.name, p.description).to_lowercase();
         assert!(text.contains("stainless steel"), "{text}");
     }
 
-    let coffee = client
-        .list_products(list("", "coffee"))
-        .await
-        .unwrap()
-        .into_inner()
-        .products;
+    let coffee = client.list_products(list("", "coffee")).await.unwrap().into_inner().products;
     assert!(!coffee.is_empty());
-    assert!(
-        coffee
-            .iter()
-            .all(|p| p.category_ids.contains(&"coffee".to_string()))
-    );
+    assert!(coffee.iter().all(|p| p.category_ids.contains(&"coffee".to_string())));
 
-    let both = client
-        .list_products(list("stainless", "coffee"))
-        .await
-        .unwrap()
-        .into_inner()
-        .products;
+    let both = client.list_products(list("stainless", "coffee")).await.unwrap().into_inner().products;
     assert!(both.len() <= coffee.len() && both.len() <= found.len());
-    assert!(
-        both.iter()
-            .all(|p| p.category_ids.contains(&"coffee".to_string()))
-    );
+    assert!(both.iter().all(|p| p.category_ids.contains(&"coffee".to_string())));
 
-    let none = client
-        .list_products(list("zzz-no-such-thing", ""))
-        .await
-        .unwrap()
-        .into_inner();
+    let none = client.list_products(list("zzz-no-such-thing", "")).await.unwrap().into_inner();
     assert!(none.products.is_empty() && none.next_page_token.is_empty());
 
     // LIKE wildcards in a query are matched literally.
-    let percent = client
-        .list_products(list("%", ""))
-        .await
-        .unwrap()
-        .into_inner()
-        .products;
-    assert!(
-        percent
-            .iter()
-            .all(|p| format!("{}{}", p.name, p.description).contains('%'))
-    );
+    let percent = client.list_products(list("%", "")).await.unwrap().into_inner().products;
+    assert!(percent.iter().all(|p| format!("{}{}", p.name, p.description).contains('%')));
     app.stop().await;
 }
 
@@ -122,55 +83,31 @@ async fn products_are_created_read_and_updated(backend: Backend) {
     let mut client = app.catalog();
     let id = create_product(&app, "TEST-CRUD-1", 5).await;
 
-    let product = client
-        .get_product(pb::GetProductRequest { id: id.clone() })
-        .await
-        .unwrap()
-        .into_inner()
-        .product
-        .unwrap();
+    let product =
+        client.get_product(pb::GetProductRequest { id: id.clone() }).await.unwrap().into_inner().product.unwrap();
     assert_eq!(product.sku, "TEST-CRUD-1");
-    assert_eq!(
-        product.stock,
-        Some(pb::StockLevel {
-            on_hand: 5,
-            reserved: 0,
-            available: 5
-        })
-    );
+    assert_eq!(product.stock, Some(pb::StockLevel { on_hand: 5, reserved: 0, available: 5 }));
     assert_eq!(product.price.as_ref().unwrap().nanos, 500_000_000);
 
     // Only the masked field changes, even though others are set in the message.
     let updated = client
         .update_product(pb::UpdateProductRequest {
             id: id.clone(),
-            product: Some(pb::Product {
-                name: "Renamed".into(),
-                sku: "IGNORED-SKU".into(),
-                ..Default::default()
-            }),
-            update_mask: Some(prost_types::FieldMask {
-                paths: vec!["name".into()],
-            }),
+            product: Some(pb::Product { name: "Renamed".into(), sku: "IGNORED-SKU".into(), ..Default::default() }),
+            update_mask: Some(prost_types::FieldMask { paths: vec!["name".into()] }),
         })
         .await
         .unwrap()
         .into_inner()
         .product
         .unwrap();
-    assert_eq!(
-        (updated.name.as_str(), updated.sku.as_str()),
-        ("Renamed", "TEST-CRUD-1")
-    );
+    assert_eq!((updated.name.as_str(), updated.sku.as_str()), ("Renamed", "TEST-CRUD-1"));
 
     // Without a mask, every non-default field is applied.
     let updated = client
         .update_product(pb::UpdateProductRequest {
             id: id.clone(),
-            product: Some(pb::Product {
-                category_ids: vec!["tea".into(), "kitchen".into()],
-                ..Default::default()
-            }),
+            product: Some(pb::Product { category_ids: vec!["tea".into(), "kitchen".into()], ..Default::default() }),
             update_mask: None,
         })
         .await
@@ -182,10 +119,7 @@ async fn products_are_created_read_and_updated(backend: Backend) {
     assert_eq!(updated.name, "Renamed");
 
     let stock = client
-        .adjust_stock(pb::AdjustStockRequest {
-            product_id: id.clone(),
-            delta: 3,
-        })
+        .adjust_stock(pb::AdjustStockRequest { product_id: id.clone(), delta: 3 })
         .await
         .unwrap()
         .into_inner()
@@ -194,10 +128,7 @@ async fn products_are_created_read_and_updated(backend: Backend) {
     assert_eq!(stock.on_hand, 8);
 
     let duplicate = client
-        .create_product(pb::CreateProductRequest {
-            product: Some(new_product("TEST-CRUD-1", 1)),
-            initial_stock: 0,
-        })
+        .create_product(pb::CreateProductRequest { product: Some(new_product("TEST-CRUD-1", 1)), initial_stock: 0 })
         .await
         .unwrap_err();
     assert_eq!(duplicate.code(), Code::AlreadyExists);
@@ -214,13 +145,7 @@ async fn products_are_created_read_and_updated(backend: Backend) {
         .unwrap_err();
     assert_eq!(unknown_category.code(), Code::InvalidArgument);
 
-    let too_much = client
-        .adjust_stock(pb::AdjustStockRequest {
-            product_id: id,
-            delta: -9,
-        })
-        .await
-        .unwrap_err();
+    let too_much = client.adjust_stock(pb::AdjustStockRequest { product_id: id, delta: -9 }).await.unwrap_err();
     assert_eq!(too_much.code(), Code::FailedPrecondition);
     app.stop().await;
 }
@@ -232,12 +157,7 @@ async fn batch_get_returns_found_products_in_order_and_names_the_missing(backend
     let response = app
         .catalog()
         .batch_get_products(pb::BatchGetProductsRequest {
-            ids: vec![
-                created.clone(),
-                missing.clone(),
-                SEEDED_ID.into(),
-                created.clone(),
-            ],
+            ids: vec![created.clone(), missing.clone(), SEEDED_ID.into(), created.clone()],
         })
         .await
         .unwrap()
@@ -250,13 +170,7 @@ async fn batch_get_returns_found_products_in_order_and_names_the_missing(backend
 
 async fn categories_list_with_product_counts(backend: Backend) {
     let app = spawn_app(backend).await;
-    let categories = app
-        .catalog()
-        .list_categories(pb::ListCategoriesRequest {})
-        .await
-        .unwrap()
-        .into_inner()
-        .categories;
+    let categories = app.catalog().list_categories(pb::ListCategoriesRequest {}).await.unwrap().into_inner().categories;
     assert_eq!(categories.len(), 8);
     let names: Vec<_> = categories.iter().map(|c| c.name.clone()).collect();
     let mut sorted = names.clone();

@@ -16,10 +16,7 @@ fn reserve(id: &str, product_id: &str, quantity: i32) -> pb::ReserveStockRequest
     pb::ReserveStockRequest {
         reservation_id: id.into(),
         order_id: format!("order-{id}"),
-        lines: vec![pb::StockLine {
-            product_id: product_id.into(),
-            quantity,
-        }],
+        lines: vec![pb::StockLine { product_id: product_id.into(), quantity }],
     }
 }
 
@@ -41,35 +38,13 @@ async fn fifty_concurrent_reservations_of_ten_units_reserve_exactly_ten(backend:
     let calls = (0..50).map(|i| {
         let mut stock = app.stock();
         let request = reserve(&format!("race-{i}"), &product, 1);
-        async move {
-            stock
-                .reserve_stock(request)
-                .await
-                .map(|r| r.into_inner().reservation.unwrap().status)
-        }
+        async move { stock.reserve_stock(request).await.map(|r| r.into_inner().reservation.unwrap().status) }
     });
-    let statuses: Vec<i32> = join_all(calls)
-        .await
-        .into_iter()
-        .map(|r| r.expect("every call answers"))
-        .collect();
-    let reserved = statuses
-        .iter()
-        .filter(|s| **s == ReservationStatus::Reserved as i32)
-        .count();
-    let rejected = statuses
-        .iter()
-        .filter(|s| **s == ReservationStatus::Rejected as i32)
-        .count();
+    let statuses: Vec<i32> = join_all(calls).await.into_iter().map(|r| r.expect("every call answers")).collect();
+    let reserved = statuses.iter().filter(|s| **s == ReservationStatus::Reserved as i32).count();
+    let rejected = statuses.iter().filter(|s| **s == ReservationStatus::Rejected as i32).count();
     assert_eq!((reserved, rejected), (10, 40));
-    assert_eq!(
-        stock_of(&app, &product).await,
-        pb::StockLevel {
-            on_hand: 10,
-            reserved: 10,
-            available: 0
-        }
-    );
+    assert_eq!(stock_of(&app, &product).await, pb::StockLevel { on_hand: 10, reserved: 10, available: 0 });
     app.stop().await;
 }
 
@@ -86,18 +61,11 @@ async fn a_repeated_reservation_id_reserves_once(backend: Backend) {
         let reservation = result.unwrap().into_inner().reservation.unwrap();
         assert_eq!(reservation.status, ReservationStatus::Reserved as i32);
     }
-    app.stock()
-        .reserve_stock(reserve("same-id", &product, 3))
-        .await
-        .unwrap();
+    app.stock().reserve_stock(reserve("same-id", &product, 3)).await.unwrap();
     assert_eq!(stock_of(&app, &product).await.reserved, 3);
 
     // Reusing the id for different lines is refused, not silently merged.
-    let conflict = app
-        .stock()
-        .reserve_stock(reserve("same-id", &product, 4))
-        .await
-        .unwrap_err();
+    let conflict = app.stock().reserve_stock(reserve("same-id", &product, 4)).await.unwrap_err();
     assert_eq!(conflict.code(), Code::FailedPrecondition);
     app.stop().await;
 }
@@ -112,14 +80,8 @@ async fn reservations_are_all_or_nothing(backend: Backend) {
             reservation_id: "mixed".into(),
             order_id: "order-mixed".into(),
             lines: vec![
-                pb::StockLine {
-                    product_id: plenty.clone(),
-                    quantity: 5,
-                },
-                pb::StockLine {
-                    product_id: scarce.clone(),
-                    quantity: 2,
-                },
+                pb::StockLine { product_id: plenty.clone(), quantity: 5 },
+                pb::StockLine { product_id: scarce.clone(), quantity: 2 },
             ],
         })
         .await
@@ -128,19 +90,8 @@ async fn reservations_are_all_or_nothing(backend: Backend) {
         .reservation
         .unwrap();
     assert_eq!(reservation.status, ReservationStatus::Rejected as i32);
-    assert_eq!(
-        reservation.shortages,
-        [pb::StockShortage {
-            product_id: scarce.clone(),
-            requested: 2,
-            available: 1
-        }]
-    );
-    assert_eq!(
-        stock_of(&app, &plenty).await.reserved,
-        0,
-        "the line that fitted was not kept"
-    );
+    assert_eq!(reservation.shortages, [pb::StockShortage { product_id: scarce.clone(), requested: 2, available: 1 }]);
+    assert_eq!(stock_of(&app, &plenty).await.reserved, 0, "the line that fitted was not kept");
     assert_eq!(stock_of(&app, &scarce).await.reserved, 0);
     app.stop().await;
 }
@@ -150,28 +101,13 @@ async fn release_and_commit_follow_the_reservation_lifecycle(backend: Backend) {
     let product = create_product(&app, "TEST-LIFECYCLE", 10).await;
     let mut stock = app.stock();
 
-    stock
-        .reserve_stock(reserve("to-release", &product, 4))
-        .await
-        .unwrap();
-    stock
-        .reserve_stock(reserve("to-commit", &product, 2))
-        .await
-        .unwrap();
-    assert_eq!(
-        stock_of(&app, &product).await,
-        pb::StockLevel {
-            on_hand: 10,
-            reserved: 6,
-            available: 4
-        }
-    );
+    stock.reserve_stock(reserve("to-release", &product, 4)).await.unwrap();
+    stock.reserve_stock(reserve("to-commit", &product, 2)).await.unwrap();
+    assert_eq!(stock_of(&app, &product).await, pb::StockLevel { on_hand: 10, reserved: 6, available: 4 });
 
     for _ in 0..2 {
         let released = stock
-            .release_stock(pb::ReleaseStockRequest {
-                reservation_id: "to-release".into(),
-            })
+            .release_stock(pb::ReleaseStockRequest { reservation_id: "to-release".into() })
             .await
             .unwrap()
             .into_inner()
@@ -179,20 +115,11 @@ async fn release_and_commit_follow_the_reservation_lifecycle(backend: Backend) {
             .unwrap();
         assert_eq!(released.status, ReservationStatus::Released as i32);
     }
-    assert_eq!(
-        stock_of(&app, &product).await,
-        pb::StockLevel {
-            on_hand: 10,
-            reserved: 2,
-            available: 8
-        }
-    );
+    assert_eq!(stock_of(&app, &product).await, pb::StockLevel { on_hand: 10, reserved: 2, available: 8 });
 
     for _ in 0..2 {
         let committed = stock
-            .commit_stock(pb::CommitStockRequest {
-                reservation_id: "to-commit".into(),
-            })
+            .commit_stock(pb::CommitStockRequest { reservation_id: "to-commit".into() })
             .await
             .unwrap()
             .into_inner()
@@ -200,44 +127,18 @@ async fn release_and_commit_follow_the_reservation_lifecycle(backend: Backend) {
             .unwrap();
         assert_eq!(committed.status, ReservationStatus::Committed as i32);
     }
-    assert_eq!(
-        stock_of(&app, &product).await,
-        pb::StockLevel {
-            on_hand: 8,
-            reserved: 0,
-            available: 8
-        }
-    );
+    assert_eq!(stock_of(&app, &product).await, pb::StockLevel { on_hand: 8, reserved: 0, available: 8 });
 
-    let late_release = stock
-        .release_stock(pb::ReleaseStockRequest {
-            reservation_id: "to-commit".into(),
-        })
-        .await
-        .unwrap_err();
+    let late_release =
+        stock.release_stock(pb::ReleaseStockRequest { reservation_id: "to-commit".into() }).await.unwrap_err();
     assert_eq!(late_release.code(), Code::FailedPrecondition);
-    let commit_released = stock
-        .commit_stock(pb::CommitStockRequest {
-            reservation_id: "to-release".into(),
-        })
-        .await
-        .unwrap_err();
+    let commit_released =
+        stock.commit_stock(pb::CommitStockRequest { reservation_id: "to-release".into() }).await.unwrap_err();
     assert_eq!(commit_released.code(), Code::FailedPrecondition);
 
     // A release that overtakes its reservation leaves a tombstone: the late reservation takes nothing.
-    stock
-        .release_stock(pb::ReleaseStockRequest {
-            reservation_id: "overtaken".into(),
-        })
-        .await
-        .unwrap();
-    let late = stock
-        .reserve_stock(reserve("overtaken", &product, 1))
-        .await
-        .unwrap()
-        .into_inner()
-        .reservation
-        .unwrap();
+    stock.release_stock(pb::ReleaseStockRequest { reservation_id: "overtaken".into() }).await.unwrap();
+    let late = stock.reserve_stock(reserve("overtaken", &product, 1)).await.unwrap().into_inner().reservation.unwrap();
     assert_eq!(late.status, ReservationStatus::Released as i32);
     assert_eq!(stock_of(&app, &product).await.reserved, 0);
     app.stop().await;

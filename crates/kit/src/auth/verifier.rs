@@ -1,0 +1,266 @@
+//! Local verification of access tokens against identity's published keys.
+//!
+//! Keys are fetched lazily and cached by `kid`. A token naming an unknown `kid` triggers a
+//! refresh (that is how a rotated-in key is learned), but at most once per `min_refresh`, so a
+//! flood of forged kids cannot turn into a flood of JWKS requests.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, RwLock},
+    time::{Duration, Instant},
+};
+
+use futures::future::BoxFuture;
+use jsonwebtoken::{DecodingKey, Validation, errors::ErrorKind};
+
+use super::{
+    caller::{Caller, CallerKind},
+    claims::Claims,
+    keys::{ALGORITHM, PublicKey},
+};
+use crate::secret::Secret;
+
+/// Where public keys come from: identity's GetJwks over gRPC, or identity's own key ring.
+pub trait KeySource: Send + Sync + 'static {
+    fn fetch(&self) -> BoxFuture<'_, anyhow::Result<Vec<PublicKey>>>;
+}
+
+/// What a token must say to be accepted.
+#[derive(Debug, Clone)]
+pub struct AuthSettings {
+    pub issuer: String,
+    /// Audience of end-user tokens.
+    pub audience: String,
+    /// Audience of service tokens.
+    pub service_audience: String,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        Self {
+            issuer: "mercato-identity".into(),
+            audience: "mercato".into(),
+            service_audience: "mercato-internal".into(),
+        }
+    }
+}
+
+/// Why a token was refused. The message is safe to return to the caller.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    #[error("malformed token")]
+    Malformed,
+    #[error("token algorithm {0} is not accepted")]
+    Algorithm(String),
+    #[error("token signed by an unknown key")]
+    UnknownKey,
+    #[error("token expired")]
+    Expired,
+    #[error("invalid token: {0}")]
+    Invalid(String),
+    #[error("signing keys are unavailable")]
+    KeysUnavailable,
+}
+
+/// Clock skew tolerated on exp/nbf.
+const LEEWAY_SECS: u64 = 30;
+/// Cached keys are refreshed in the background of a request this often.
+const MAX_KEY_AGE: Duration = Duration::from_secs(300);
+
+pub struct Verifier {
+    settings: AuthSettings,
+    source: Box<dyn KeySource>,
+    min_refresh: Duration,
+    cache: RwLock<Cache>,
+    refreshing: tokio::sync::Mutex<()>,
+}
+
+#[derive(Default)]
+struct Cache {
+    keys: HashMap<String, Arc<DecodingKey>>,
+    fetched_at: Option<Instant>,
+}
+
+impl Verifier {
+    pub fn new(settings: AuthSettings, source: impl KeySource, min_refresh: Duration) -> Self {
+        Self {
+            settings,
+            source: Box::new(source),
+            min_refresh,
+            cache: RwLock::new(Cache::default()),
+            refreshing: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    pub fn settings(&self) -> &AuthSettings {
+        &self.settings
+    }
+
+    /// Verifies signature, algorithm, issuer, audience, exp and nbf, and returns the caller.
+    pub async fn verify(&self, token: &str) -> Result<Caller, AuthError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| AuthError::Malformed)?;
+        // Pinned: whatever the header claims, only EdDSA is ever verified ("none", HS256 with
+        // the public key as secret, and the rest are refused before any key is touched).
+        if header.alg != ALGORITHM {
+            return Err(AuthError::Algorithm(format!("{:?}", header.alg)));
+        }
+        let kid = header.kid.ok_or(AuthError::Invalid("no kid in header".into()))?;
+        let key = self.key(&kid).await?;
+
+        let mut validation = Validation::new(ALGORITHM);
+        validation.set_issuer(&[&self.settings.issuer]);
+        validation.set_audience(&[&self.settings.audience, &self.settings.service_audience]);
+        validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
+        validation.validate_nbf = true;
+        validation.leeway = LEEWAY_SECS;
+        let claims = jsonwebtoken::decode::<Claims>(token, &key, &validation)
+            .map_err(|e| match e.kind() {
+                ErrorKind::ExpiredSignature => AuthError::Expired,
+                ErrorKind::InvalidSignature => AuthError::Invalid("bad signature".into()),
+                ErrorKind::InvalidAudience => AuthError::Invalid("wrong audience".into()),
+                ErrorKind::InvalidIssuer => AuthError::Invalid("wrong issuer".into()),
+                ErrorKind::ImmatureSignature => AuthError::Invalid("not valid yet".into()),
+                ErrorKind::InvalidAlgorithm => AuthError::Algorithm(format!("{:?}", header.alg)),
+                _ => AuthError::Malformed,
+            })?
+            .claims;
+        let kind = if claims.aud == self.settings.service_audience { CallerKind::Service } else { CallerKind::User };
+        Ok(Caller {
+            subject: claims.sub,
+            email: claims.email,
+            roles: claims.roles,
+            kind,
+            token: Secret::new(token.to_string()),
+        })
+    }
+
+    async fn key(&self, kid: &str) -> Result<Arc<DecodingKey>, AuthError> {
+        let (cached, stale) = {
+            let cache = self.cache.read().map_err(|_| AuthError::KeysUnavailable)?;
+            let stale = cache.fetched_at.is_none_or(|at| at.elapsed() > MAX_KEY_AGE);
+            (cache.keys.get(kid).cloned(), stale)
+        };
+        match cached {
+            Some(key) if !stale => Ok(key),
+            Some(key) => {
+                // Known key, old cache: refresh, but a failed refresh must not refuse a key we know.
+                let _ = self.refresh(false).await;
+                Ok(self.cached(kid).unwrap_or(key))
+            }
+            None => {
+                self.refresh(true).await?;
+                self.cached(kid).ok_or(AuthError::UnknownKey)
+            }
+        }
+    }
+
+    fn cached(&self, kid: &str) -> Option<Arc<DecodingKey>> {
+        self.cache.read().ok()?.keys.get(kid).cloned()
+    }
+
+    /// Refetches the key set unless that happened less than `min_refresh` ago.
+    async fn refresh(&self, for_unknown_kid: bool) -> Result<(), AuthError> {
+        let _one_at_a_time = self.refreshing.lock().await;
+        let recent = self
+            .cache
+            .read()
+            .map_err(|_| AuthError::KeysUnavailable)?
+            .fetched_at
+            .is_some_and(|at| at.elapsed() < self.min_refresh);
+        if recent {
+            return Ok(());
+        }
+        let keys = match self.source.fetch().await {
+            Ok(keys) => keys,
+            Err(e) => {
+                tracing::warn!(error = format!("{e:#}"), for_unknown_kid, "fetching signing keys failed");
+                return Err(AuthError::KeysUnavailable);
+            }
+        };
+        let keys: HashMap<_, _> =
+            keys.into_iter().filter_map(|k| Some((k.kid.clone(), Arc::new(k.decoding_key()?)))).collect();
+        tracing::debug!(keys = keys.len(), "signing keys refreshed");
+        let mut cache = self.cache.write().map_err(|_| AuthError::KeysUnavailable)?;
+        cache.keys = keys;
+        cache.fetched_at = Some(Instant::now());
+        Ok(())
+    }
+}
+
+/// Keys held in memory: identity's own ring, and tests.
+#[derive(Clone, Default)]
+pub struct StaticKeys(pub Arc<RwLock<Vec<PublicKey>>>);
+
+impl KeySource for StaticKeys {
+    fn fetch(&self) -> BoxFuture<'_, anyhow::Result<Vec<PublicKey>>> {
+        Box::pin(async move { self.0.read().map(|k| k.clone()).map_err(|_| anyhow::anyhow!("key ring poisoned")) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+
+    use super::*;
+    use crate::auth::{claims::now, keys::SigningKey};
+
+    fn claims(aud: &str, exp: u64) -> Claims {
+        Claims {
+            sub: "user-1".into(),
+            email: "a@example.com".into(),
+            roles: vec!["customer".into()],
+            iss: "mercato-identity".into(),
+            aud: aud.into(),
+            iat: now(),
+            nbf: now(),
+            exp,
+            jti: "j".into(),
+        }
+    }
+
+    fn verifier(keys: &[&SigningKey]) -> Verifier {
+        let ring = StaticKeys::default();
+        *ring.0.write().unwrap() = keys.iter().map(|k| k.public().clone()).collect();
+        Verifier::new(AuthSettings::default(), ring, Duration::ZERO)
+    }
+
+    #[tokio::test]
+    async fn accepts_a_good_token_and_tells_users_from_services() {
+        let key = SigningKey::generate().unwrap();
+        let v = verifier(&[&key]);
+        let user = v.verify(&key.sign(&claims("mercato", now() + 60)).unwrap()).await.unwrap();
+        assert_eq!((user.subject.as_str(), user.kind), ("user-1", CallerKind::User));
+        let service = v.verify(&key.sign(&claims("mercato-internal", now() + 60)).unwrap()).await.unwrap();
+        assert_eq!(service.kind, CallerKind::Service);
+    }
+
+    #[tokio::test]
+    async fn refuses_expired_tampered_foreign_and_wrong_audience_tokens() {
+        let key = SigningKey::generate().unwrap();
+        let other = SigningKey::generate().unwrap();
+        let v = verifier(&[&key]);
+        let expired = key.sign(&claims("mercato", now() - 120)).unwrap();
+        assert_eq!(v.verify(&expired).await.unwrap_err(), AuthError::Expired);
+        let wrong_aud = key.sign(&claims("elsewhere", now() + 60)).unwrap();
+        assert!(matches!(v.verify(&wrong_aud).await.unwrap_err(), AuthError::Invalid(_)));
+        assert_eq!(
+            v.verify(&other.sign(&claims("mercato", now() + 60)).unwrap()).await.unwrap_err(),
+            AuthError::UnknownKey
+        );
+
+        let good = key.sign(&claims("mercato", now() + 60)).unwrap();
+        let mut parts: Vec<String> = good.split('.').map(str::to_string).collect();
+        let mut body: serde_json::Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(&parts[1]).unwrap()).unwrap();
+        body["roles"] = serde_json::json!(["admin"]);
+        parts[1] = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&body).unwrap());
+        assert!(matches!(v.verify(&parts.join(".")).await.unwrap_err(), AuthError::Invalid(_)));
+
+        let none = format!(
+            "{}.{}.",
+            URL_SAFE_NO_PAD.encode(format!(r#"{{"alg":"none","typ":"JWT","kid":"{}"}}"#, key.kid())),
+            parts[1]
+        );
+        assert!(v.verify(&none).await.is_err());
+        assert_eq!(v.verify("not a token").await.unwrap_err(), AuthError::Malformed);
+    }
+}

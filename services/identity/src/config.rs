@@ -1,0 +1,108 @@
+//! identity's command line: the kit's common flags plus identity's own.
+
+use std::{path::PathBuf, time::Duration};
+
+use clap::{Parser, Subcommand};
+use mercato_kit::{
+    CommonArgs, CommonConfig, ConfigError, Problems, Secret,
+    config::{ServiceDefaults, parse_duration},
+};
+
+use crate::{crypto::keyring::KeyOrigin, tokens::ServiceClients};
+
+pub const DEFAULTS: ServiceDefaults =
+    ServiceDefaults { name: "identity", version: env!("CARGO_PKG_VERSION"), grpc_port: 50051, admin_port: 9081 };
+
+/// mercato identity: users, credentials, sessions, addresses and token signing keys.
+#[derive(Debug, Parser)]
+#[command(name = "identity", version)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    #[command(flatten)]
+    pub common: CommonArgs,
+
+    /// Ed25519 PKCS#8 PEM files, comma-separated; the first signs, all are published. Unset:
+    /// keys are generated and kept in identity's database (dev).
+    #[arg(long, env = "SIGNING_KEY_FILES", value_delimiter = ',')]
+    pub signing_key_files: Vec<PathBuf>,
+
+    /// Lifetime of access tokens.
+    #[arg(long, env = "ACCESS_TOKEN_TTL", default_value = "15m")]
+    pub access_token_ttl: String,
+
+    /// Lifetime of refresh tokens.
+    #[arg(long, env = "REFRESH_TOKEN_TTL", default_value = "30d")]
+    pub refresh_token_ttl: String,
+
+    /// Services allowed to obtain service tokens: `name=secret,name=secret` (secrets 16+ chars).
+    #[arg(long, env = "SERVICE_CLIENTS", hide_env_values = true, default_value = "")]
+    pub service_clients: String,
+}
+
+#[derive(Debug, Clone, Subcommand, Default)]
+pub enum Command {
+    /// Run the service (the default).
+    #[default]
+    Serve,
+    /// Apply pending database migrations, then exit.
+    Migrate,
+    /// Create an administrator (or grant the admin role to an existing account). The password
+    /// is read from ADMIN_PASSWORD, or from standard input.
+    CreateAdmin {
+        #[arg(long)]
+        email: String,
+        #[arg(long, default_value = "Administrator")]
+        display_name: String,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub common: CommonConfig,
+    pub keys: KeyOrigin,
+    pub access_ttl: Duration,
+    pub refresh_ttl: Duration,
+    pub service_clients: ServiceClients,
+}
+
+impl Cli {
+    pub fn config(&self) -> Result<Config, ConfigError> {
+        let mut problems = Problems::default();
+        let common = self.common.validate(DEFAULTS, &mut problems);
+        let access_ttl =
+            problems.check("ACCESS_TOKEN_TTL (--access-token-ttl)", parse_duration(&self.access_token_ttl));
+        if let Some(ttl) = access_ttl
+            && !(Duration::from_secs(60)..=Duration::from_secs(3600)).contains(&ttl)
+        {
+            problems.push("ACCESS_TOKEN_TTL (--access-token-ttl)", "must be between 1m and 1h");
+        }
+        let refresh_ttl =
+            problems.check("REFRESH_TOKEN_TTL (--refresh-token-ttl)", parse_duration(&self.refresh_token_ttl));
+        let service_clients = problems.check(
+            "SERVICE_CLIENTS (--service-clients)",
+            ServiceClients::parse(&Secret::new(self.service_clients.clone())),
+        );
+        for path in &self.signing_key_files {
+            if !path.is_file() {
+                problems.push(
+                    "SIGNING_KEY_FILES (--signing-key-files)",
+                    format!("{} is not a readable file", path.display()),
+                );
+            }
+        }
+        let keys = if self.signing_key_files.is_empty() {
+            KeyOrigin::Database
+        } else {
+            KeyOrigin::Files(self.signing_key_files.clone())
+        };
+        let config = match (common, access_ttl, refresh_ttl, service_clients) {
+            (Some(common), Some(access_ttl), Some(refresh_ttl), Some(service_clients)) => {
+                Some(Config { common, keys, access_ttl, refresh_ttl, service_clients })
+            }
+            _ => None,
+        };
+        problems.finish(config)
+    }
+}

@@ -1,0 +1,185 @@
+//! IdentityService: accounts, sessions, profile, addresses and the JWKS.
+
+use mercato::identity::v1::{self as pb, identity_service_server::IdentityService};
+use mercato_kit::{
+    auth::{Access, authorize, caller::ROLE_CUSTOMER, policy},
+    error::FieldViolations,
+};
+use sea_orm::DatabaseConnection;
+use tonic::{Request, Response, Status};
+
+use super::convert;
+use crate::{
+    crypto::passwords::Passwords,
+    domain::credentials,
+    error::Error,
+    storage::{addresses, sessions, users},
+    tokens::TokenIssuer,
+};
+
+pub struct IdentityApi {
+    pub db: DatabaseConnection,
+    pub passwords: Passwords,
+    pub issuer: TokenIssuer,
+    pub refresh_ttl: chrono::Duration,
+}
+
+#[tonic::async_trait]
+impl IdentityService for IdentityApi {
+    async fn register(&self, request: Request<pb::RegisterRequest>) -> Result<Response<pb::RegisterResponse>, Status> {
+        authorize(&request, Access::Public)?;
+        let req = request.into_inner();
+        let mut v = FieldViolations::new();
+        let email = v.check("email", credentials::email(&req.email));
+        let display_name = v.check("display_name", credentials::display_name(&req.display_name));
+        v.check("password", credentials::password(&req.password, &req.email));
+        let (email, display_name) = v.finish(email.zip(display_name))?;
+        let hash = self.passwords.hash(req.password).await?;
+        let user = users::insert(&self.db, &email, &display_name, hash, &[ROLE_CUSTOMER]).await?;
+        tracing::info!(user_id = %user.id, "user registered");
+        Ok(Response::new(pb::RegisterResponse { user: Some(convert::user(&user)) }))
+    }
+
+    async fn login(&self, request: Request<pb::LoginRequest>) -> Result<Response<pb::LoginResponse>, Status> {
+        authorize(&request, Access::Public)?;
+        let req = request.into_inner();
+        let mut v = FieldViolations::new();
+        if req.email.trim().is_empty() {
+            v.add("email", "is required");
+        }
+        if req.password.is_empty() {
+            v.add("password", "is required");
+        }
+        if req.password.chars().count() > credentials::MAX_PASSWORD {
+            v.add("password", format!("must be at most {} characters", credentials::MAX_PASSWORD));
+        }
+        v.finish(Some(()))?;
+        // Whatever the email, one argon2 verification runs: no timing oracle for accounts.
+        let user = users::by_email(&self.db, &req.email.trim().to_lowercase()).await?;
+        let ok = self.passwords.verify(req.password, user.as_ref().map(|u| u.password_hash.clone())).await?;
+        let Some(user) = user.filter(|_| ok) else {
+            tracing::info!("login failed");
+            return Err(Error::BadCredentials.into());
+        };
+        let access = self.issuer.access_token(&user)?;
+        let refresh = sessions::start(&self.db, &user.id, self.refresh_ttl).await?;
+        tracing::info!(user_id = %user.id, "login");
+        Ok(Response::new(pb::LoginResponse {
+            tokens: Some(convert::tokens(access, refresh)),
+            user: Some(convert::user(&user)),
+        }))
+    }
+
+    async fn refresh(&self, request: Request<pb::RefreshRequest>) -> Result<Response<pb::RefreshResponse>, Status> {
+        authorize(&request, Access::Public)?;
+        let token = request.into_inner().refresh_token;
+        let mut v = FieldViolations::new();
+        if token.is_empty() || token.len() > 256 {
+            v.add("refresh_token", "is required (at most 256 characters)");
+        }
+        v.finish(Some(()))?;
+        let (user, refresh) = sessions::rotate(&self.db, &token, self.refresh_ttl).await?;
+        let access = self.issuer.access_token(&user)?;
+        Ok(Response::new(pb::RefreshResponse { tokens: Some(convert::tokens(access, refresh)) }))
+    }
+
+    async fn get_me(&self, request: Request<pb::GetMeRequest>) -> Result<Response<pb::GetMeResponse>, Status> {
+        let caller = policy::user(&request)?;
+        let user = users::by_id(&self.db, &caller.subject)
+            .await?
+            .ok_or_else(|| Error::NotFound("user", caller.subject.clone()))?;
+        Ok(Response::new(pb::GetMeResponse { user: Some(convert::user(&user)) }))
+    }
+
+    async fn update_profile(
+        &self,
+        request: Request<pb::UpdateProfileRequest>,
+    ) -> Result<Response<pb::UpdateProfileResponse>, Status> {
+        let user_id = policy::user(&request)?.subject.clone();
+        let req = request.into_inner();
+        let mut v = FieldViolations::new();
+        let Some(user) = req.user else {
+            v.add("user", "is required");
+            return Err(v.into_status());
+        };
+        let paths = req.update_mask.map(|m| m.paths).unwrap_or_default();
+        for path in &paths {
+            if path != "display_name" {
+                v.add("update_mask", format!("{path:?} cannot be updated here; only display_name can"));
+            }
+        }
+        let display_name = v.check("user.display_name", credentials::display_name(&user.display_name));
+        let display_name = v.finish(display_name)?;
+        let updated = users::set_display_name(&self.db, &user_id, &display_name).await?;
+        Ok(Response::new(pb::UpdateProfileResponse { user: Some(convert::user(&updated)) }))
+    }
+
+    async fn add_address(
+        &self,
+        request: Request<pb::AddAddressRequest>,
+    ) -> Result<Response<pb::AddAddressResponse>, Status> {
+        let user_id = policy::user(&request)?.subject.clone();
+        let mut v = FieldViolations::new();
+        let new = convert::new_address(request.get_ref().address.as_ref(), &mut v);
+        let new = v.finish(new)?;
+        let address = addresses::add(&self.db, &user_id, new).await?;
+        Ok(Response::new(pb::AddAddressResponse { address: Some(convert::address(address)) }))
+    }
+
+    async fn list_addresses(
+        &self,
+        request: Request<pb::ListAddressesRequest>,
+    ) -> Result<Response<pb::ListAddressesResponse>, Status> {
+        let user_id = policy::user(&request)?.subject.clone();
+        let list = addresses::list(&self.db, &user_id).await?;
+        Ok(Response::new(pb::ListAddressesResponse { addresses: list.into_iter().map(convert::address).collect() }))
+    }
+
+    async fn delete_address(
+        &self,
+        request: Request<pb::DeleteAddressRequest>,
+    ) -> Result<Response<pb::DeleteAddressResponse>, Status> {
+        let user_id = policy::user(&request)?.subject.clone();
+        let id = address_id(&request.get_ref().address_id)?;
+        addresses::delete(&self.db, &user_id, &id).await?;
+        Ok(Response::new(pb::DeleteAddressResponse {}))
+    }
+
+    async fn set_default_address(
+        &self,
+        request: Request<pb::SetDefaultAddressRequest>,
+    ) -> Result<Response<pb::SetDefaultAddressResponse>, Status> {
+        let user_id = policy::user(&request)?.subject.clone();
+        let id = address_id(&request.get_ref().address_id)?;
+        let address = addresses::set_default(&self.db, &user_id, &id).await?;
+        Ok(Response::new(pb::SetDefaultAddressResponse { address: Some(convert::address(address)) }))
+    }
+
+    async fn get_jwks(&self, request: Request<pb::GetJwksRequest>) -> Result<Response<pb::GetJwksResponse>, Status> {
+        authorize(&request, Access::Public)?;
+        let keys = self
+            .issuer
+            .keys
+            .published()?
+            .into_iter()
+            .map(|k| pb::Jwk {
+                kty: "OKP".into(),
+                crv: "Ed25519".into(),
+                x: k.x,
+                y: String::new(),
+                kid: k.kid,
+                alg: "EdDSA".into(),
+                r#use: "sig".into(),
+            })
+            .collect();
+        Ok(Response::new(pb::GetJwksResponse { keys }))
+    }
+}
+
+fn address_id(raw: &str) -> Result<String, Status> {
+    let mut v = FieldViolations::new();
+    if raw.is_empty() || raw.len() > 64 {
+        v.add("address_id", "is required (at most 64 characters)");
+    }
+    v.finish(Some(raw.to_string()))
+}

@@ -1,0 +1,5 @@
+//! identity's gRPC services.
+
+pub mod convert;
+pub mod identity;
+pub mod internal;

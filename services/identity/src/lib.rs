@@ -1,0 +1,17 @@
+//! identity owns users, credentials, refresh-token sessions, addresses and the keys that sign
+//! access tokens.
+
+pub mod config;
+pub mod crypto;
+pub mod domain;
+pub mod error;
+pub mod grpc;
+pub mod migration;
+pub mod startup;
+pub mod storage;
+#[cfg(feature = "testing")]
+pub mod testing;
+pub mod tokens;
+
+pub use config::{Cli, Command, Config};
+pub use startup::App;

@@ -1,0 +1,37 @@
+//! The identity binary: validated config (every problem listed, exit 78 before any port is
+//! bound), logging, then the chosen command.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use mercato_identity::{App, Cli, Command, startup};
+use mercato_kit::{Shutdown, config::EXIT_CONFIG, telemetry};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match cli.config() {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("identity: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    telemetry::init(config.common.service, config.common.version, &config.common.log);
+
+    let result = match cli.command.clone().unwrap_or_default() {
+        Command::Serve => match App::build(config).await {
+            Ok(app) => app.run_until_stopped(Shutdown::on_signals()).await,
+            Err(e) => Err(e),
+        },
+        Command::Migrate => startup::migrate(&config).await,
+        Command::CreateAdmin { email, display_name } => startup::create_admin(&config, &email, &display_name).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = format!("{e:#}"), "identity failed");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -45,8 +45,10 @@ pub struct Server {
     key_source: Option<Box<dyn KeySource>>,
 }
 
-/// A token naming an unknown key refetches the JWKS at most this often.
-const MIN_KEY_REFRESH: Duration = Duration::from_secs(10);
+/// A token naming an unknown key refetches the JWKS at most this often: often enough that a
+/// freshly rotated key is learned within a second, rarely enough that forged kids cannot turn
+/// into a flood of JWKS requests.
+const MIN_KEY_REFRESH: Duration = Duration::from_secs(1);
 
 /// Lets a boxed source stand where `impl KeySource` is expected.
 struct BoxedSource(Box<dyn KeySource>);

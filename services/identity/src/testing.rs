@@ -36,7 +36,15 @@ pub struct TestIdentity {
 impl TestIdentity {
     /// Starts identity on `backend` with `extra` flags appended.
     pub async fn spawn(backend: Backend, extra: &[&str]) -> anyhow::Result<Self> {
-        let database = TestDatabase::create(backend).await?;
+        Self::spawn_with(TestDatabase::create(backend).await?, extra).await
+    }
+
+    /// Starts identity on an existing test database.
+    pub async fn spawn_on(database: TestDatabase) -> anyhow::Result<Self> {
+        Self::spawn_with(database, &[]).await
+    }
+
+    async fn spawn_with(database: TestDatabase, extra: &[&str]) -> anyhow::Result<Self> {
         let clients: Vec<String> = SERVICES.iter().map(|s| format!("{s}={SERVICE_SECRET}")).collect();
         let clients = clients.join(",");
         let mut args = vec![

@@ -1,8 +1,10 @@
 //! Local verification of access tokens against identity's published keys.
 //!
 //! Keys are fetched lazily and cached by `kid`. A token naming an unknown `kid` triggers a
-//! refresh (that is how a rotated-in key is learned), but at most once per `min_refresh`, so a
-//! flood of forged kids cannot turn into a flood of JWKS requests.
+//! refresh (that is how a rotated-in key is learned). Refreshes are serialised and spaced at
+//! least `min_refresh` apart: a request that arrives sooner waits for the next slot instead of
+//! being refused, so a token signed with a key rotated in a moment ago still verifies, while a
+//! flood of forged kids costs at most one JWKS request per `min_refresh`.
 
 use std::{
     collections::HashMap,
@@ -144,11 +146,11 @@ impl Verifier {
             Some(key) if !stale => Ok(key),
             Some(key) => {
                 // Known key, old cache: refresh, but a failed refresh must not refuse a key we know.
-                let _ = self.refresh(false).await;
+                let _ = self.refresh(None).await;
                 Ok(self.cached(kid).unwrap_or(key))
             }
             None => {
-                self.refresh(true).await?;
+                self.refresh(Some(kid)).await?;
                 self.cached(kid).ok_or(AuthError::UnknownKey)
             }
         }
@@ -158,18 +160,26 @@ impl Verifier {
         self.cache.read().ok()?.keys.get(kid).cloned()
     }
 
-    /// Refetches the key set unless that happened less than `min_refresh` ago.
-    async fn refresh(&self, for_unknown_kid: bool) -> Result<(), AuthError> {
+    /// Refetches the key set. For an unknown kid it waits for the next refresh slot; a routine
+    /// refresh (`missing: None`) is skipped when the last one is recent.
+    async fn refresh(&self, missing: Option<&str>) -> Result<(), AuthError> {
         let _one_at_a_time = self.refreshing.lock().await;
-        let recent = self
-            .cache
-            .read()
-            .map_err(|_| AuthError::KeysUnavailable)?
-            .fetched_at
-            .is_some_and(|at| at.elapsed() < self.min_refresh);
-        if recent {
+        if let Some(kid) = missing
+            && self.cached(kid).is_some()
+        {
+            // Learned while this request waited for the lock.
             return Ok(());
         }
+        let last = self.cache.read().map_err(|_| AuthError::KeysUnavailable)?.fetched_at;
+        if let Some(at) = last
+            && at.elapsed() < self.min_refresh
+        {
+            if missing.is_none() {
+                return Ok(());
+            }
+            tokio::time::sleep(self.min_refresh.saturating_sub(at.elapsed())).await;
+        }
+        let for_unknown_kid = missing.is_some();
         let keys = match self.source.fetch().await {
             Ok(keys) => keys,
             Err(e) => {
@@ -262,5 +272,43 @@ mod tests {
         );
         assert!(v.verify(&none).await.is_err());
         assert_eq!(v.verify("not a token").await.unwrap_err(), AuthError::Malformed);
+    }
+
+    /// Counts fetches, to see the refresh bound at work.
+    struct Counting(StaticKeys, Arc<std::sync::atomic::AtomicUsize>);
+
+    impl KeySource for Counting {
+        fn fetch(&self) -> BoxFuture<'_, anyhow::Result<Vec<PublicKey>>> {
+            self.1.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            self.0.fetch()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_rotated_in_key_is_learned_and_forged_kids_are_rate_limited() {
+        let old = SigningKey::generate().unwrap();
+        let ring = StaticKeys::default();
+        *ring.0.write().unwrap() = vec![old.public().clone()];
+        let fetches = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let v =
+            Verifier::new(AuthSettings::default(), Counting(ring.clone(), fetches.clone()), Duration::from_millis(200));
+        v.verify(&old.sign(&claims("mercato", now() + 60)).unwrap()).await.unwrap();
+
+        // Rotation: the new key is published, and a token signed with it arrives at once.
+        let new = SigningKey::generate().unwrap();
+        ring.0.write().unwrap().push(new.public().clone());
+        v.verify(&new.sign(&claims("mercato", now() + 60)).unwrap()).await.unwrap();
+
+        // Forged kids: refreshes stay spaced by min_refresh however fast they arrive.
+        let before = fetches.load(std::sync::atomic::Ordering::SeqCst);
+        let started = Instant::now();
+        for _ in 0..10 {
+            let forged = SigningKey::generate().unwrap();
+            let token = forged.sign(&claims("mercato", now() + 60)).unwrap();
+            assert_eq!(v.verify(&token).await.unwrap_err(), AuthError::UnknownKey);
+        }
+        let spent = u32::try_from(fetches.load(std::sync::atomic::Ordering::SeqCst) - before).unwrap();
+        let allowed = started.elapsed().as_millis() / 200 + 1;
+        assert!(u128::from(spent) <= allowed, "{spent} fetches in {:?}", started.elapsed());
     }
 }

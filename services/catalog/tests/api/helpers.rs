@@ -1,7 +1,9 @@
 use std::{net::SocketAddr, time::Duration};
 
 use clap::Parser;
-use mercato::catalog::v1::{self as pb, catalog_service_client::CatalogServiceClient, stock_service_client::StockServiceClient};
+use mercato::catalog::v1::{
+    self as pb, catalog_service_client::CatalogServiceClient, stock_service_client::StockServiceClient,
+};
 use mercato_catalog::{App, Cli};
 use mercato_identity::testing::TestIdentity;
 pub(crate) use mercato_kit::on_both_databases;

@@ -108,9 +108,14 @@ impl KeyRing {
     }
 }
 
+/// identity verifies its own tokens against its ring; asked for keys (an unknown kid, at most
+/// once a second), it first rereads the database, where another replica may have rotated.
 impl KeySource for KeyRing {
     fn fetch(&self) -> BoxFuture<'_, anyhow::Result<Vec<PublicKey>>> {
-        Box::pin(async move { self.published().map_err(|e| anyhow::anyhow!("{e}")) })
+        Box::pin(async move {
+            self.reload().await?;
+            self.published().map_err(|e| anyhow::anyhow!("{e}"))
+        })
     }
 }
 

@@ -33,6 +33,26 @@ nats-server -a 127.0.0.1 -p "$nats_port" -js -sd data/nats >data/nats/nats.log 2
 pids+=($!)
 export NATS_URL="nats://127.0.0.1:$nats_port"
 
+# Dev credentials, generated once and kept in data/ (ignored by git): each service's client
+# secret for service tokens, and the dev administrator's password.
+secrets=data/dev-secrets.env
+names=(catalog orders payments shipping notifications gateway)
+if [[ ! -f $secrets ]]; then
+    gen() { python3 -c 'import secrets; print(secrets.token_urlsafe(24))'; }
+    umask 077
+    { for n in "${names[@]}"; do echo "SECRET_${n^^}=$(gen)"; done; echo "DEV_ADMIN_PASSWORD=$(gen)"; } >"$secrets"
+fi
+source "$secrets"
+service_clients=""
+for n in "${names[@]}"; do
+    var="SECRET_${n^^}"
+    service_clients+="${service_clients:+,}$n=${!var}"
+done
+admin_email=admin@mercato.local
+if [[ -x $bin/identity ]]; then
+    ADMIN_PASSWORD="$DEV_ADMIN_PASSWORD" "$bin/identity" create-admin --email "$admin_email" --display-name "Dev Admin" >/dev/null
+fi
+
 # name:grpc:admin — the defaults every binary also has built in.
 services=(identity:50051:9081 catalog:50052:9082 orders:50053:9083 payments:50054:9084
           shipping:50055:9085 notifications:50056:9086 gateway:8080:9080)
@@ -46,7 +66,12 @@ for entry in "${services[@]}"; do
     args=()
     # catalog loads its seed catalog on start: only missing rows, so restarts keep stock as it is.
     [[ $name == catalog ]] && args+=(--seed-on-start)
-    "$bin/$name" "${args[@]}" &
+    if [[ $name == identity ]]; then
+        SERVICE_CLIENTS="$service_clients" "$bin/$name" "${args[@]}" &
+    else
+        var="SECRET_${name^^}"
+        SERVICE_CLIENT_SECRET="${!var}" "$bin/$name" "${args[@]}" &
+    fi
     pids+=($!)
     started+=("$name:$grpc:$admin")
 done
@@ -74,6 +99,9 @@ for entry in "${started[@]}"; do
     printf '  %-14s grpc 127.0.0.1:%s   admin http://127.0.0.1:%s/readyz\n' "$name" "$grpc" "$admin"
 done
 echo "  nats           $NATS_URL (JetStream, store in data/nats)"
+if [[ -x $bin/identity ]]; then
+    echo "  dev admin      $admin_email / $DEV_ADMIN_PASSWORD   (from $secrets)"
+fi
 echo
 echo "try: grpcurl -plaintext 127.0.0.1:50052 list"
 wait -n "${pids[@]}" || true

@@ -1,0 +1,1 @@
+//! REST ⇄ gRPC transcoding driven by the descriptor set.

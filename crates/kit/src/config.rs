@@ -2,9 +2,9 @@
 //! the environment) and are parsed in [`CommonArgs::validate`], so that one start reports every
 //! problem at once instead of the first one clap trips over.
 
-use std::{fmt, net::SocketAddr, path::PathBuf, str::FromStr, time::Duration};
+use std::{fmt, net::SocketAddr, str::FromStr, time::Duration};
 
-use crate::{auth::AuthSettings, db::DatabaseConfig, secret::Secret, telemetry::LogConfig};
+use crate::{auth::AuthSettings, secret::Secret, telemetry::LogConfig};
 
 /// Exit code for invalid configuration (`EX_CONFIG` from sysexits.h).
 pub const EXIT_CONFIG: u8 = 78;
@@ -21,27 +21,6 @@ pub struct CommonArgs {
     /// 127.0.0.1:<the service's admin port>].
     #[arg(long, env = "ADMIN_ADDR")]
     pub admin_addr: Option<String>,
-
-    /// Database URL: `sqlite://path?mode=rwc` or `postgres://user:pass@host:port/db`
-    /// [default: a SQLite file <data-dir>/<service>.db].
-    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
-    pub database_url: Option<String>,
-
-    /// Folder for the default SQLite database.
-    #[arg(long, env = "DATA_DIR", default_value = "data")]
-    pub data_dir: String,
-
-    /// Most connections the database pool opens.
-    #[arg(long, env = "DB_MAX_CONNECTIONS", default_value = "10")]
-    pub db_max_connections: String,
-
-    /// Connections the pool keeps open when idle.
-    #[arg(long, env = "DB_MIN_CONNECTIONS", default_value = "1")]
-    pub db_min_connections: String,
-
-    /// How long a query waits for a free pooled connection (e.g. 5s, 500ms).
-    #[arg(long, env = "DB_ACQUIRE_TIMEOUT", default_value = "5s")]
-    pub db_acquire_timeout: String,
 
     /// Log format: `json` (one object per line) or `pretty` (for people).
     #[arg(long, env = "LOG_FORMAT", default_value = "json")]
@@ -99,7 +78,6 @@ pub struct CommonConfig {
     pub version: &'static str,
     pub grpc_addr: SocketAddr,
     pub admin_addr: SocketAddr,
-    pub database: DatabaseConfig,
     pub log: LogConfig,
     pub shutdown: ShutdownTimings,
     pub auth: AuthConfig,
@@ -128,26 +106,6 @@ impl CommonArgs {
             problems.check("GRPC_ADDR (--grpc-addr)", parse_addr(self.grpc_addr.as_deref(), defaults.grpc_port));
         let admin_addr =
             problems.check("ADMIN_ADDR (--admin-addr)", parse_addr(self.admin_addr.as_deref(), defaults.admin_port));
-        let url = match &self.database_url {
-            Some(url) => {
-                problems.check("DATABASE_URL (--database-url)", crate::db::check_url(url).map(|()| url.clone()))
-            }
-            None => Some(crate::db::default_sqlite_url(&PathBuf::from(&self.data_dir), defaults.name)),
-        };
-        let max =
-            problems.check("DB_MAX_CONNECTIONS (--db-max-connections)", parse_count(&self.db_max_connections, 1, 1000));
-        let min =
-            problems.check("DB_MIN_CONNECTIONS (--db-min-connections)", parse_count(&self.db_min_connections, 0, 1000));
-        if let (Some(min), Some(max)) = (min, max)
-            && min > max
-        {
-            problems.push(
-                "DB_MIN_CONNECTIONS (--db-min-connections)",
-                format!("{min} is more than DB_MAX_CONNECTIONS ({max})"),
-            );
-        }
-        let acquire =
-            problems.check("DB_ACQUIRE_TIMEOUT (--db-acquire-timeout)", parse_duration(&self.db_acquire_timeout));
         let log_format = problems.check("LOG_FORMAT (--log-format)", self.log_format.parse());
         let log_filter = problems.check(
             "LOG_LEVEL (--log-level)",
@@ -189,16 +147,12 @@ impl CommonArgs {
         let (
             Some(grpc_addr),
             Some(admin_addr),
-            Some(url),
-            Some(max_connections),
-            Some(min_connections),
-            Some(acquire_timeout),
             Some(format),
             Some(filter),
             Some(delay),
             Some(timeout),
             Some(identity_url),
-        ) = (grpc_addr, admin_addr, url, max, min, acquire, log_format, log_filter, delay, timeout, identity_url)
+        ) = (grpc_addr, admin_addr, log_format, log_filter, delay, timeout, identity_url)
         else {
             return None;
         };
@@ -207,7 +161,6 @@ impl CommonArgs {
             version: defaults.version,
             grpc_addr,
             admin_addr,
-            database: DatabaseConfig { url: Secret::new(url), max_connections, min_connections, acquire_timeout },
             log: LogConfig { format, filter },
             shutdown: ShutdownTimings { delay, timeout },
             auth: AuthConfig {
@@ -342,11 +295,6 @@ mod tests {
         let args = CommonArgs {
             grpc_addr: Some("127.0.0.1:70000".into()),
             admin_addr: None,
-            database_url: Some("mysql//nope".into()),
-            data_dir: "data".into(),
-            db_max_connections: "0".into(),
-            db_min_connections: "1".into(),
-            db_acquire_timeout: "5s".into(),
             log_format: "xml".into(),
             log_level: "info".into(),
             shutdown_delay: "0s".into(),
@@ -360,7 +308,15 @@ mod tests {
         let defaults = ServiceDefaults { name: "t", version: "0", grpc_port: 1, admin_port: 2 };
         let mut problems = Problems::default();
         let config = args.validate(defaults, &mut problems);
-        let err = problems.finish(config).unwrap_err().to_string();
+        let db = crate::db::DatabaseArgs {
+            database_url: Some("mysql//nope".into()),
+            data_dir: "data".into(),
+            db_max_connections: "0".into(),
+            db_min_connections: "1".into(),
+            db_acquire_timeout: "5s".into(),
+        }
+        .validate("t", &mut problems);
+        let err = problems.finish(config.zip(db)).unwrap_err().to_string();
         for needle in ["GRPC_ADDR", "DATABASE_URL", "DB_MAX_CONNECTIONS", "LOG_FORMAT"] {
             assert!(err.contains(needle), "{needle} missing from {err}");
         }

@@ -1,7 +1,11 @@
 //! Database connection and migrations. Each service owns one database: a SQLite file under
 //! `./data` by default (zero setup for `just dev`), PostgreSQL when `DATABASE_URL` says so.
 
-use std::{path::Path, str::FromStr, time::Duration};
+use std::{
+    path::{Path, PathBuf},
+    str::FromStr,
+    time::Duration,
+};
 
 use futures::future::BoxFuture;
 use sea_orm::{
@@ -14,7 +18,66 @@ use sea_orm::{
 };
 use sea_orm_migration::MigratorTrait;
 
-use crate::{admin::ReadinessCheck, secret::Secret};
+use crate::{
+    admin::ReadinessCheck,
+    config::{Problems, parse_count, parse_duration},
+    secret::Secret,
+};
+
+/// Database flags, for binaries that own a database. Raw strings, parsed in [`DatabaseArgs::validate`]
+/// so problems are reported together with every other flag's.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DatabaseArgs {
+    /// Database URL: `sqlite://path?mode=rwc` or `postgres://user:pass@host:port/db`
+    /// [default: a SQLite file <data-dir>/<service>.db].
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+
+    /// Folder for the default SQLite database.
+    #[arg(long, env = "DATA_DIR", default_value = "data")]
+    pub data_dir: String,
+
+    /// Most connections the database pool opens.
+    #[arg(long, env = "DB_MAX_CONNECTIONS", default_value = "10")]
+    pub db_max_connections: String,
+
+    /// Connections the pool keeps open when idle.
+    #[arg(long, env = "DB_MIN_CONNECTIONS", default_value = "1")]
+    pub db_min_connections: String,
+
+    /// How long a query waits for a free pooled connection (e.g. 5s, 500ms).
+    #[arg(long, env = "DB_ACQUIRE_TIMEOUT", default_value = "5s")]
+    pub db_acquire_timeout: String,
+}
+
+impl DatabaseArgs {
+    /// Parses the flags, recording problems; `service` names the default SQLite file.
+    pub fn validate(&self, service: &str, problems: &mut Problems) -> Option<DatabaseConfig> {
+        let url = match &self.database_url {
+            Some(url) => problems.check("DATABASE_URL (--database-url)", check_url(url).map(|()| url.clone())),
+            None => Some(default_sqlite_url(&PathBuf::from(&self.data_dir), service)),
+        };
+        let max =
+            problems.check("DB_MAX_CONNECTIONS (--db-max-connections)", parse_count(&self.db_max_connections, 1, 1000));
+        let min =
+            problems.check("DB_MIN_CONNECTIONS (--db-min-connections)", parse_count(&self.db_min_connections, 0, 1000));
+        if let (Some(min), Some(max)) = (min, max)
+            && min > max
+        {
+            problems.push(
+                "DB_MIN_CONNECTIONS (--db-min-connections)",
+                format!("{min} is more than DB_MAX_CONNECTIONS ({max})"),
+            );
+        }
+        let acquire =
+            problems.check("DB_ACQUIRE_TIMEOUT (--db-acquire-timeout)", parse_duration(&self.db_acquire_timeout));
+        let (Some(url), Some(max_connections), Some(min_connections), Some(acquire_timeout)) = (url, max, min, acquire)
+        else {
+            return None;
+        };
+        Some(DatabaseConfig { url: Secret::new(url), max_connections, min_connections, acquire_timeout })
+    }
+}
 
 /// Validated database settings.
 #[derive(Debug, Clone)]

@@ -3,7 +3,11 @@
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
-use mercato_kit::{CommonArgs, CommonConfig, ConfigError, Problems, config::ServiceDefaults};
+use mercato_kit::{
+    CommonArgs, CommonConfig, ConfigError, Problems,
+    config::ServiceDefaults,
+    db::{DatabaseArgs, DatabaseConfig},
+};
 
 pub const DEFAULTS: ServiceDefaults =
     ServiceDefaults { name: "catalog", version: env!("CARGO_PKG_VERSION"), grpc_port: 50052, admin_port: 9082 };
@@ -17,6 +21,9 @@ pub struct Cli {
 
     #[command(flatten)]
     pub common: CommonArgs,
+
+    #[command(flatten)]
+    pub database: DatabaseArgs,
 
     /// Load the bundled seed catalog at start-up (only rows that are missing).
     #[arg(long, env = "SEED_ON_START")]
@@ -42,6 +49,7 @@ pub enum Command {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub common: CommonConfig,
+    pub database: DatabaseConfig,
     pub seed_on_start: bool,
 }
 
@@ -50,6 +58,11 @@ impl Cli {
     pub fn config(&self) -> Result<Config, ConfigError> {
         let mut problems = Problems::default();
         let common = self.common.validate(DEFAULTS, &mut problems);
-        problems.finish(common.map(|common| Config { common, seed_on_start: self.seed_on_start }))
+        let database = self.database.validate(DEFAULTS.name, &mut problems);
+        problems.finish(common.zip(database).map(|(common, database)| Config {
+            common,
+            database,
+            seed_on_start: self.seed_on_start,
+        }))
     }
 }

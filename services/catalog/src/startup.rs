@@ -72,7 +72,7 @@ pub async fn seed(config: &Config, file: Option<&Path>) -> anyhow::Result<()> {
 }
 
 async fn connect_and_migrate(config: &Config) -> anyhow::Result<DatabaseConnection> {
-    let db = db::connect(&config.common.database).await.context("connecting to the database")?;
+    let db = db::connect(&config.database).await.context("connecting to the database")?;
     db::migrate::<Migrator>(&db).await.context("running migrations")?;
     Ok(db)
 }

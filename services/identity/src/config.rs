@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 use mercato_kit::{
     CommonArgs, CommonConfig, ConfigError, Problems, Secret,
     config::{ServiceDefaults, parse_duration},
+    db::{DatabaseArgs, DatabaseConfig},
 };
 
 use crate::{crypto::keyring::KeyOrigin, tokens::ServiceClients};
@@ -22,6 +23,9 @@ pub struct Cli {
 
     #[command(flatten)]
     pub common: CommonArgs,
+
+    #[command(flatten)]
+    pub database: DatabaseArgs,
 
     /// Ed25519 PKCS#8 PEM files, comma-separated; the first signs, all are published. Unset:
     /// keys are generated and kept in identity's database (dev).
@@ -61,6 +65,7 @@ pub enum Command {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub common: CommonConfig,
+    pub database: DatabaseConfig,
     pub keys: KeyOrigin,
     pub access_ttl: Duration,
     pub refresh_ttl: Duration,
@@ -71,6 +76,7 @@ impl Cli {
     pub fn config(&self) -> Result<Config, ConfigError> {
         let mut problems = Problems::default();
         let common = self.common.validate(DEFAULTS, &mut problems);
+        let database = self.database.validate(DEFAULTS.name, &mut problems);
         let access_ttl =
             problems.check("ACCESS_TOKEN_TTL (--access-token-ttl)", parse_duration(&self.access_token_ttl));
         if let Some(ttl) = access_ttl
@@ -97,9 +103,9 @@ impl Cli {
         } else {
             KeyOrigin::Files(self.signing_key_files.clone())
         };
-        let config = match (common, access_ttl, refresh_ttl, service_clients) {
-            (Some(common), Some(access_ttl), Some(refresh_ttl), Some(service_clients)) => {
-                Some(Config { common, keys, access_ttl, refresh_ttl, service_clients })
+        let config = match (common, database, access_ttl, refresh_ttl, service_clients) {
+            (Some(common), Some(database), Some(access_ttl), Some(refresh_ttl), Some(service_clients)) => {
+                Some(Config { common, database, keys, access_ttl, refresh_ttl, service_clients })
             }
             _ => None,
         };

@@ -57,10 +57,21 @@ async fn production_keys_come_from_pem_files_first_signs_all_are_published() {
         paths.push(path.display().to_string());
     }
     let files = paths.join(",");
-    let identity = mercato_identity::testing::TestIdentity::spawn(Backend::Sqlite, &["--signing-key-files", &files]).await.unwrap();
+    let identity = mercato_identity::testing::TestIdentity::spawn(Backend::Sqlite, &["--signing-key-files", &files])
+        .await
+        .unwrap();
     let token = identity.customer_token("files@example.com").await.unwrap();
     assert_eq!(kid_of(&token), kids[0], "the first file signs");
-    let mut published: Vec<_> = identity.client().get_jwks(pb::GetJwksRequest {}).await.unwrap().into_inner().keys.into_iter().map(|k| k.kid).collect();
+    let mut published: Vec<_> = identity
+        .client()
+        .get_jwks(pb::GetJwksRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .keys
+        .into_iter()
+        .map(|k| k.kid)
+        .collect();
     published.sort();
     kids.sort();
     assert_eq!(published, kids, "every file is published");

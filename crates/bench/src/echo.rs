@@ -94,6 +94,15 @@ impl CatalogService for EchoCatalog {
     ) -> Result<Response<ListCategoriesResponse>, Status> {
         unimplemented()
     }
+
+    type WatchStockStream = futures::stream::Empty<Result<mercato::catalog::v1::WatchStockResponse, Status>>;
+
+    async fn watch_stock(
+        &self,
+        _: Request<mercato::catalog::v1::WatchStockRequest>,
+    ) -> Result<Response<Self::WatchStockStream>, Status> {
+        unimplemented()
+    }
 }
 
 /// Binds `addr` (port 0 picks one), calls `on_bound` with the bound address, then serves until

@@ -134,7 +134,7 @@ impl PathTemplate {
         for var in &self.variables {
             let end = if var.end >= self.segments.len() && fixed < self.segments.len() { parts.len() } else { var.end };
             let captured = parts.get(var.start..end)?;
-            let value = if var.end - var.start == 1 && end - var.start == 1 {
+            let value = if matches!(self.segments.get(var.start..var.end), Some([Segment::Single])) {
                 decode(captured.first()?, false)?
             } else {
                 // Multi-segment captures keep an encoded '/' encoded, so that the '/' separators

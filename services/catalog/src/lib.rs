@@ -3,6 +3,7 @@
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod feed;
 pub mod grpc;
 pub mod migration;
 pub mod startup;

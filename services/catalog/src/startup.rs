@@ -10,6 +10,7 @@ use sea_orm::DatabaseConnection;
 
 use crate::{
     config::Config,
+    feed::StockFeed,
     grpc::{catalog::CatalogApi, stock::StockApi},
     migration::Migrator,
     storage::seed,
@@ -18,6 +19,7 @@ use crate::{
 pub struct App {
     server: Server,
     db: DatabaseConnection,
+    streams_stop: Shutdown,
 }
 
 impl App {
@@ -29,10 +31,12 @@ impl App {
         }
         let mut server = Server::bind(&config.common).await?;
         server.readiness().add(db::DatabaseReady(db.clone()));
+        let feed = StockFeed::default();
+        let streams_stop = Shutdown::new();
         server
-            .add_service(CatalogServiceServer::new(CatalogApi::new(db.clone())))
-            .add_service(StockServiceServer::new(StockApi::new(db.clone())));
-        Ok(Self { server, db })
+            .add_service(CatalogServiceServer::new(CatalogApi::new(db.clone(), feed.clone(), streams_stop.clone())))
+            .add_service(StockServiceServer::new(StockApi::new(db.clone(), feed)));
+        Ok(Self { server, db, streams_stop })
     }
 
     pub fn grpc_addr(&self) -> SocketAddr {
@@ -49,6 +53,11 @@ impl App {
 
     /// Serves until `shutdown`, drains, then closes the pool.
     pub async fn run_until_stopped(self, shutdown: Shutdown) -> anyhow::Result<()> {
+        let (outer, streams_stop) = (shutdown.clone(), self.streams_stop.clone());
+        tokio::spawn(async move {
+            outer.wait().await;
+            streams_stop.trigger();
+        });
         self.server.run(shutdown).await?;
         self.db.close().await.context("closing the database pool")?;
         tracing::info!("stopped");

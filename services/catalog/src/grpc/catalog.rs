@@ -2,7 +2,12 @@
 
 use mercato::catalog::v1::{self as pb, catalog_service_server::CatalogService};
 use mercato_kit::error::FieldViolations;
+use std::pin::Pin;
+
+use futures::Stream;
+use mercato_kit::Shutdown;
 use sea_orm::DatabaseConnection;
+use tokio::sync::broadcast;
 use tonic::{Request, Response, Status};
 
 use mercato_kit::auth::{Access, authorize};
@@ -11,6 +16,7 @@ use super::convert;
 use crate::{
     domain::{page, product as rules},
     error::Error,
+    feed::StockFeed,
     storage::products::{self, ListFilter},
 };
 
@@ -23,13 +29,18 @@ const MAX_STOCK: i64 = 1_000_000_000;
 
 pub struct CatalogApi {
     db: DatabaseConnection,
+    feed: StockFeed,
+    /// Ends open WatchStock streams when the server shuts down, so draining does not wait on them.
+    streams_stop: Shutdown,
 }
 
 impl CatalogApi {
-    pub fn new(db: DatabaseConnection) -> Self {
-        Self { db }
+    pub fn new(db: DatabaseConnection, feed: StockFeed, streams_stop: Shutdown) -> Self {
+        Self { db, feed, streams_stop }
     }
 }
+
+pub type StockStream = Pin<Box<dyn Stream<Item = Result<pb::WatchStockResponse, Status>> + Send>>;
 
 #[tonic::async_trait]
 impl CatalogService for CatalogApi {
@@ -164,7 +175,29 @@ impl CatalogService for CatalogApi {
         }
         let id = v.finish(id)?;
         let (on_hand, reserved) = products::adjust_stock(&self.db, &id, req.delta).await?;
+        self.feed.changed([id.as_str()]);
         Ok(Response::new(pb::AdjustStockResponse { stock: Some(convert::stock_level(on_hand, reserved)) }))
+    }
+
+    type WatchStockStream = StockStream;
+
+    async fn watch_stock(&self, request: Request<pb::WatchStockRequest>) -> Result<Response<StockStream>, Status> {
+        authorize(&request, Access::Public)?;
+        let mut v = FieldViolations::new();
+        let id = v.check("product_id", rules::product_id(&request.get_ref().product_id));
+        let id = v.finish(id)?;
+        // Subscribe before the first read, so no change between the two is missed.
+        let changes = self.feed.subscribe();
+        let first = products::stock_level(&self.db, &id).await?.ok_or_else(|| Error::ProductNotFound(id.clone()))?;
+        let state = WatchState {
+            db: self.db.clone(),
+            id,
+            changes,
+            last: None,
+            first: Some(first),
+            stop: self.streams_stop.clone(),
+        };
+        Ok(Response::new(Box::pin(futures::stream::unfold(state, next_level))))
     }
 
     async fn list_categories(
@@ -176,5 +209,49 @@ impl CatalogService for CatalogApi {
         Ok(Response::new(pb::ListCategoriesResponse {
             categories: categories.into_iter().map(convert::category).collect(),
         }))
+    }
+}
+
+struct WatchState {
+    db: DatabaseConnection,
+    id: String,
+    changes: broadcast::Receiver<String>,
+    last: Option<(i64, i64)>,
+    first: Option<(i64, i64)>,
+    stop: Shutdown,
+}
+
+/// The next level worth sending: the first one, then each one that differs from the last sent.
+async fn next_level(mut s: WatchState) -> Option<(Result<pb::WatchStockResponse, Status>, WatchState)> {
+    loop {
+        let level = match s.first.take() {
+            Some(level) => level,
+            None => {
+                let relevant = tokio::select! {
+                    () = s.stop.wait() => return None,
+                    change = s.changes.recv() => match change {
+                        Ok(id) => id == s.id,
+                        // Missed some notifications: reread to be sure.
+                        Err(broadcast::error::RecvError::Lagged(_)) => true,
+                        Err(broadcast::error::RecvError::Closed) => return None,
+                    },
+                };
+                if !relevant {
+                    continue;
+                }
+                match products::stock_level(&s.db, &s.id).await {
+                    Ok(Some(level)) => level,
+                    Ok(None) => return Some((Err(Error::ProductNotFound(s.id.clone()).into()), s)),
+                    Err(e) => return Some((Err(e.into()), s)),
+                }
+            }
+        };
+        if s.last == Some(level) {
+            continue;
+        }
+        s.last = Some(level);
+        let message =
+            pb::WatchStockResponse { product_id: s.id.clone(), stock: Some(convert::stock_level(level.0, level.1)) };
+        return Some((Ok(message), s));
     }
 }

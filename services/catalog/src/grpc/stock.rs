@@ -11,16 +11,23 @@ use super::convert;
 use crate::{
     domain::stock::{self, Lines},
     error::Error,
+    feed::StockFeed,
     storage::stock as store,
 };
 
 pub struct StockApi {
     db: DatabaseConnection,
+    feed: StockFeed,
 }
 
 impl StockApi {
-    pub fn new(db: DatabaseConnection) -> Self {
-        Self { db }
+    pub fn new(db: DatabaseConnection, feed: StockFeed) -> Self {
+        Self { db, feed }
+    }
+
+    /// Tells watchers about every product of a reservation that (may have) moved.
+    fn changed(&self, record: &store::ReservationRecord) {
+        self.feed.changed(record.lines.iter().map(|(id, _)| id));
     }
 }
 
@@ -53,6 +60,7 @@ impl StockService for StockApi {
         };
         let (id, lines) = v.finish(id.zip(lines))?;
         let record = store::reserve(&self.db, &id, &req.order_id, &lines).await?;
+        self.changed(&record);
         Ok(Response::new(pb::ReserveStockResponse { reservation: Some(convert::reservation(record)) }))
     }
 
@@ -65,6 +73,7 @@ impl StockService for StockApi {
         let id = reservation_id(&request.get_ref().reservation_id, &mut v);
         let id = v.finish(id)?;
         let record = store::release(&self.db, &id).await?;
+        self.changed(&record);
         Ok(Response::new(pb::ReleaseStockResponse { reservation: Some(convert::reservation(record)) }))
     }
 
@@ -77,6 +86,7 @@ impl StockService for StockApi {
         let id = reservation_id(&request.get_ref().reservation_id, &mut v);
         let id = v.finish(id)?;
         let record = store::commit(&self.db, &id).await?;
+        self.changed(&record);
         Ok(Response::new(pb::CommitStockResponse { reservation: Some(convert::reservation(record)) }))
     }
 

@@ -186,6 +186,11 @@ pub async fn adjust_stock(db: &DatabaseConnection, id: &str, delta: i64) -> Resu
     Ok((level.on_hand, level.reserved))
 }
 
+/// (on hand, reserved) of one product.
+pub async fn stock_level(db: &DatabaseConnection, id: &str) -> Result<Option<(i64, i64)>> {
+    Ok(inventory::Entity::find_by_id(id).one(db).await?.map(|l| (l.on_hand, l.reserved)))
+}
+
 #[derive(Debug, FromQueryResult)]
 struct CategoryCount {
     category_id: String,

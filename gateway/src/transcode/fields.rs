@@ -98,7 +98,9 @@ fn check_oneof(message: &DynamicMessage, field: &FieldDescriptor) -> Result<(), 
         return Ok(());
     };
     match oneof.fields().find(|f| f.number() != field.number() && message.has_field(f)) {
-        Some(other) => Err(format!("`{}` is already set and belongs to the same oneof `{}`", other.name(), oneof.name())),
+        Some(other) => {
+            Err(format!("`{}` is already set and belongs to the same oneof `{}`", other.name(), oneof.name()))
+        }
         None => Ok(()),
     }
 }

@@ -1,6 +1,6 @@
 //! Responses as canonical proto3 JSON, honouring a route's `response_body`.
 
-use prost_reflect::{DynamicMessage, Kind, SerializeOptions};
+use prost_reflect::{DynamicMessage, Kind, ReflectMessage as _, SerializeOptions};
 
 use super::error::TranscodeError;
 use super::routes::Route;
@@ -46,4 +46,74 @@ fn field_json(message: &DynamicMessage, name: &str) -> Result<serde_json::Value,
         .serialize_with_options(serde_json::value::Serializer, &options().skip_default_fields(false))
         .map_err(|e| TranscodeError::ResponseEncoding(e.to_string()))?;
     Ok(rendered.get(field.json_name()).cloned().unwrap_or(serde_json::Value::Null))
+}
+
+#[cfg(test)]
+mod tests {
+    use prost_reflect::{DynamicMessage, Value};
+    use serde_json::json;
+
+    use super::*;
+    use crate::transcode::routes::Match;
+    use crate::transcode::testing::table;
+
+    fn route(method: http::Method, path: &str) -> &'static Route {
+        match table().find(&method, path) {
+            Match::Found(m) => m.route,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn render(route: &Route, message: &DynamicMessage) -> serde_json::Value {
+        serde_json::from_slice(&response_json(route, message).unwrap()).unwrap()
+    }
+
+    fn from_json(route: &Route, value: serde_json::Value) -> DynamicMessage {
+        DynamicMessage::deserialize(route.method.output(), value).unwrap()
+    }
+
+    #[test]
+    fn canonical_json_int64_as_strings_and_defaults_omitted() {
+        let r = route(http::Method::GET, "/v1/products/p1");
+        let mut message = from_json(
+            r,
+            json!({"product": {"id": "p1", "name": "Beans", "description": "", "stock": {"on_hand": 5, "reserved": 0},
+                   "price": {"currency_code": "EUR", "units": 12, "nanos": 0}, "create_time": "2024-01-02T03:04:05Z"}}),
+        );
+        assert_eq!(
+            render(r, &message),
+            json!({"product": {"id": "p1", "name": "Beans", "stock": {"onHand": "5"},
+                   "price": {"currencyCode": "EUR", "units": "12"}, "createTime": "2024-01-02T03:04:05Z"}})
+        );
+        message.clear_field_by_name("product");
+        assert_eq!(render(r, &message), json!({}));
+    }
+
+    #[test]
+    fn enums_render_by_name() {
+        let r = route(http::Method::GET, "/v1/orders/o1");
+        let message = from_json(r, json!({"order": {"id": "o1", "status": 3, "cancellation_reason": 0}}));
+        assert_eq!(render(r, &message), json!({"order": {"id": "o1", "status": "ORDER_STATUS_PAID"}}));
+    }
+
+    #[test]
+    fn response_body_renders_just_that_field_even_when_default() {
+        let mut r = route(http::Method::GET, "/v1/products/p1").clone();
+        r.response_body = Some("product".to_owned());
+        let message = from_json(&r, json!({"product": {"id": "p1"}}));
+        assert_eq!(render(&r, &message), json!({"id": "p1"}));
+        assert_eq!(render(&r, &DynamicMessage::new(r.method.output())), json!({}));
+
+        let mut list = route(http::Method::GET, "/v1/products").clone();
+        list.response_body = Some("products".to_owned());
+        let message = from_json(&list, json!({"products": [{"id": "a", "stock": {"reserved": 0}}]}));
+        assert_eq!(render(&list, &message), json!([{"id": "a", "stock": {}}]));
+        assert_eq!(render(&list, &DynamicMessage::new(list.method.output())), json!([]));
+
+        list.response_body = Some("next_page_token".to_owned());
+        assert_eq!(render(&list, &DynamicMessage::new(list.method.output())), json!(""));
+        let mut message = DynamicMessage::new(list.method.output());
+        message.set_field_by_name("next_page_token", Value::String("t".into()));
+        assert_eq!(render(&list, &message), json!("t"));
+    }
 }

@@ -53,8 +53,7 @@ fn parse_body(input: &MessageDescriptor, mapping: &BodyMapping, body: &[u8]) -> 
         BodyMapping::Field(name) => {
             // Parse the body as the value of that one field by wrapping it, which reuses the JSON
             // mapping for whatever the field's type is (message, repeated, well-known type...).
-            let value: serde_json::Value =
-                serde_json::from_slice(body).map_err(|e| body_error(Some(name), &e))?;
+            let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| body_error(Some(name), &e))?;
             let mut wrapper = serde_json::Map::new();
             wrapper.insert(name.clone(), value);
             DynamicMessage::deserialize(input.clone(), serde_json::Value::Object(wrapper))
@@ -65,4 +64,186 @@ fn parse_body(input: &MessageDescriptor, mapping: &BodyMapping, body: &[u8]) -> 
 
 fn body_error(field: Option<&str>, e: &serde_json::Error) -> TranscodeError {
     TranscodeError::InvalidBody { field: field.map(str::to_owned), reason: e.to_string() }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+    use prost_reflect::ReflectMessage as _;
+    use serde_json::json;
+
+    use super::*;
+    use crate::transcode::json::to_value;
+    use crate::transcode::routes::Match;
+    use crate::transcode::testing::table;
+
+    fn build(
+        method: http::Method,
+        path: &str,
+        query: Option<&str>,
+        body: &str,
+    ) -> Result<serde_json::Value, TranscodeError> {
+        let Match::Found(m) = table().find(&method, path) else { panic!("{method} {path} has no route") };
+        build_request(&m, query, body.as_bytes()).map(|msg| to_value(&msg).unwrap())
+    }
+
+    fn ok(method: http::Method, path: &str, query: Option<&str>, body: &str) -> serde_json::Value {
+        build(method, path, query, body).unwrap_or_else(|e| panic!("{path}?{query:?} {body}: {e}"))
+    }
+
+    #[test]
+    fn path_variables_set_their_fields() {
+        assert_eq!(ok(http::Method::GET, "/v1/products/p%201", None, ""), json!({"id": "p 1"}));
+        assert_eq!(ok(http::Method::DELETE, "/v1/cart/items/p1", None, ""), json!({"productId": "p1"}));
+    }
+
+    #[test]
+    fn a_star_body_fills_the_message_and_the_path_wins_over_it() {
+        assert_eq!(
+            ok(http::Method::POST, "/v1/orders/o1:cancel", None, r#"{"reason": "changed my mind"}"#),
+            json!({"id": "o1", "reason": "changed my mind"})
+        );
+        assert_eq!(
+            ok(http::Method::POST, "/v1/orders/o1:cancel", None, r#"{"id": "o2", "reason": "r"}"#),
+            json!({"id": "o1", "reason": "r"})
+        );
+        assert_eq!(ok(http::Method::POST, "/v1/orders/o1:cancel", None, ""), json!({"id": "o1"}));
+        assert_eq!(
+            ok(http::Method::POST, "/v1/products/p1:adjustStock", None, r#"{"delta": "-5"}"#),
+            json!({"productId": "p1", "delta": "-5"})
+        );
+    }
+
+    #[test]
+    fn a_named_body_field_takes_the_body_and_the_rest_comes_from_path_and_query() {
+        let body = r#"{"name": "Espresso", "categoryIds": ["coffee"], "price": {"currencyCode": "EUR", "units": 12}}"#;
+        assert_eq!(
+            ok(http::Method::PATCH, "/v1/products/p1", Some("update_mask=name,categoryIds"), body),
+            json!({
+                "id": "p1",
+                "product": {"name": "Espresso", "categoryIds": ["coffee"], "price": {"currencyCode": "EUR", "units": "12"}},
+                "updateMask": "name,categoryIds",
+            })
+        );
+        assert_eq!(
+            ok(http::Method::PATCH, "/v1/products/p1", Some("updateMask=image_url"), "{}"),
+            json!({"id": "p1", "product": {}, "updateMask": "imageUrl"})
+        );
+    }
+
+    #[test]
+    fn bodies_accept_original_field_names() {
+        let body =
+            r#"{"recipient_name": "Ada", "address_lines": ["1 Main St"], "city": "Berlin", "country_code": "DE"}"#;
+        assert_eq!(
+            ok(http::Method::POST, "/v1/users/me/addresses", None, body),
+            json!({"address": {"recipientName": "Ada", "addressLines": ["1 Main St"], "city": "Berlin", "countryCode": "DE"}})
+        );
+    }
+
+    #[test]
+    fn bad_bodies_are_client_errors_with_clear_messages() {
+        let cases = [
+            (http::Method::POST, "/v1/sessions", r#"{"email": "a@b.c", "colour": "red"}"#, "colour"),
+            (http::Method::POST, "/v1/sessions", r#"{"email": "#, "EOF"),
+            (http::Method::POST, "/v1/sessions", r#"{"email": "a"} trailing"#, "trailing"),
+            (http::Method::POST, "/v1/sessions", "[1]", "invalid type"),
+            (http::Method::POST, "/v1/products:batchGet", r#"{"ids": "a"}"#, "invalid type"),
+            (http::Method::POST, "/v1/users/me/addresses", r#"{"bogus": 1}"#, "bogus"),
+            (http::Method::POST, "/v1/cart/items", r#"{"quantity": 1.5}"#, "quantity"),
+        ];
+        for (method, path, body, needle) in cases {
+            let err = build(method, path, None, body).unwrap_err();
+            assert!(matches!(err, TranscodeError::InvalidBody { .. }), "{body}: {err:?}");
+            assert!(err.to_string().contains(needle), "{body}: {err} lacks {needle}");
+            assert_eq!(err.to_status().code(), tonic::Code::InvalidArgument);
+        }
+        let err = build(http::Method::POST, "/v1/users/me/addresses", None, r#"{"bogus": 1}"#).unwrap_err();
+        assert_eq!(err.field(), Some("address"));
+    }
+
+    #[test]
+    fn a_body_where_none_is_mapped_is_rejected_but_blank_is_fine() {
+        assert!(matches!(build(http::Method::GET, "/v1/products/p1", None, "{}"), Err(TranscodeError::BodyNotAllowed)));
+        assert_eq!(ok(http::Method::GET, "/v1/products/p1", None, " \n"), json!({"id": "p1"}));
+    }
+
+    #[test]
+    fn the_message_has_the_methods_input_type() {
+        let Match::Found(m) = table().find(&http::Method::GET, "/v1/users/me") else { panic!() };
+        let msg = build_request(&m, None, b"").unwrap();
+        assert_eq!(msg.descriptor().full_name(), "mercato.identity.v1.GetMeRequest");
+    }
+
+    /// Query strings made of real parameter names and hostile values and separators.
+    fn query_string() -> impl Strategy<Value = String> {
+        let name = prop_oneof![
+            Just("id".to_owned()),
+            Just("page_size".to_owned()),
+            Just("pageSize".to_owned()),
+            Just("status".to_owned()),
+            Just("update_mask".to_owned()),
+            Just("product.name".to_owned()),
+            Just("query".to_owned()),
+            "[a-zA-Z_.%+]{0,12}",
+        ];
+        let value = prop_oneof!["[0-9-]{0,20}", "ORDER_STATUS_[A-Z]{0,8}", "\\PC{0,16}", "[%0-9A-Fa-f+,.]{0,12}"];
+        prop::collection::vec((name, value), 0..6)
+            .prop_map(|pairs| pairs.into_iter().map(|(n, v)| format!("{n}={v}")).collect::<Vec<_>>().join("&"))
+    }
+
+    fn json_value() -> impl Strategy<Value = serde_json::Value> {
+        let key = prop_oneof![
+            Just("id".to_owned()),
+            Just("delta".to_owned()),
+            Just("ids".to_owned()),
+            Just("product".to_owned()),
+            Just("price".to_owned()),
+            Just("units".to_owned()),
+            Just("createTime".to_owned()),
+            Just("shipping_address".to_owned()),
+            Just("quantity".to_owned()),
+            "[a-zA-Z_]{0,8}",
+        ];
+        let leaf = prop_oneof![
+            Just(serde_json::Value::Null),
+            any::<bool>().prop_map(serde_json::Value::Bool),
+            any::<i64>().prop_map(|n| json!(n)),
+            any::<u64>().prop_map(|n| json!(n)),
+            any::<f64>().prop_map(|f| json!(f)),
+            "\\PC{0,12}".prop_map(serde_json::Value::String),
+            Just(json!("1970-01-01T00:00:00Z")),
+            Just(json!("9999-12-31T23:59:60.999999999+14:00")),
+            Just(json!("-9223372036854775809")),
+        ];
+        leaf.prop_recursive(4, 32, 6, move |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(serde_json::Value::Array),
+                prop::collection::vec((key.clone(), inner), 0..5)
+                    .prop_map(|kv| serde_json::Value::Object(kv.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_and_queries_never_panic(index in 0usize..64, body in prop::collection::vec(any::<u8>(), 0..64), query in "\\PC{0,48}") {
+            let routes = table().routes();
+            let route = &routes[index % routes.len()];
+            let m = RouteMatch { route, bindings: vec![] };
+            let _ = build_request(&m, Some(&query), &body);
+        }
+
+        #[test]
+        fn arbitrary_json_bodies_and_queries_never_panic(index in 0usize..64, body in json_value(), query in query_string(), id in "\\PC{0,8}") {
+            let routes = table().routes();
+            let route = &routes[index % routes.len()];
+            let bindings = route.template.variables().into_iter().map(|v| (v, id.clone())).collect();
+            let m = RouteMatch { route, bindings };
+            let bytes = serde_json::to_vec(&body).unwrap();
+            if let Ok(msg) = build_request(&m, Some(&query), &bytes) {
+                prop_assert_eq!(msg.descriptor(), route.method.input());
+            }
+        }
+    }
 }

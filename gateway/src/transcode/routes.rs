@@ -190,10 +190,9 @@ mod tests {
 
     fn found(method: http::Method, path: &str) -> (String, Vec<(String, String)>) {
         match table().find(&method, path) {
-            Match::Found(m) => (
-                m.route.method.full_name().to_owned(),
-                m.bindings.into_iter().map(|(p, v)| (p.join("."), v)).collect(),
-            ),
+            Match::Found(m) => {
+                (m.route.method.full_name().to_owned(), m.bindings.into_iter().map(|(p, v)| (p.join("."), v)).collect())
+            }
             other => panic!("{method} {path}: {other:?}"),
         }
     }
@@ -249,7 +248,12 @@ mod tests {
             (M::POST, "/v1/orders/o1:cancel", "OrderService.CancelOrder", id("o1")),
             (M::POST, "/v1/orders", "OrderService.PlaceOrder", vec![]),
             (M::GET, "/v1/cart", "CartService.GetCart", vec![]),
-            (M::DELETE, "/v1/cart/items/p%2F1", "CartService.RemoveCartItem", vec![("product_id".into(), "p/1".into())]),
+            (
+                M::DELETE,
+                "/v1/cart/items/p%2F1",
+                "CartService.RemoveCartItem",
+                vec![("product_id".into(), "p/1".into())],
+            ),
             (M::POST, "/v1/sessions", "IdentityService.Login", vec![]),
             (M::POST, "/v1/sessions:refresh", "IdentityService.Refresh", vec![]),
             (M::GET, "/v1/users/me", "IdentityService.GetMe", vec![]),
@@ -278,7 +282,10 @@ mod tests {
 
     #[test]
     fn a_colon_without_a_declared_verb_stays_in_the_value() {
-        assert_eq!(found(http::Method::GET, "/v1/orders/a:b"), ("mercato.orders.v1.OrderService.GetOrder".into(), id("a:b")));
+        assert_eq!(
+            found(http::Method::GET, "/v1/orders/a:b"),
+            ("mercato.orders.v1.OrderService.GetOrder".into(), id("a:b"))
+        );
         assert_eq!(
             found(http::Method::GET, "/v1/orders/a:b:watch"),
             ("mercato.orders.v1.OrderService.WatchOrder".into(), id("a:b"))
@@ -310,7 +317,16 @@ mod tests {
 
     #[test]
     fn unknown_paths_are_404() {
-        for path in ["/", "", "v1/products", "/v2/products", "/v1/products/", "/v1/products/a/b", "/v1//products", "/v1/cart/items"] {
+        for path in [
+            "/",
+            "",
+            "v1/products",
+            "/v2/products",
+            "/v1/products/",
+            "/v1/products/a/b",
+            "/v1//products",
+            "/v1/cart/items",
+        ] {
             assert!(matches!(table().find(&http::Method::GET, path), Match::NotFound), "{path}");
         }
     }

@@ -207,9 +207,7 @@ fn decode(part: &str, keep_slash: bool) -> Option<String> {
 fn find_encoded_slash(s: &str) -> Option<usize> {
     let bytes = s.as_bytes();
     (0..bytes.len().saturating_sub(2)).find(|&i| {
-        bytes.get(i) == Some(&b'%')
-            && bytes.get(i + 1) == Some(&b'2')
-            && matches!(bytes.get(i + 2), Some(b'f' | b'F'))
+        bytes.get(i) == Some(&b'%') && bytes.get(i + 1) == Some(&b'2') && matches!(bytes.get(i + 2), Some(b'f' | b'F'))
     })
 }
 

@@ -1,4 +1,5 @@
-//! Stock-change notifications inside one catalog process, for WatchStock streams.
+//! Product and stock-change notifications inside one catalog process, for WatchStock streams
+//! and the read cache.
 //!
 //! A notification carries only the product id; watchers reread the level, so a lagging watcher
 //! that misses notifications still converges on the true level. Scope: one replica. Watchers
@@ -6,21 +7,23 @@
 
 use tokio::sync::broadcast;
 
+use crate::cache::ProductCache;
+
 /// Buffered notifications per watcher before it lags (and then simply rereads).
 const CAPACITY: usize = 1024;
 
+/// Also drops the changed products from the read cache, so this replica reads its own writes.
 #[derive(Clone)]
-pub struct StockFeed(broadcast::Sender<String>);
-
-impl Default for StockFeed {
-    fn default() -> Self {
-        Self(broadcast::channel(CAPACITY).0)
-    }
-}
+pub struct StockFeed(broadcast::Sender<String>, ProductCache);
 
 impl StockFeed {
+    pub fn new(cache: ProductCache) -> Self {
+        Self(broadcast::channel(CAPACITY).0, cache)
+    }
+
     pub fn changed<'a>(&self, product_ids: impl IntoIterator<Item = &'a str>) {
         for id in product_ids {
+            self.1.forget(id);
             // No watcher is not an error.
             let _ = self.0.send(id.to_string());
         }

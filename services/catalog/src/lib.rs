@@ -1,5 +1,6 @@
 //! catalog owns products, categories, inventory and stock reservations.
 
+pub mod cache;
 pub mod config;
 pub mod domain;
 pub mod error;

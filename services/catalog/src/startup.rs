@@ -9,6 +9,7 @@ use mercato_kit::{Server, Shutdown, db};
 use sea_orm::DatabaseConnection;
 
 use crate::{
+    cache::ProductCache,
     config::Config,
     feed::StockFeed,
     grpc::{catalog::CatalogApi, stock::StockApi},
@@ -31,10 +32,16 @@ impl App {
         }
         let mut server = Server::bind(&config.common).await?;
         server.readiness().add(db::DatabaseReady(db.clone()));
-        let feed = StockFeed::default();
+        let cache = ProductCache::default();
+        let feed = StockFeed::new(cache.clone());
         let streams_stop = Shutdown::new();
         server
-            .add_service(CatalogServiceServer::new(CatalogApi::new(db.clone(), feed.clone(), streams_stop.clone())))
+            .add_service(CatalogServiceServer::new(CatalogApi::new(
+                db.clone(),
+                feed.clone(),
+                cache,
+                streams_stop.clone(),
+            )))
             .add_service(StockServiceServer::new(StockApi::new(db.clone(), feed)));
         Ok(Self { server, db, streams_stop })
     }

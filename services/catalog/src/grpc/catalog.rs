@@ -14,6 +14,7 @@ use mercato_kit::auth::{Access, authorize};
 
 use super::convert;
 use crate::{
+    cache::ProductCache,
     domain::{page, product as rules},
     error::Error,
     feed::StockFeed,
@@ -30,13 +31,14 @@ const MAX_STOCK: i64 = 1_000_000_000;
 pub struct CatalogApi {
     db: DatabaseConnection,
     feed: StockFeed,
+    cache: ProductCache,
     /// Ends open WatchStock streams when the server shuts down, so draining does not wait on them.
     streams_stop: Shutdown,
 }
 
 impl CatalogApi {
-    pub fn new(db: DatabaseConnection, feed: StockFeed, streams_stop: Shutdown) -> Self {
-        Self { db, feed, streams_stop }
+    pub fn new(db: DatabaseConnection, feed: StockFeed, cache: ProductCache, streams_stop: Shutdown) -> Self {
+        Self { db, feed, cache, streams_stop }
     }
 }
 
@@ -98,7 +100,14 @@ impl CatalogService for CatalogApi {
         let mut v = FieldViolations::new();
         let id = v.check("id", rules::product_id(&request.get_ref().id));
         let id = v.finish(id)?;
-        let record = products::get(&self.db, &id).await?.ok_or(Error::ProductNotFound(id))?;
+        let record = match self.cache.get(&id) {
+            Some(record) => record,
+            None => {
+                let record = products::get(&self.db, &id).await?.ok_or(Error::ProductNotFound(id))?;
+                self.cache.put(&record);
+                record
+            }
+        };
         Ok(Response::new(pb::GetProductResponse { product: Some(convert::product(record)) }))
     }
 
@@ -124,7 +133,18 @@ impl CatalogService for CatalogApi {
             }
         }
         let ids = v.finish(Some(ids))?;
-        let found = products::batch_get(&self.db, &ids).await?;
+        let mut cached: Vec<_> = ids.iter().map(|id| self.cache.get(id)).collect();
+        let misses: Vec<String> =
+            ids.iter().zip(&cached).filter(|(_, hit)| hit.is_none()).map(|(id, _)| id.clone()).collect();
+        if !misses.is_empty() {
+            for record in products::batch_get(&self.db, &misses).await? {
+                self.cache.put(&record);
+                if let Some(slot) = ids.iter().position(|id| *id == record.product.id) {
+                    cached[slot] = Some(record);
+                }
+            }
+        }
+        let found: Vec<_> = cached.into_iter().flatten().collect();
         let missing_ids = ids.iter().filter(|id| !found.iter().any(|r| &r.product.id == *id)).cloned().collect();
         Ok(Response::new(pb::BatchGetProductsResponse {
             products: found.into_iter().map(convert::product).collect(),
@@ -159,6 +179,7 @@ impl CatalogService for CatalogApi {
         let patch = convert::patch(req.product.as_ref(), req.update_mask.as_ref(), &mut v);
         let (id, patch) = v.finish(id.zip(patch))?;
         let record = products::update(&self.db, &id, patch).await?;
+        self.feed.changed([id.as_str()]);
         Ok(Response::new(pb::UpdateProductResponse { product: Some(convert::product(record)) }))
     }
 

@@ -117,6 +117,10 @@ async fn products_are_created_read_and_updated(backend: Backend) {
         .unwrap();
     assert_eq!(updated.category_ids, ["kitchen", "tea"]);
     assert_eq!(updated.name, "Renamed");
+    // Reads right after a write see it (the read cache is invalidated, not waited out).
+    let read =
+        client.get_product(pb::GetProductRequest { id: id.clone() }).await.unwrap().into_inner().product.unwrap();
+    assert_eq!((read.name.as_str(), read.category_ids.len()), ("Renamed", 2));
 
     let stock = client
         .adjust_stock(pb::AdjustStockRequest { product_id: id.clone(), delta: 3 })

@@ -1,1 +1,32 @@
-fn main() {}
+//! The gateway binary: validated config (every problem listed, exit 78 before any port is
+//! bound), logging, then the edge until SIGTERM/SIGINT.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use mercato_gateway::{App, Cli};
+use mercato_kit::{Shutdown, config::EXIT_CONFIG, telemetry};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match cli.config() {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("gateway: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    telemetry::init(config.common.service, config.common.version, &config.common.log);
+    let result = match App::build(config).await {
+        Ok(app) => app.run_until_stopped(Shutdown::on_signals()).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = format!("{e:#}"), "gateway failed");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -29,8 +29,6 @@ pub enum TranscodeError {
     InvalidQueryParam { name: String, reason: String },
 
     // Ours or the upstream's.
-    #[error("cannot build the request message: {0}")]
-    Request(String),
     #[error("cannot render the response as JSON: {0}")]
     ResponseEncoding(String),
 }

@@ -11,6 +11,7 @@ fn options() -> SerializeOptions {
     SerializeOptions::new()
 }
 
+/// The response body: the whole message, or just the field named by the rule's `response_body`.
 pub fn response_json(route: &Route, message: &DynamicMessage) -> Result<Vec<u8>, TranscodeError> {
     let value = match &route.response_body {
         None => to_value(message)?,
@@ -50,6 +51,7 @@ fn field_json(message: &DynamicMessage, name: &str) -> Result<serde_json::Value,
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
     use prost_reflect::{DynamicMessage, Value};
     use serde_json::json;
 
@@ -115,5 +117,22 @@ mod tests {
         let mut message = DynamicMessage::new(list.method.output());
         message.set_field_by_name("next_page_token", Value::String("t".into()));
         assert_eq!(render(&list, &message), json!("t"));
+    }
+
+    proptest! {
+        /// Upstream responses are trusted less than they look: whatever decodes must render or
+        /// fail cleanly (timestamps out of range, invalid UTF-8 is already refused by decoding).
+        #[test]
+        fn any_decodable_response_renders_without_panicking(index in 0usize..64, bytes in prop::collection::vec(any::<u8>(), 0..96)) {
+            let routes = table().routes();
+            let mut r = routes[index % routes.len()].clone();
+            if let Ok(message) = DynamicMessage::decode(r.method.output(), bytes.as_slice()) {
+                let _ = response_json(&r, &message);
+                for field in r.method.output().fields() {
+                    r.response_body = Some(field.name().to_owned());
+                    let _ = response_json(&r, &message);
+                }
+            }
+        }
     }
 }

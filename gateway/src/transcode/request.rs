@@ -11,6 +11,10 @@ use super::fields::{self, Write};
 use super::query;
 use super::routes::{BodyMapping, RouteMatch};
 
+/// The request message for a matched route. A blank body counts as none (`{}` for `body: "*"`);
+/// a body where the rule maps none is refused, as are query parameters naming fields the path or
+/// body already sets. Every failure caused by the input is a client error ([`TranscodeError::to_status`]
+/// gives INVALID_ARGUMENT).
 pub fn build_request(m: &RouteMatch<'_>, query: Option<&str>, body: &[u8]) -> Result<DynamicMessage, TranscodeError> {
     let route = m.route;
     let input = route.method.input();
@@ -45,7 +49,7 @@ fn parse_body(input: &MessageDescriptor, mapping: &BodyMapping, body: &[u8]) -> 
         BodyMapping::Whole if is_blank(body) => Ok(DynamicMessage::new(input.clone())),
         BodyMapping::Whole => {
             let mut de = serde_json::Deserializer::from_slice(body);
-            let message = DynamicMessage::deserialize(input.clone(), &mut de).map_err(|e| body_error(None, &e))?;
+            let message = deserialize_tracked(input, &mut de)?;
             de.end().map_err(|e| body_error(None, &e))?;
             Ok(message)
         }
@@ -56,10 +60,26 @@ fn parse_body(input: &MessageDescriptor, mapping: &BodyMapping, body: &[u8]) -> 
             let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| body_error(Some(name), &e))?;
             let mut wrapper = serde_json::Map::new();
             wrapper.insert(name.clone(), value);
-            DynamicMessage::deserialize(input.clone(), serde_json::Value::Object(wrapper))
-                .map_err(|e| body_error(Some(name), &e))
+            deserialize_tracked(input, serde_json::Value::Object(wrapper))
         }
     }
+}
+
+/// Deserializes while tracking where in the document an error happened, so the client learns
+/// which field was wrong (`product.price.units`), not only a line and column.
+fn deserialize_tracked<'de, D>(input: &MessageDescriptor, de: D) -> Result<DynamicMessage, TranscodeError>
+where
+    D: serde::Deserializer<'de, Error = serde_json::Error>,
+{
+    let mut track = serde_path_to_error::Track::new();
+    DynamicMessage::deserialize(input.clone(), serde_path_to_error::Deserializer::new(de, &mut track)).map_err(|e| {
+        let path = track.path().to_string();
+        if path == "." {
+            body_error(None, &e)
+        } else {
+            TranscodeError::InvalidBody { reason: format!("{path}: {e}"), field: Some(path) }
+        }
+    })
 }
 
 fn body_error(field: Option<&str>, e: &serde_json::Error) -> TranscodeError {
@@ -75,7 +95,7 @@ mod tests {
     use super::*;
     use crate::transcode::json::to_value;
     use crate::transcode::routes::Match;
-    use crate::transcode::testing::table;
+    use crate::transcode::testing::{kitchen_route, matched, table};
 
     fn build(
         method: http::Method,
@@ -175,6 +195,48 @@ mod tests {
         assert_eq!(msg.descriptor().full_name(), "mercato.identity.v1.GetMeRequest");
     }
 
+    /// Values aimed at the edges of the well-known types and numeric parsing.
+    fn edgy_text() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "\\PC{0,16}",
+            "-?[0-9]{1,25}(\\.[0-9]{0,12})?(e-?[0-9]{1,4})?s?",
+            "[0-9]{4,6}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]{1,12})?(Z|[+-][0-9]{2}:[0-9]{2})",
+            "[a-zA-Z_.,]{0,20}",
+            Just("NaN".to_owned()),
+            Just("-Infinity".to_owned()),
+            Just("315576000001s".to_owned()),
+            Just("-315576000000.999999999s".to_owned()),
+        ]
+    }
+
+    const KITCHEN_FIELDS: &[&str] = &[
+        "id",
+        "filter",
+        "filter.status",
+        "filter.tags",
+        "filter.inner",
+        "filter.inner.n",
+        "numbers",
+        "blob",
+        "ratio",
+        "small",
+        "flag",
+        "big",
+        "at",
+        "wait",
+        "mask",
+        "maybe",
+        "maybeFlag",
+        "maybe_flag",
+        "left",
+        "right",
+        "labels",
+        "inners",
+        "inners.n",
+        "status",
+        "statuses",
+    ];
+
     /// Query strings made of real parameter names and hostile values and separators.
     fn query_string() -> impl Strategy<Value = String> {
         let name = prop_oneof![
@@ -226,6 +288,32 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn edge_values_in_every_kind_of_field_never_panic(
+            params in prop::collection::vec((prop::sample::select(KITCHEN_FIELDS), edgy_text()), 0..6),
+            body in prop::collection::vec((prop::sample::select(KITCHEN_FIELDS), json_value(), edgy_text()), 0..6),
+        ) {
+            let query: Vec<String> = params
+                .iter()
+                .map(|(k, v)| format!("{k}={}", percent_encoding::utf8_percent_encode(v, percent_encoding::NON_ALPHANUMERIC)))
+                .collect();
+            let get = kitchen_route(http::Method::GET, "/v1/kitchens/{id}", BodyMapping::None);
+            let _ = build_request(&matched(&get, "/v1/kitchens/k"), Some(&query.join("&")), b"");
+
+            let mut object = serde_json::Map::new();
+            for (i, (k, v, text)) in body.into_iter().enumerate() {
+                object.insert(k.to_owned(), if i % 2 == 0 { v } else { json!(text) });
+            }
+            let bytes = serde_json::to_vec(&object).unwrap();
+            let post = kitchen_route(http::Method::POST, "/v1/kitchens/{filter.inner.n}", BodyMapping::Whole);
+            if let Ok(msg) = build_request(&matched(&post, "/v1/kitchens/5"), None, &bytes) {
+                // Whatever was accepted must also render back out.
+                let _ = crate::transcode::json::response_json(&post, &msg);
+            }
+            let field = kitchen_route(http::Method::POST, "/v1/kitchens", BodyMapping::Field("filter".to_owned()));
+            let _ = build_request(&matched(&field, "/v1/kitchens"), Some(&query.join("&")), &bytes);
+        }
+
         #[test]
         fn arbitrary_bytes_and_queries_never_panic(index in 0usize..64, body in prop::collection::vec(any::<u8>(), 0..64), query in "\\PC{0,48}") {
             let routes = table().routes();

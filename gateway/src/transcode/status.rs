@@ -10,6 +10,7 @@ use serde_json::json;
 
 use super::json;
 
+/// The HTTP status for a gRPC code, as grpc-gateway v2 chooses it.
 pub fn http_status(code: tonic::Code) -> http::StatusCode {
     use http::StatusCode as H;
     use tonic::Code as C;
@@ -30,6 +31,7 @@ pub fn http_status(code: tonic::Code) -> http::StatusCode {
     }
 }
 
+/// The JSON error body: `{"code", "message", "details"}` as a `google.rpc.Status` renders.
 /// Code and message come from `status` itself (the details' copies could disagree); each detail
 /// is resolved in `pool`, and one that cannot be is passed on as base64 rather than dropped.
 pub fn error_json(pool: &DescriptorPool, status: &tonic::Status) -> Vec<u8> {
@@ -70,6 +72,7 @@ fn resolved_any(pool: &DescriptorPool, any: &prost_types::Any) -> Option<serde_j
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
     use tonic::Code;
     use tonic_types::{ErrorDetails, StatusExt};
 
@@ -175,5 +178,39 @@ mod tests {
         assert_eq!(parse(&error_json(&pool(), &status)), json!({"code": 5, "message": "no such order", "details": []}));
         let garbage = tonic::Status::with_details(Code::NotFound, "x", vec![0xff, 0xff].into());
         assert_eq!(parse(&error_json(&pool(), &garbage))["details"], json!([]));
+    }
+
+    fn type_url() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("type.googleapis.com/google.rpc.BadRequest".to_owned()),
+            Just("type.googleapis.com/google.rpc.RetryInfo".to_owned()),
+            Just("type.googleapis.com/google.protobuf.Duration".to_owned()),
+            Just("type.googleapis.com/google.protobuf.Timestamp".to_owned()),
+            Just("type.googleapis.com/google.protobuf.Any".to_owned()),
+            Just("type.googleapis.com/mercato.catalog.v1.Product".to_owned()),
+            "\\PC{0,24}",
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn error_json_always_renders_valid_json(
+            code in 0i32..20,
+            message in "\\PC{0,32}",
+            raw in prop::collection::vec(any::<u8>(), 0..64),
+            details in prop::collection::vec((type_url(), prop::collection::vec(any::<u8>(), 0..48)), 0..4),
+        ) {
+            let rich = RpcStatus {
+                code,
+                message: message.clone(),
+                details: details.into_iter().map(|(type_url, value)| prost_types::Any { type_url, value }).collect(),
+            };
+            for bytes in [raw, rich.encode_to_vec()] {
+                let status = tonic::Status::with_details(Code::from(code), message.clone(), bytes.into());
+                let body: serde_json::Value = serde_json::from_slice(&error_json(&pool(), &status)).unwrap();
+                prop_assert_eq!(&body["message"], &json!(message));
+                prop_assert!(body["details"].is_array());
+            }
+        }
     }
 }

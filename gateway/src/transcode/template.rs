@@ -30,6 +30,16 @@ enum Segment {
     Multi,
 }
 
+impl Segment {
+    fn write(&self, out: &mut String) {
+        match self {
+            Segment::Literal(lit) => out.push_str(lit),
+            Segment::Single => out.push('*'),
+            Segment::Multi => out.push_str("**"),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Variable {
     field_path: Vec<String>,
@@ -44,6 +54,8 @@ pub struct PathTemplate {
     segments: Vec<Segment>,
     variables: Vec<Variable>,
     verb: Option<String>,
+    /// Per segment, how specific it is; kept because `find` compares it on every request.
+    ranks: Vec<u8>,
 }
 
 impl PathTemplate {
@@ -66,27 +78,27 @@ impl PathTemplate {
     pub fn openapi_path(&self) -> String {
         let mut out = String::new();
         let mut i = 0;
-        while i < self.segments.len() {
+        while let Some(seg) = self.segments.get(i) {
             out.push('/');
             if let Some(var) = self.variables.iter().find(|v| v.start == i) {
                 out.push('{');
                 out.push_str(&var.field_path.join("."));
                 out.push('}');
                 i = var.end.max(i + 1);
-                continue;
+            } else {
+                seg.write(&mut out);
+                i += 1;
             }
-            match &self.segments[i] {
-                Segment::Literal(lit) => out.push_str(lit),
-                Segment::Single => out.push('*'),
-                Segment::Multi => out.push_str("**"),
-            }
-            i += 1;
         }
+        self.write_verb(&mut out);
+        out
+    }
+
+    fn write_verb(&self, out: &mut String) {
         if let Some(verb) = &self.verb {
             out.push(':');
             out.push_str(verb);
         }
-        out
     }
 
     /// Matches a request path (as sent, still percent-encoded) and returns each variable's field
@@ -110,7 +122,7 @@ impl PathTemplate {
         }
         let fixed = match self.segments.last() {
             Some(Segment::Multi) => {
-                let fixed = self.segments.len() - 1;
+                let fixed = self.segments.len().saturating_sub(1);
                 if parts.len() < fixed {
                     return None;
                 }
@@ -149,17 +161,8 @@ impl PathTemplate {
 
     /// Orders templates that match the same path: literals beat `*`, which beats `**`, segment by
     /// segment from the left; then a declared verb beats none.
-    pub(crate) fn specificity(&self) -> (Vec<u8>, bool) {
-        let ranks = self
-            .segments
-            .iter()
-            .map(|s| match s {
-                Segment::Literal(_) => 2,
-                Segment::Single => 1,
-                Segment::Multi => 0,
-            })
-            .collect();
-        (ranks, self.verb.is_some())
+    pub(crate) fn specificity(&self) -> (&[u8], bool) {
+        (&self.ranks, self.verb.is_some())
     }
 
     /// The template with variable names erased: two routes of one HTTP method with the same shape
@@ -168,16 +171,9 @@ impl PathTemplate {
         let mut out = String::new();
         for seg in &self.segments {
             out.push('/');
-            match seg {
-                Segment::Literal(lit) => out.push_str(lit),
-                Segment::Single => out.push('*'),
-                Segment::Multi => out.push_str("**"),
-            }
+            seg.write(&mut out);
         }
-        if let Some(verb) = &self.verb {
-            out.push(':');
-            out.push_str(verb);
-        }
+        self.write_verb(&mut out);
         out
     }
 }
@@ -272,7 +268,15 @@ impl Parser<'_> {
         if self.pos != self.s.len() {
             return self.error("unexpected character");
         }
-        Ok(PathTemplate { segments, variables, verb })
+        let ranks = segments
+            .iter()
+            .map(|s| match s {
+                Segment::Literal(_) => 2,
+                Segment::Single => 1,
+                Segment::Multi => 0,
+            })
+            .collect();
+        Ok(PathTemplate { segments, variables, verb, ranks })
     }
 
     fn segments(&mut self, out: &mut Vec<Segment>, in_variable: bool) -> Result<(), TemplateError> {

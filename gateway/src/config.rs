@@ -1,0 +1,150 @@
+//! The gateway's command line: the kit's common flags (the gRPC address is the edge port) plus
+//! where each service lives and the edge policies' settings.
+
+use std::time::Duration;
+
+use clap::Parser;
+use mercato_kit::{
+    CommonArgs, CommonConfig, ConfigError, Problems,
+    config::{ServiceDefaults, check_http_url, parse_count, parse_duration},
+};
+
+pub const DEFAULTS: ServiceDefaults =
+    ServiceDefaults { name: "gateway", version: env!("CARGO_PKG_VERSION"), grpc_port: 8080, admin_port: 9080 };
+
+/// mercato gateway: REST/JSON, grpc-web and gRPC on one port, in front of every service.
+#[derive(Debug, Parser)]
+#[command(name = "gateway", version)]
+pub struct Cli {
+    #[command(flatten)]
+    pub common: CommonArgs,
+
+    /// catalog's gRPC endpoint.
+    #[arg(long, env = "CATALOG_URL", default_value = "http://127.0.0.1:50052")]
+    pub catalog_url: String,
+    /// orders' gRPC endpoint.
+    #[arg(long, env = "ORDERS_URL", default_value = "http://127.0.0.1:50053")]
+    pub orders_url: String,
+    /// payments' gRPC endpoint.
+    #[arg(long, env = "PAYMENTS_URL", default_value = "http://127.0.0.1:50054")]
+    pub payments_url: String,
+    /// shipping's gRPC endpoint.
+    #[arg(long, env = "SHIPPING_URL", default_value = "http://127.0.0.1:50055")]
+    pub shipping_url: String,
+    /// notifications' gRPC endpoint.
+    #[arg(long, env = "NOTIFICATIONS_URL", default_value = "http://127.0.0.1:50056")]
+    pub notifications_url: String,
+
+    /// Deadline for a call through the edge, sent upstream as grpc-timeout (a client's own
+    /// shorter grpc-timeout wins).
+    #[arg(long, env = "UPSTREAM_TIMEOUT", default_value = "30s")]
+    pub upstream_timeout: String,
+    /// Requests per minute per client (signed-in user, else client IP).
+    #[arg(long, env = "RATE_LIMIT_PER_MINUTE", default_value = "600")]
+    pub rate_limit_per_minute: String,
+    /// Requests per minute per client IP to login, registration and refresh (brute force).
+    #[arg(long, env = "AUTH_RATE_LIMIT_PER_MINUTE", default_value = "10")]
+    pub auth_rate_limit_per_minute: String,
+    /// Use the first X-Forwarded-For address as the client IP (only behind a trusted proxy).
+    #[arg(long, env = "TRUST_FORWARDED_FOR")]
+    pub trust_forwarded_for: bool,
+    /// Origins allowed by CORS, comma-separated; `*` allows any.
+    #[arg(long, env = "CORS_ORIGINS", default_value = "http://localhost:3000,http://127.0.0.1:3000")]
+    pub cors_origins: String,
+    /// Largest request body in bytes (larger: 413).
+    #[arg(long, env = "MAX_BODY_BYTES", default_value = "1048576")]
+    pub max_body_bytes: String,
+    /// Largest request header section in bytes (larger: 431).
+    #[arg(long, env = "MAX_HEADER_BYTES", default_value = "16384")]
+    pub max_header_bytes: String,
+    /// How long GET /v1/home waits for each part before leaving it out.
+    #[arg(long, env = "AGGREGATE_PART_TIMEOUT", default_value = "800ms")]
+    pub aggregate_part_timeout: String,
+}
+
+/// Validated gateway configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub common: CommonConfig,
+    pub upstreams: Upstreams,
+    pub upstream_timeout: Duration,
+    pub rate_limit_per_minute: u32,
+    pub auth_rate_limit_per_minute: u32,
+    pub trust_forwarded_for: bool,
+    pub cors_origins: Vec<String>,
+    pub max_body_bytes: usize,
+    pub max_header_bytes: usize,
+    pub aggregate_part_timeout: Duration,
+}
+
+/// Endpoint of each bounded context.
+#[derive(Debug, Clone)]
+pub struct Upstreams {
+    pub identity: String,
+    pub catalog: String,
+    pub orders: String,
+    pub payments: String,
+    pub shipping: String,
+    pub notifications: String,
+}
+
+impl Cli {
+    pub fn config(&self) -> Result<Config, ConfigError> {
+        let mut p = Problems::default();
+        let common = self.common.validate(DEFAULTS, &mut p);
+        let mut url = |setting: &str, raw: &str| p.check(setting, check_http_url(raw));
+        let catalog = url("CATALOG_URL (--catalog-url)", &self.catalog_url);
+        let orders = url("ORDERS_URL (--orders-url)", &self.orders_url);
+        let payments = url("PAYMENTS_URL (--payments-url)", &self.payments_url);
+        let shipping = url("SHIPPING_URL (--shipping-url)", &self.shipping_url);
+        let notifications = url("NOTIFICATIONS_URL (--notifications-url)", &self.notifications_url);
+        let upstream_timeout = p.check("UPSTREAM_TIMEOUT (--upstream-timeout)", parse_duration(&self.upstream_timeout));
+        let rate = p.check(
+            "RATE_LIMIT_PER_MINUTE (--rate-limit-per-minute)",
+            parse_count(&self.rate_limit_per_minute, 1, 1_000_000),
+        );
+        let auth_rate = p.check(
+            "AUTH_RATE_LIMIT_PER_MINUTE (--auth-rate-limit-per-minute)",
+            parse_count(&self.auth_rate_limit_per_minute, 1, 1_000_000),
+        );
+        let body =
+            p.check("MAX_BODY_BYTES (--max-body-bytes)", parse_count(&self.max_body_bytes, 1024, 64 * 1024 * 1024));
+        let header =
+            p.check("MAX_HEADER_BYTES (--max-header-bytes)", parse_count(&self.max_header_bytes, 1024, 1024 * 1024));
+        let part =
+            p.check("AGGREGATE_PART_TIMEOUT (--aggregate-part-timeout)", parse_duration(&self.aggregate_part_timeout));
+        let cors_origins: Vec<String> =
+            self.cors_origins.split(',').map(str::trim).filter(|o| !o.is_empty()).map(str::to_string).collect();
+        for origin in &cors_origins {
+            if origin != "*" && check_http_url(origin).is_err() {
+                p.push(
+                    "CORS_ORIGINS (--cors-origins)",
+                    format!("{origin:?} is not an origin such as https://shop.example"),
+                );
+            }
+        }
+        let config = (|| {
+            let common = common?;
+            Some(Config {
+                upstreams: Upstreams {
+                    identity: common.auth.identity_url.clone(),
+                    catalog: catalog?,
+                    orders: orders?,
+                    payments: payments?,
+                    shipping: shipping?,
+                    notifications: notifications?,
+                },
+                common,
+                upstream_timeout: upstream_timeout?,
+                rate_limit_per_minute: rate?,
+                auth_rate_limit_per_minute: auth_rate?,
+                trust_forwarded_for: self.trust_forwarded_for,
+                cors_origins,
+                max_body_bytes: usize::try_from(body?).ok()?,
+                max_header_bytes: usize::try_from(header?).ok()?,
+                aggregate_part_timeout: part?,
+            })
+        })();
+        p.finish(config)
+    }
+}

@@ -1,0 +1,124 @@
+//! The services behind the edge: which gRPC services are public (those with at least one
+//! `google.api.http` rule — internal ones such as StockService never are) and the channel to
+//! the bounded context that owns each.
+
+use std::{
+    collections::{HashMap, HashSet},
+    time::Duration,
+};
+
+use futures::future::BoxFuture;
+use mercato_kit::{admin::ReadinessCheck, client};
+use prost_reflect::{DescriptorPool, ServiceDescriptor};
+use tonic::transport::Channel;
+use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient};
+
+use crate::config::Upstreams;
+
+pub struct Mesh {
+    pool: DescriptorPool,
+    /// context ("catalog") → channel.
+    channels: HashMap<String, Channel>,
+    exposed: HashSet<String>,
+}
+
+/// `mercato.catalog.v1.CatalogService` → `catalog`.
+pub fn context_of(service: &str) -> Option<&str> {
+    let mut parts = service.split('.');
+    (parts.next() == Some("mercato")).then(|| parts.next()).flatten()
+}
+
+/// A service is public when any of its methods has an HTTP mapping.
+pub fn is_public(service: &ServiceDescriptor) -> bool {
+    let Some(http) = service.parent_pool().get_extension_by_name("google.api.http") else { return false };
+    service.methods().any(|m| m.options().has_extension(&http))
+}
+
+impl Mesh {
+    pub fn new(pool: DescriptorPool, upstreams: &Upstreams) -> anyhow::Result<Self> {
+        let mut channels = HashMap::new();
+        for (context, url) in [
+            ("identity", &upstreams.identity),
+            ("catalog", &upstreams.catalog),
+            ("orders", &upstreams.orders),
+            ("payments", &upstreams.payments),
+            ("shipping", &upstreams.shipping),
+            ("notifications", &upstreams.notifications),
+        ] {
+            channels.insert(context.to_string(), client::channel(url)?);
+        }
+        let exposed = pool.services().filter(is_public).map(|s| s.full_name().to_string()).collect();
+        Ok(Self { pool, channels, exposed })
+    }
+
+    pub fn pool(&self) -> &DescriptorPool {
+        &self.pool
+    }
+
+    pub fn is_exposed(&self, service: &str) -> bool {
+        self.exposed.contains(service)
+    }
+
+    pub fn exposed(&self) -> impl Iterator<Item = &str> {
+        self.exposed.iter().map(String::as_str)
+    }
+
+    /// The channel for a public service; `None` for internal or unknown ones.
+    pub fn channel_for(&self, service: &str) -> Option<Channel> {
+        if !self.is_exposed(service) {
+            return None;
+        }
+        self.channels.get(context_of(service)?).cloned()
+    }
+
+    /// The channel for a context, for the gateway's own calls (aggregation).
+    pub fn context(&self, context: &str) -> Option<Channel> {
+        self.channels.get(context).cloned()
+    }
+}
+
+/// /readyz: the named upstream answers its health check with SERVING.
+pub struct UpstreamReady {
+    pub name: &'static str,
+    pub channel: Channel,
+}
+
+const HEALTH_TIMEOUT: Duration = Duration::from_secs(1);
+
+impl ReadinessCheck for UpstreamReady {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    fn check(&self) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(async move {
+            let mut request = tonic::Request::new(HealthCheckRequest { service: String::new() });
+            request.set_timeout(HEALTH_TIMEOUT);
+            let status = tokio::time::timeout(HEALTH_TIMEOUT, HealthClient::new(self.channel.clone()).check(request))
+                .await
+                .map_err(|_| "no answer".to_string())?
+                .map_err(|e| e.message().to_string())?
+                .into_inner()
+                .status;
+            if status == ServingStatus::Serving as i32 { Ok(()) } else { Err("not serving".into()) }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_annotated_services_are_public() {
+        let pool = DescriptorPool::decode(mercato::FILE_DESCRIPTOR_SET).unwrap();
+        let public: HashSet<_> = pool.services().filter(is_public).map(|s| s.full_name().to_string()).collect();
+        assert!(public.contains("mercato.catalog.v1.CatalogService"));
+        assert!(public.contains("mercato.identity.v1.IdentityService"));
+        assert!(!public.contains("mercato.catalog.v1.StockService"));
+        assert!(!public.contains("mercato.identity.v1.ServiceAuthService"));
+        assert!(!public.contains("mercato.identity.v1.SigningKeyService"));
+        assert_eq!(context_of("mercato.orders.v1.OrderService"), Some("orders"));
+        assert_eq!(context_of("grpc.health.v1.Health"), None);
+    }
+}

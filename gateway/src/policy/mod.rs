@@ -1,0 +1,7 @@
+//! Edge policies, each a tower layer, stacked in `startup::edge_service` (outermost first):
+//! observe (request id, span, RED metrics, access log) → CORS → authentication → rate limits.
+
+pub mod auth;
+pub mod kind;
+pub mod observe;
+pub mod ratelimit;

@@ -1,0 +1,118 @@
+//! Native gRPC (and, behind tonic-web, grpc-web) forwarded to the owning service as it came:
+//! frames are not decoded or re-encoded. The gateway answers reflection and health itself.
+
+use std::{
+    convert::Infallible,
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll},
+    time::Duration,
+};
+
+use http::{HeaderValue, Request, Response};
+use tonic::{Status, body::Body, service::Routes};
+use tower::{Service, ServiceExt};
+
+use crate::mesh::Mesh;
+
+#[derive(Clone)]
+pub struct GrpcProxy {
+    mesh: Arc<Mesh>,
+    /// Reflection and health, served here rather than forwarded.
+    local: Routes,
+    deadline: Duration,
+}
+
+impl GrpcProxy {
+    pub fn new(mesh: Arc<Mesh>, local: Routes, deadline: Duration) -> Self {
+        Self { mesh, local, deadline }
+    }
+}
+
+impl<B> Service<Request<B>> for GrpcProxy
+where
+    B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    type Response = Response<Body>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<Body>, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, mut req: Request<B>) -> Self::Future {
+        let service = req.uri().path().trim_start_matches('/').split('/').next().unwrap_or_default().to_string();
+        if service.starts_with("grpc.reflection.") || service == "grpc.health.v1.Health" {
+            let local = self.local.clone();
+            return Box::pin(async move {
+                let response = local.oneshot(req.map(Body::new)).await;
+                Ok(response.unwrap_or_else(|e: Infallible| match e {}))
+            });
+        }
+        let Some(channel) = self.mesh.channel_for(&service) else {
+            let status = Status::unimplemented(format!("no public service {service:?} behind this gateway"));
+            return Box::pin(async move { Ok(status.into_http()) });
+        };
+        cap_deadline(req.headers_mut(), self.deadline);
+        Box::pin(async move {
+            match channel.oneshot(req.map(Body::new)).await {
+                Ok(response) => Ok(response),
+                Err(e) => {
+                    tracing::warn!(error = %e, %service, "upstream unavailable");
+                    Ok(Status::unavailable(format!("{service} is unavailable")).into_http())
+                }
+            }
+        })
+    }
+}
+
+/// Sets `grpc-timeout` to the edge deadline unless the client asked for less.
+pub fn cap_deadline(headers: &mut http::HeaderMap, edge: Duration) {
+    let client = headers.get("grpc-timeout").and_then(|v| v.to_str().ok()).and_then(parse_grpc_timeout);
+    let deadline = client.map_or(edge, |c| c.min(edge));
+    if let Ok(value) = HeaderValue::from_str(&format!("{}m", deadline.as_millis().max(1))) {
+        headers.insert("grpc-timeout", value);
+    }
+}
+
+/// `grpc-timeout` values: an integer of at most 8 digits and a unit (H M S m u n).
+pub fn parse_grpc_timeout(raw: &str) -> Option<Duration> {
+    if raw.len() < 2 || raw.len() > 9 {
+        return None;
+    }
+    let (digits, unit) = raw.split_at(raw.len() - 1);
+    let value: u64 = digits.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(value.checked_mul(3600)?),
+        "M" => Duration::from_secs(value.checked_mul(60)?),
+        "S" => Duration::from_secs(value),
+        "m" => Duration::from_millis(value),
+        "u" => Duration::from_micros(value),
+        "n" => Duration::from_nanos(value),
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deadlines_are_capped_at_the_edge() {
+        assert_eq!(parse_grpc_timeout("250m"), Some(Duration::from_millis(250)));
+        assert_eq!(parse_grpc_timeout("2S"), Some(Duration::from_secs(2)));
+        assert_eq!(parse_grpc_timeout("x"), None);
+        assert_eq!(parse_grpc_timeout("123456789S"), None);
+        let mut headers = http::HeaderMap::new();
+        cap_deadline(&mut headers, Duration::from_secs(30));
+        assert_eq!(headers["grpc-timeout"], "30000m");
+        headers.insert("grpc-timeout", HeaderValue::from_static("5S"));
+        cap_deadline(&mut headers, Duration::from_secs(30));
+        assert_eq!(headers["grpc-timeout"], "5000m");
+        headers.insert("grpc-timeout", HeaderValue::from_static("1H"));
+        cap_deadline(&mut headers, Duration::from_secs(30));
+        assert_eq!(headers["grpc-timeout"], "30000m");
+    }
+}

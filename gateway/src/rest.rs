@@ -1,0 +1,105 @@
+//! REST/JSON requests, transcoded to the gRPC method their path names (the routes come from
+//! the contracts' `google.api.http` annotations; none is written by hand).
+
+use std::{sync::Arc, time::Duration};
+
+use axum::{body::Body, extract::State, response::IntoResponse};
+use http::{HeaderValue, Request, Response, StatusCode, header};
+use tonic::Status;
+
+use crate::{
+    mesh::Mesh,
+    policy::{auth::challenge, kind::client_ip},
+    sse, transcode,
+    transcode::{Match, RouteTable},
+    upstream,
+};
+
+/// What REST handling needs, shared by every request.
+pub struct Rest {
+    pub mesh: Arc<Mesh>,
+    pub routes: RouteTable,
+    pub timeout: Duration,
+    pub max_body: usize,
+    pub trust_forwarded_for: bool,
+}
+
+pub async fn handle(State(rest): State<Arc<Rest>>, req: Request<Body>) -> Response<Body> {
+    let ip = client_ip(&req, rest.trust_forwarded_for);
+    let (parts, body) = req.into_parts();
+    let found = match rest.routes.find(&parts.method, parts.uri.path()) {
+        Match::Found(found) => found,
+        Match::MethodNotAllowed(allowed) => {
+            let mut response = rest.error(&Status::unimplemented(format!("{} is not allowed here", parts.method)));
+            *response.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+            let allow: Vec<&str> = allowed.iter().map(http::Method::as_str).collect();
+            if let Ok(value) = HeaderValue::from_str(&allow.join(", ")) {
+                response.headers_mut().insert(header::ALLOW, value);
+            }
+            return response;
+        }
+        Match::NotFound => {
+            return rest.error(&Status::not_found(format!("no route for {} {}", parts.method, parts.uri.path())));
+        }
+    };
+    let bytes = match axum::body::to_bytes(body, rest.max_body).await {
+        Ok(bytes) => bytes,
+        Err(_) => {
+            let mut response =
+                rest.error(&Status::invalid_argument(format!("request body larger than {} bytes", rest.max_body)));
+            *response.status_mut() = StatusCode::PAYLOAD_TOO_LARGE;
+            return response;
+        }
+    };
+    let message = match transcode::build_request(&found, parts.uri.query(), &bytes) {
+        Ok(message) => message,
+        Err(e) => return rest.error(&e.to_status()),
+    };
+    let route = found.route;
+    let method = &route.method;
+    let service = method.parent_service();
+    let Some(channel) = rest.mesh.channel_for(service.full_name()) else {
+        return rest.error(&Status::unimplemented(format!("{} is not served here", service.full_name())));
+    };
+    let metadata = upstream::forward_metadata(&parts.headers);
+
+    if route.server_streaming {
+        return match upstream::server_streaming(channel, method, message, metadata).await {
+            Ok(stream) => sse::respond(&parts.headers, rest.mesh.clone(), route.clone(), stream),
+            Err(status) => rest.error(&status),
+        };
+    }
+    match upstream::unary(channel, method, message, metadata, rest.timeout).await {
+        Ok(reply) => match transcode::response_json(route, &reply) {
+            Ok(json) => json_response(StatusCode::OK, json),
+            Err(e) => rest.error(&e.to_status()),
+        },
+        Err(status) => {
+            if method.full_name() == "mercato.identity.v1.IdentityService.Login"
+                && status.code() == tonic::Code::Unauthenticated
+            {
+                // Who tried, never with what: the body (and its password) is not logged.
+                tracing::info!(client_ip = ?ip, "failed login");
+            }
+            rest.error(&status)
+        }
+    }
+}
+
+impl Rest {
+    /// A gRPC status as REST: grpc-gateway's HTTP code and a google.rpc.Status JSON body.
+    pub fn error(&self, status: &Status) -> Response<Body> {
+        let mut response =
+            json_response(transcode::http_status(status.code()), transcode::error_json(self.mesh.pool(), status));
+        if status.code() == tonic::Code::Unauthenticated {
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, challenge(None));
+        }
+        response
+    }
+}
+
+pub fn json_response(code: StatusCode, json: Vec<u8>) -> Response<Body> {
+    let mut response = (code, json).into_response();
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}

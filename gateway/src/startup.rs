@@ -1,0 +1,331 @@
+//! Building the edge (listeners, mesh, routes, policies) separately from running it, so tests
+//! get the real gateway on port 0.
+//!
+//! The one port speaks HTTP/1.1 and HTTP/2 (h2c). By content type a request is native gRPC
+//! (forwarded as is), grpc-web (translated by tonic-web, then forwarded) or REST (transcoded).
+
+use std::{convert::Infallible, net::SocketAddr, sync::Arc, time::Duration};
+
+use anyhow::Context as _;
+use axum::{Router, body::Body, routing::get};
+use http::{Request, Response};
+use hyper_util::{
+    rt::{TokioExecutor, TokioIo},
+    server::{conn::auto, graceful::GracefulShutdown},
+    service::TowerToHyperService,
+};
+use mercato_kit::{
+    Shutdown,
+    admin::{self, Readiness},
+    auth::{AuthSettings, Verifier, jwks_client::IdentityJwks},
+    client,
+    config::ShutdownTimings,
+    metrics::Metrics,
+};
+use prost_reflect::DescriptorPool;
+use tokio::net::TcpListener;
+use tonic_health::{ServingStatus, server::HealthReporter};
+use tower::{Layer, Service, ServiceBuilder, ServiceExt, util::BoxCloneSyncService};
+use tower_http::cors::{AllowOrigin, Any, CorsLayer};
+
+use crate::{
+    config::Config,
+    home::{self, Home},
+    mesh::{Mesh, UpstreamReady},
+    policy::{
+        auth::EdgeAuthLayer,
+        kind::{Kind, Peer},
+        observe::{EdgeMetrics, ObserveLayer},
+        ratelimit::{RateLimitLayer, RateLimiter, Sensitive},
+    },
+    proxy::GrpcProxy,
+    rest::{self, Rest},
+    transcode::{Match, RouteTable},
+};
+
+/// A signed-in caller's refreshes of the JWKS are spaced at least this far.
+const MIN_KEY_REFRESH: Duration = Duration::from_secs(1);
+
+type EdgeService = BoxCloneSyncService<Request<Body>, Response<Body>, Infallible>;
+
+pub struct App {
+    listener: TcpListener,
+    admin: TcpListener,
+    edge: EdgeService,
+    health: HealthReporter,
+    readiness: Readiness,
+    metrics: Metrics,
+    timings: ShutdownTimings,
+    max_header_bytes: usize,
+}
+
+impl App {
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let pool = DescriptorPool::decode(mercato::FILE_DESCRIPTOR_SET).context("decoding the descriptor set")?;
+        let mesh = Arc::new(Mesh::new(pool.clone(), &config.upstreams)?);
+        let routes =
+            RouteTable::from_pool(&pool, |s| mesh.is_exposed(s.full_name())).context("building REST routes")?;
+        let metrics = Metrics::new(config.common.service, config.common.version);
+        let edge_metrics = Arc::new(EdgeMetrics::register(metrics.registry())?);
+        let readiness = Readiness::default();
+        for (name, context) in [("identity", "identity"), ("catalog", "catalog")] {
+            if let Some(channel) = mesh.context(context) {
+                readiness.add(UpstreamReady { name, channel });
+            }
+        }
+        let verifier = Arc::new(Verifier::new(
+            AuthSettings { ..config.common.auth.settings.clone() },
+            IdentityJwks::new(client::channel(&config.common.auth.identity_url)?),
+            MIN_KEY_REFRESH,
+        ));
+        let (health, health_service) = tonic_health::server::health_reporter();
+        let mut local = tonic::service::RoutesBuilder::default();
+        local.add_service(health_service);
+        add_reflection(&mut local, &mesh)?;
+        let grpc = GrpcProxy::new(mesh.clone(), local.routes(), config.upstream_timeout);
+
+        let sensitive = sensitive_requests(&pool, &mesh)?;
+        let rest_state = Arc::new(Rest {
+            mesh: mesh.clone(),
+            routes,
+            timeout: config.upstream_timeout,
+            max_body: config.max_body_bytes,
+            trust_forwarded_for: config.trust_forwarded_for,
+        });
+        let home_state = Arc::new(Home { mesh: mesh.clone(), budget: config.aggregate_part_timeout });
+        let rest_router = Router::new()
+            .route("/v1/home", get(home::handle).with_state(home_state))
+            .fallback(rest::handle)
+            .with_state(rest_state);
+
+        let dispatch =
+            Dispatch { grpc_web: tonic_web::GrpcWebLayer::new().layer(grpc.clone()), grpc, rest: rest_router };
+        let edge = ServiceBuilder::new()
+            // Outermost: the request id, span and metrics cover every refusal below.
+            .layer(ObserveLayer(edge_metrics))
+            // CORS answers preflights before anything needs a token.
+            .layer(cors(&config.cors_origins))
+            // Authentication before rate limiting, so signed-in users get their own bucket.
+            .layer(EdgeAuthLayer(verifier))
+            .layer(RateLimitLayer {
+                general: Arc::new(RateLimiter::per_minute(config.rate_limit_per_minute)),
+                credentials: Arc::new(RateLimiter::per_minute(config.auth_rate_limit_per_minute)),
+                sensitive,
+                trust_forwarded_for: config.trust_forwarded_for,
+            })
+            .service(dispatch);
+
+        let listener = TcpListener::bind(config.common.grpc_addr)
+            .await
+            .with_context(|| format!("binding the edge listener on {}", config.common.grpc_addr))?;
+        let admin = TcpListener::bind(config.common.admin_addr)
+            .await
+            .with_context(|| format!("binding the admin listener on {}", config.common.admin_addr))?;
+        Ok(Self {
+            listener,
+            admin,
+            edge: BoxCloneSyncService::new(edge),
+            health,
+            readiness,
+            metrics,
+            timings: config.common.shutdown,
+            max_header_bytes: config.max_header_bytes,
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.listener.local_addr().unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
+    }
+
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin.local_addr().unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
+    }
+
+    pub async fn run_until_stopped(self, shutdown: Shutdown) -> anyhow::Result<()> {
+        let (addr, admin_addr) = (self.addr(), self.admin_addr());
+        let admin_stop = Shutdown::new();
+        let admin_router = admin::router(self.readiness.clone(), self.metrics.clone(), Router::new());
+        let admin_server = axum::serve(self.admin, admin_router).with_graceful_shutdown(admin_stop.wait());
+        let admin_task = tokio::spawn(async move { admin_server.await });
+
+        let mut builder = auto::Builder::new(TokioExecutor::new());
+        builder.http1().max_buf_size(self.max_header_bytes.max(8192)).timer(hyper_util::rt::TokioTimer::new());
+        builder.http2().max_header_list_size(u32::try_from(self.max_header_bytes).unwrap_or(u32::MAX));
+        let graceful = GracefulShutdown::new();
+        self.health.set_service_status("", ServingStatus::Serving).await;
+        self.readiness.mark_started();
+        tracing::info!(%addr, %admin_addr, grpc_addr = %addr, "serving");
+
+        let accept_until = Shutdown::new();
+        let timings = self.timings;
+        let (health, readiness, stop_accepting) = (self.health.clone(), self.readiness.clone(), accept_until.clone());
+        let deadline = Arc::new(tokio::sync::OnceCell::new());
+        let deadline_set = deadline.clone();
+        tokio::spawn(async move {
+            shutdown.wait().await;
+            let deadline = tokio::time::Instant::now() + timings.timeout;
+            let _ = deadline_set.set(deadline);
+            tracing::info!(delay = ?timings.delay, "shutting down: reporting NOT_SERVING");
+            readiness.mark_draining();
+            health.set_service_status("", ServingStatus::NotServing).await;
+            tokio::time::sleep_until(deadline.min(tokio::time::Instant::now() + timings.delay)).await;
+            stop_accepting.trigger();
+        });
+
+        loop {
+            let (stream, peer) = tokio::select! {
+                () = accept_until.wait() => break,
+                accepted = self.listener.accept() => match accepted {
+                    Ok(accepted) => accepted,
+                    Err(e) => {
+                        // Out of file descriptors and the like: back off instead of spinning.
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+            };
+            let _ = stream.set_nodelay(true);
+            let edge = self.edge.clone();
+            let service = tower::service_fn(move |req: Request<hyper::body::Incoming>| {
+                let mut req = req.map(Body::new);
+                req.extensions_mut().insert(Peer(peer));
+                edge.clone().oneshot(req)
+            });
+            let connection =
+                builder.serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(service));
+            let watched = graceful.watch(connection.into_owned());
+            tokio::spawn(async move {
+                if let Err(e) = watched.await {
+                    tracing::debug!(error = %e, "connection ended with an error");
+                }
+            });
+        }
+
+        tracing::info!("closing the listener and draining in-flight requests");
+        let deadline = deadline.get().copied().unwrap_or_else(|| tokio::time::Instant::now() + timings.timeout);
+        match tokio::time::timeout_at(deadline, graceful.shutdown()).await {
+            Ok(()) => tracing::info!("drained"),
+            Err(_) => tracing::warn!("shutdown timeout elapsed; dropping requests still in flight"),
+        }
+        admin_stop.trigger();
+        let _ = tokio::time::timeout(Duration::from_secs(1), admin_task).await;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+/// Routes a request by its kind.
+#[derive(Clone)]
+struct Dispatch {
+    grpc: GrpcProxy,
+    grpc_web: tonic_web::GrpcWebService<GrpcProxy>,
+    rest: Router,
+}
+
+impl Service<Request<Body>> for Dispatch {
+    type Response = Response<Body>;
+    type Error = Infallible;
+    type Future = futures::future::BoxFuture<'static, Result<Response<Body>, Infallible>>;
+
+    fn poll_ready(&mut self, _cx: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Infallible>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<Body>) -> Self::Future {
+        match Kind::of(req.headers()) {
+            Kind::Grpc => {
+                let grpc = self.grpc.clone();
+                Box::pin(async move { Ok(grpc.oneshot(req).await?.map(Body::new)) })
+            }
+            Kind::GrpcWeb => {
+                let web = self.grpc_web.clone();
+                Box::pin(async move { Ok(web.oneshot(req).await?.map(Body::new)) })
+            }
+            Kind::Rest => {
+                let rest = self.rest.clone();
+                Box::pin(async move { rest.oneshot(req).await })
+            }
+        }
+    }
+}
+
+fn cors(origins: &[String]) -> CorsLayer {
+    let layer = CorsLayer::new()
+        .allow_methods([
+            http::Method::GET,
+            http::Method::POST,
+            http::Method::PUT,
+            http::Method::PATCH,
+            http::Method::DELETE,
+            http::Method::OPTIONS,
+        ])
+        .allow_headers([
+            http::header::AUTHORIZATION,
+            http::header::CONTENT_TYPE,
+            http::header::ACCEPT,
+            http::HeaderName::from_static("x-request-id"),
+            http::HeaderName::from_static("x-grpc-web"),
+            http::HeaderName::from_static("x-user-agent"),
+            http::HeaderName::from_static("grpc-timeout"),
+        ])
+        .expose_headers([
+            http::HeaderName::from_static("x-request-id"),
+            http::HeaderName::from_static("grpc-status"),
+            http::HeaderName::from_static("grpc-message"),
+            http::HeaderName::from_static("ratelimit-limit"),
+            http::HeaderName::from_static("ratelimit-remaining"),
+            http::HeaderName::from_static("ratelimit-reset"),
+            http::header::RETRY_AFTER,
+            http::header::WWW_AUTHENTICATE,
+        ])
+        .max_age(Duration::from_secs(600));
+    if origins.iter().any(|o| o == "*") {
+        layer.allow_origin(Any)
+    } else {
+        let list: Vec<http::HeaderValue> = origins.iter().filter_map(|o| o.parse().ok()).collect();
+        layer.allow_origin(AllowOrigin::list(list))
+    }
+}
+
+/// Login, registration and refresh — by REST route or gRPC path — get the strict bucket.
+fn sensitive_requests(pool: &DescriptorPool, mesh: &Arc<Mesh>) -> anyhow::Result<Sensitive> {
+    const METHODS: &[&str] = &[
+        "mercato.identity.v1.IdentityService.Login",
+        "mercato.identity.v1.IdentityService.Register",
+        "mercato.identity.v1.IdentityService.Refresh",
+    ];
+    let routes = RouteTable::from_pool(pool, |s| mesh.is_exposed(s.full_name()))?;
+    let grpc_paths: Vec<String> = METHODS
+        .iter()
+        .filter_map(|m| m.rsplit_once('.'))
+        .map(|(service, method)| format!("/{service}/{method}"))
+        .collect();
+    Ok(Arc::new(move |method: &http::Method, path: &str| {
+        if grpc_paths.iter().any(|p| p == path) {
+            return true;
+        }
+        match routes.find(method, path) {
+            Match::Found(found) => METHODS.contains(&found.route.method.full_name()),
+            _ => false,
+        }
+    }))
+}
+
+/// Reflection for the public services only: what grpcurl sees through the edge.
+fn add_reflection(routes: &mut tonic::service::RoutesBuilder, mesh: &Mesh) -> anyhow::Result<()> {
+    let builder = || {
+        let mut builder = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(mercato::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .with_service_name("grpc.health.v1.Health")
+            .with_service_name("grpc.reflection.v1.ServerReflection")
+            .with_service_name("grpc.reflection.v1alpha.ServerReflection");
+        for name in mesh.exposed() {
+            builder = builder.with_service_name(name);
+        }
+        builder
+    };
+    routes.add_service(builder().build_v1()?).add_service(builder().build_v1alpha()?);
+    Ok(())
+}

@@ -1,0 +1,75 @@
+//! Calling an upstream method with dynamic messages: what REST transcoding and aggregation
+//! share.
+
+use std::time::Duration;
+
+use http::{HeaderMap, uri::PathAndQuery};
+use prost_reflect::{DynamicMessage, MethodDescriptor};
+use tonic::{Status, metadata::MetadataMap, transport::Channel};
+
+use crate::transcode::DynamicCodec;
+
+/// Headers that travel upstream as gRPC metadata: the caller's token (services verify it
+/// again and act for the user), the correlation id, and trace context.
+const FORWARDED: &[&str] = &["authorization", "x-request-id", "traceparent", "tracestate"];
+
+pub fn forward_metadata(headers: &HeaderMap) -> MetadataMap {
+    let mut forwarded = HeaderMap::new();
+    for name in FORWARDED {
+        if let Some(value) = headers.get(*name) {
+            forwarded.insert(*name, value.clone());
+        }
+    }
+    MetadataMap::from_headers(forwarded)
+}
+
+fn grpc_path(method: &MethodDescriptor) -> Result<PathAndQuery, Status> {
+    format!("/{}/{}", method.parent_service().full_name(), method.name())
+        .parse()
+        .map_err(|_| Status::internal("method path is not a valid URI path"))
+}
+
+fn request(
+    message: DynamicMessage,
+    metadata: MetadataMap,
+    timeout: Option<Duration>,
+) -> tonic::Request<DynamicMessage> {
+    let mut request = tonic::Request::new(message);
+    *request.metadata_mut() = metadata;
+    if let Some(timeout) = timeout {
+        request.set_timeout(timeout);
+    }
+    request
+}
+
+async fn ready(channel: Channel) -> Result<tonic::client::Grpc<Channel>, Status> {
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready().await.map_err(|e| Status::unavailable(format!("upstream unavailable: {e}")))?;
+    Ok(grpc)
+}
+
+pub async fn unary(
+    channel: Channel,
+    method: &MethodDescriptor,
+    message: DynamicMessage,
+    metadata: MetadataMap,
+    timeout: Duration,
+) -> Result<DynamicMessage, Status> {
+    let path = grpc_path(method)?;
+    let mut grpc = ready(channel).await?;
+    let codec = DynamicCodec::new(method.output());
+    Ok(grpc.unary(request(message, metadata, Some(timeout)), path, codec).await?.into_inner())
+}
+
+/// A server stream; no deadline, since watching is meant to last (the client ends it).
+pub async fn server_streaming(
+    channel: Channel,
+    method: &MethodDescriptor,
+    message: DynamicMessage,
+    metadata: MetadataMap,
+) -> Result<tonic::Streaming<DynamicMessage>, Status> {
+    let path = grpc_path(method)?;
+    let mut grpc = ready(channel).await?;
+    let codec = DynamicCodec::new(method.output());
+    Ok(grpc.server_streaming(request(message, metadata, None), path, codec).await?.into_inner())
+}

@@ -1,0 +1,83 @@
+//! Edge policies: rate limits, CORS, body limits, request ids, probes and metrics.
+
+use http::{Method, StatusCode};
+use mercato_kit::testing::http_get;
+
+use crate::helpers::{SEEDED_ID, Stack, get, http};
+
+#[tokio::test]
+async fn login_attempts_are_rate_limited_per_ip_with_standard_headers() {
+    let stack = Stack::start_with(&["--auth-rate-limit-per-minute", "3"]).await;
+    let url = stack.url("/v1/sessions");
+    let attempt = || http(Method::POST, &url, &[], r#"{"email": "who@example.com", "password": "wrong password!!"}"#);
+    for i in 0..3 {
+        let reply = attempt().await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "attempt {i}");
+        assert_eq!(reply.headers["ratelimit-limit"], "3");
+        assert_eq!(reply.headers["ratelimit-remaining"], (2 - i).to_string().as_str());
+    }
+    let limited = attempt().await;
+    assert_eq!(limited.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(limited.json()["code"], 8);
+    let retry_after: u64 = limited.headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=20).contains(&retry_after), "{retry_after}");
+    assert!(limited.headers.contains_key("ratelimit-reset"));
+
+    // Browsing has its own, larger budget.
+    assert_eq!(get(&stack.url(&format!("/v1/products/{SEEDED_ID}"))).await.status, StatusCode::OK);
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn cors_preflight_body_limit_and_request_ids() {
+    let stack = Stack::start_with(&["--cors-origins", "https://shop.example", "--max-body-bytes", "2048"]).await;
+    let preflight = http(
+        Method::OPTIONS,
+        &stack.url("/v1/products"),
+        &[
+            ("origin", "https://shop.example"),
+            ("access-control-request-method", "POST"),
+            ("access-control-request-headers", "authorization,content-type"),
+        ],
+        "",
+    )
+    .await;
+    assert!(preflight.status.is_success());
+    assert_eq!(preflight.headers["access-control-allow-origin"], "https://shop.example");
+    let foreign = http(
+        Method::OPTIONS,
+        &stack.url("/v1/products"),
+        &[("origin", "https://evil.example"), ("access-control-request-method", "POST")],
+        "",
+    )
+    .await;
+    assert!(!foreign.headers.contains_key("access-control-allow-origin"));
+
+    let big = format!(r#"{{"email": "{}@example.com"}}"#, "x".repeat(4096));
+    let too_large = http(Method::POST, &stack.url("/v1/users"), &[], &big).await;
+    assert_eq!(too_large.status, StatusCode::PAYLOAD_TOO_LARGE);
+
+    let kept = http(Method::GET, &stack.url("/v1/categories"), &[("x-request-id", "my-trace-42")], "").await;
+    assert_eq!(kept.headers["x-request-id"], "my-trace-42");
+    let replaced = http(Method::GET, &stack.url("/v1/categories"), &[("x-request-id", "bad id!")], "").await;
+    let generated = replaced.headers["x-request-id"].to_str().unwrap();
+    assert!(uuid::Uuid::parse_str(generated).is_ok(), "{generated}");
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn an_unavailable_upstream_is_503_fast_and_probes_report_upstreams() {
+    let stack = Stack::start().await;
+    let token = stack.identity.customer_token("orders@example.com").await.unwrap();
+    let started = std::time::Instant::now();
+    let down = http(Method::GET, &stack.url("/v1/orders"), &[("authorization", &format!("Bearer {token}"))], "").await;
+    assert_eq!(down.status, StatusCode::SERVICE_UNAVAILABLE, "{:?}", down.body);
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+
+    let (code, body) = http_get(stack.gateway_admin, "/readyz").await.unwrap();
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains(r#""catalog":"ok""#) && body.contains(r#""identity":"ok""#), "{body}");
+    let (_, metrics) = http_get(stack.gateway_admin, "/metrics").await.unwrap();
+    assert!(metrics.contains(r#"http_server_requests_total{kind="rest",method="GET",status="503"} 1"#), "{metrics}");
+    stack.stop().await;
+}

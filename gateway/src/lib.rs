@@ -7,6 +7,7 @@ pub mod aggregate;
 pub mod config;
 pub mod home;
 pub mod mesh;
+pub mod openapi;
 pub mod policy;
 pub mod proxy;
 pub mod rest;

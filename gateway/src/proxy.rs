@@ -57,7 +57,7 @@ where
         };
         cap_deadline(req.headers_mut(), self.deadline);
         Box::pin(async move {
-            match channel.oneshot(req.map(Body::new)).await {
+            match channel.oneshot(req.map(|b| Body::new(NoSizeHint { inner: b }))).await {
                 Ok(response) => Ok(response),
                 Err(e) => {
                     tracing::warn!(error = %e, %service, "upstream unavailable");
@@ -65,6 +65,32 @@ where
                 }
             }
         })
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// Forwards a body without its size hint. grpc-web-text bodies shrink when tonic-web
+    /// decodes their base64, but the hint still reports the encoded length; passed on, it
+    /// becomes a content-length the upstream then sees violated.
+    struct NoSizeHint<B> {
+        #[pin]
+        inner: B,
+    }
+}
+
+impl<B: http_body::Body> http_body::Body for NoSizeHint<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        self.project().inner.poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
     }
 }
 

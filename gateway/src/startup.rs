@@ -95,6 +95,7 @@ impl App {
         let home_state = Arc::new(Home { mesh: mesh.clone(), budget: config.aggregate_part_timeout });
         let rest_router = Router::new()
             .route("/v1/home", get(home::handle).with_state(home_state))
+            .route("/openapi.json", crate::openapi::route(&rest_state.routes, &pool))
             .fallback(rest::handle)
             .with_state(rest_state);
 

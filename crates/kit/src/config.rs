@@ -39,6 +39,11 @@ pub struct CommonArgs {
     #[arg(long, env = "SHUTDOWN_TIMEOUT", default_value = "20s")]
     pub shutdown_timeout: String,
 
+    /// Longest a call may run in this service (a caller's shorter grpc-timeout wins). Sits
+    /// between the edge's deadline (30s) and the database's statement timeout (5s).
+    #[arg(long, env = "REQUEST_TIMEOUT", default_value = "10s")]
+    pub request_timeout: String,
+
     /// identity's gRPC endpoint: signing keys (JWKS) and service tokens come from there.
     #[arg(long, env = "IDENTITY_URL", default_value = "http://127.0.0.1:50051")]
     pub identity_url: String,
@@ -80,6 +85,7 @@ pub struct CommonConfig {
     pub admin_addr: SocketAddr,
     pub log: LogConfig,
     pub shutdown: ShutdownTimings,
+    pub request_timeout: Duration,
     pub auth: AuthConfig,
 }
 
@@ -122,6 +128,8 @@ impl CommonArgs {
             );
         }
 
+        let request_timeout =
+            problems.check("REQUEST_TIMEOUT (--request-timeout)", parse_duration(&self.request_timeout));
         let identity_url = problems.check("IDENTITY_URL (--identity-url)", check_http_url(&self.identity_url));
         for (setting, value) in [
             ("JWT_ISSUER (--jwt-issuer)", &self.jwt_issuer),
@@ -152,7 +160,8 @@ impl CommonArgs {
             Some(delay),
             Some(timeout),
             Some(identity_url),
-        ) = (grpc_addr, admin_addr, log_format, log_filter, delay, timeout, identity_url)
+            Some(request_timeout),
+        ) = (grpc_addr, admin_addr, log_format, log_filter, delay, timeout, identity_url, request_timeout)
         else {
             return None;
         };
@@ -163,6 +172,7 @@ impl CommonArgs {
             admin_addr,
             log: LogConfig { format, filter },
             shutdown: ShutdownTimings { delay, timeout },
+            request_timeout,
             auth: AuthConfig {
                 identity_url,
                 settings: AuthSettings {
@@ -299,6 +309,7 @@ mod tests {
             log_level: "info".into(),
             shutdown_delay: "0s".into(),
             shutdown_timeout: "20s".into(),
+            request_timeout: "10s".into(),
             identity_url: "ftp://x".into(),
             jwt_issuer: "i".into(),
             jwt_audience: "a".into(),
@@ -314,6 +325,7 @@ mod tests {
             db_max_connections: "0".into(),
             db_min_connections: "1".into(),
             db_acquire_timeout: "5s".into(),
+            db_statement_timeout: "5s".into(),
         }
         .validate("t", &mut problems);
         let err = problems.finish(config.zip(db)).unwrap_err().to_string();

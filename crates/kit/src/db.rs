@@ -45,6 +45,10 @@ pub struct DatabaseArgs {
     #[arg(long, env = "DB_MIN_CONNECTIONS", default_value = "1")]
     pub db_min_connections: String,
 
+    /// Longest a single SQL statement may run (PostgreSQL; SQLite waits at most its busy timeout).
+    #[arg(long, env = "DB_STATEMENT_TIMEOUT", default_value = "5s")]
+    pub db_statement_timeout: String,
+
     /// How long a query waits for a free pooled connection (e.g. 5s, 500ms).
     #[arg(long, env = "DB_ACQUIRE_TIMEOUT", default_value = "5s")]
     pub db_acquire_timeout: String,
@@ -71,11 +75,20 @@ impl DatabaseArgs {
         }
         let acquire =
             problems.check("DB_ACQUIRE_TIMEOUT (--db-acquire-timeout)", parse_duration(&self.db_acquire_timeout));
-        let (Some(url), Some(max_connections), Some(min_connections), Some(acquire_timeout)) = (url, max, min, acquire)
+        let statement =
+            problems.check("DB_STATEMENT_TIMEOUT (--db-statement-timeout)", parse_duration(&self.db_statement_timeout));
+        let (Some(url), Some(max_connections), Some(min_connections), Some(acquire_timeout), Some(statement_timeout)) =
+            (url, max, min, acquire, statement)
         else {
             return None;
         };
-        Some(DatabaseConfig { url: Secret::new(url), max_connections, min_connections, acquire_timeout })
+        Some(DatabaseConfig {
+            url: Secret::new(url),
+            max_connections,
+            min_connections,
+            acquire_timeout,
+            statement_timeout,
+        })
     }
 }
 
@@ -86,6 +99,7 @@ pub struct DatabaseConfig {
     pub max_connections: u32,
     pub min_connections: u32,
     pub acquire_timeout: Duration,
+    pub statement_timeout: Duration,
 }
 
 /// SQLite waits this long for a competing writer before giving up with "database is locked".
@@ -135,6 +149,7 @@ pub async fn connect(config: &DatabaseConfig) -> Result<DatabaseConnection, DbEr
         .min_connections(config.min_connections)
         .acquire_timeout(config.acquire_timeout)
         .connect_timeout(config.acquire_timeout)
+        .statement_timeout(config.statement_timeout)
         .sqlx_logging(false)
         .map_sqlx_sqlite_opts(|o| {
             o.journal_mode(SqliteJournalMode::Wal)

@@ -33,6 +33,7 @@ const HTTP2_KEEPALIVE: Duration = Duration::from_secs(30);
 pub struct Server {
     service: &'static str,
     timings: ShutdownTimings,
+    request_timeout: Duration,
     grpc_listener: TcpListener,
     admin_listener: TcpListener,
     routes: RoutesBuilder,
@@ -74,6 +75,7 @@ impl Server {
         Ok(Self {
             service: config.service,
             timings: config.shutdown,
+            request_timeout: config.request_timeout,
             grpc_listener,
             admin_listener,
             routes,
@@ -151,6 +153,8 @@ impl Server {
         let incoming = TcpIncoming::from(self.grpc_listener).with_nodelay(Some(true));
         let grpc = tonic::transport::Server::builder()
             .http2_keepalive_interval(Some(HTTP2_KEEPALIVE))
+            // Caps every unary call (tonic takes the smaller of this and the caller's grpc-timeout).
+            .timeout(self.request_timeout)
             // Outermost: request id, span and metrics cover everything below, refusals included.
             .layer(ObserveLayer::new(self.metrics.grpc.clone()))
             // Then authentication: a bad token never reaches a handler.

@@ -57,6 +57,20 @@ async fn cors_preflight_body_limit_and_request_ids() {
     let too_large = http(Method::POST, &stack.url("/v1/users"), &[], &big).await;
     assert_eq!(too_large.status, StatusCode::PAYLOAD_TOO_LARGE);
 
+    let huge_header = "h".repeat(32 * 1024);
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<http_body_util::Full<bytes::Bytes>>();
+    let request = http::Request::get(stack.url("/v1/categories"))
+        .header("x-padding", huge_header.as_str())
+        .body(http_body_util::Full::new(bytes::Bytes::new()))
+        .unwrap();
+    let outcome = client.request(request).await;
+    // hyper answers 431 when the header section is over the limit (or drops the connection).
+    assert!(
+        outcome.as_ref().map_or(true, |r| r.status() == StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE),
+        "{outcome:?}"
+    );
+
     let kept = http(Method::GET, &stack.url("/v1/categories"), &[("x-request-id", "my-trace-42")], "").await;
     assert_eq!(kept.headers["x-request-id"], "my-trace-42");
     let replaced = http(Method::GET, &stack.url("/v1/categories"), &[("x-request-id", "bad id!")], "").await;

@@ -93,3 +93,43 @@ async fn grpc_web_clients_use_the_same_port() {
     assert_eq!(invalid.code(), Code::InvalidArgument);
     stack.stop().await;
 }
+
+#[tokio::test]
+async fn grpc_web_text_is_understood_too() {
+    use base64::{Engine, engine::general_purpose::STANDARD};
+    use prost::Message;
+    let stack = Stack::start().await;
+    let message = GetProductRequest { id: SEEDED_ID.into() }.encode_to_vec();
+    let mut frame = vec![0u8];
+    frame.extend_from_slice(&u32::try_from(message.len()).unwrap().to_be_bytes());
+    frame.extend_from_slice(&message);
+    let reply = crate::helpers::http(
+        http::Method::POST,
+        &stack.url("/mercato.catalog.v1.CatalogService/GetProduct"),
+        &[("content-type", "application/grpc-web-text"), ("accept", "application/grpc-web-text"), ("x-grpc-web", "1")],
+        &STANDARD.encode(&frame),
+    )
+    .await;
+    assert_eq!(reply.status, http::StatusCode::OK, "{:?}", reply.headers);
+    assert!(!reply.body.is_empty(), "{:?}", reply.headers);
+    // The body is base64 of: a data frame (flag 0), then a trailer frame (flag 0x80).
+    let raw = STANDARD
+        .decode(reply.body.as_ref())
+        .or_else(|_| {
+            // Some servers base64 each frame separately; decode chunk by chunk.
+            let text = String::from_utf8_lossy(&reply.body).to_string();
+            let mut out = Vec::new();
+            for chunk in text.split_inclusive('=') {
+                out.extend(STANDARD.decode(chunk)?);
+            }
+            Ok::<_, base64::DecodeError>(out)
+        })
+        .unwrap();
+    assert_eq!(raw[0], 0);
+    let length = u32::from_be_bytes([raw[1], raw[2], raw[3], raw[4]]) as usize;
+    let product = mercato::catalog::v1::GetProductResponse::decode(&raw[5..5 + length]).unwrap().product.unwrap();
+    assert_eq!(product.sku, "COF-0001");
+    let trailers = String::from_utf8_lossy(&raw[5 + length + 5..]).to_string();
+    assert!(trailers.contains("grpc-status:0"), "{trailers}");
+    stack.stop().await;
+}

@@ -16,6 +16,7 @@ use tokio::task::JoinHandle;
 pub struct Stack {
     pub gateway: SocketAddr,
     pub gateway_admin: SocketAddr,
+    pub catalog_admin: SocketAddr,
     pub identity: TestIdentity,
     stops: Vec<(Shutdown, JoinHandle<anyhow::Result<()>>)>,
     _catalog_db: TestDatabase,
@@ -53,7 +54,7 @@ impl Stack {
         ])
         .unwrap();
         let catalog = mercato_catalog::App::build(cli.config().unwrap()).await.unwrap();
-        let catalog_addr = catalog.grpc_addr();
+        let (catalog_addr, catalog_admin) = (catalog.grpc_addr(), catalog.admin_addr());
         let mut stops = Vec::new();
         let stop = Shutdown::new();
         stops.push((stop.clone(), tokio::spawn(catalog.run_until_stopped(stop))));
@@ -82,7 +83,7 @@ impl Stack {
         let (gateway_addr, gateway_admin) = (gateway.addr(), gateway.admin_addr());
         let stop = Shutdown::new();
         stops.push((stop.clone(), tokio::spawn(gateway.run_until_stopped(stop))));
-        Self { gateway: gateway_addr, gateway_admin, identity, stops, _catalog_db: catalog_db }
+        Self { gateway: gateway_addr, gateway_admin, catalog_admin, identity, stops, _catalog_db: catalog_db }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -118,7 +119,7 @@ pub async fn http(method: Method, url: &str, headers: &[(&str, &str)], body: &st
     for (name, value) in headers {
         request = request.header(*name, *value);
     }
-    if !body.is_empty() {
+    if !body.is_empty() && !headers.iter().any(|(name, _)| name.eq_ignore_ascii_case("content-type")) {
         request = request.header("content-type", "application/json");
     }
     let response = client.request(request.body(Full::new(Bytes::from(body.to_string()))).unwrap()).await.unwrap();

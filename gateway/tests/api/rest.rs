@@ -168,7 +168,21 @@ async fn server_streams_become_server_sent_events_or_ndjson() {
     assert_eq!(adjusted.status, StatusCode::OK);
     let second = String::from_utf8(frames.next().await.unwrap().unwrap().to_vec()).unwrap();
     assert!(second.contains(r#""onHand":"145""#), "{second}");
+    // The client hangs up: the upstream stream is cancelled, not left running.
     drop(frames);
+    let admin = stack.catalog_admin;
+    mercato_kit::testing::eventually(
+        std::time::Duration::from_secs(5),
+        "the upstream WatchStock to end",
+        || async move {
+            let (_, metrics) = mercato_kit::testing::http_get(admin, "/metrics").await.ok()?;
+            metrics
+                .lines()
+                .any(|l| l.starts_with("grpc_server_in_flight") && l.contains("WatchStock") && l.ends_with(" 0"))
+                .then_some(())
+        },
+    )
+    .await;
 
     let response = client.request(watch("application/json")).await.unwrap();
     assert_eq!(response.headers()["content-type"], "application/x-ndjson");

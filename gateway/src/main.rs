@@ -5,28 +5,19 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use mercato_gateway::{App, Cli};
-use mercato_kit::{Shutdown, config::EXIT_CONFIG, telemetry};
+use mercato_kit::{Shutdown, process, telemetry};
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    let config = match cli.config() {
+    let config = match process::config_or_exit("gateway", cli.config()) {
         Ok(config) => config,
-        Err(e) => {
-            eprintln!("gateway: {e}");
-            return ExitCode::from(EXIT_CONFIG);
-        }
+        Err(code) => return code,
     };
     telemetry::init(config.common.service, config.common.version, &config.common.log);
     let result = match App::build(config).await {
         Ok(app) => app.run_until_stopped(Shutdown::on_signals()).await,
         Err(e) => Err(e),
     };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            tracing::error!(error = format!("{e:#}"), "gateway failed");
-            ExitCode::FAILURE
-        }
-    }
+    process::exit_code("gateway", result)
 }

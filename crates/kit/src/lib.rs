@@ -10,6 +10,7 @@ pub mod db;
 pub mod error;
 pub mod grpc;
 pub mod metrics;
+pub mod process;
 pub mod request_id;
 pub mod secret;
 pub mod server;

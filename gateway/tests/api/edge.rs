@@ -95,3 +95,17 @@ async fn an_unavailable_upstream_is_503_fast_and_probes_report_upstreams() {
     assert!(metrics.contains(r#"http_server_requests_total{kind="rest",method="GET",status="503"} 1"#), "{metrics}");
     stack.stop().await;
 }
+
+#[tokio::test]
+async fn bad_config_is_refused_before_any_port_is_bound() {
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_gateway"))
+        .args(["--catalog-url", "ftp://nowhere", "--rate-limit-per-minute", "0", "--cors-origins", "not an origin"])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(output.status.code(), Some(78));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    for setting in ["CATALOG_URL", "RATE_LIMIT_PER_MINUTE", "CORS_ORIGINS"] {
+        assert!(stderr.contains(setting), "{setting} missing: {stderr}");
+    }
+}

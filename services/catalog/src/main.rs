@@ -5,17 +5,14 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use mercato_catalog::{App, Cli, Command, startup};
-use mercato_kit::{Shutdown, config::EXIT_CONFIG, telemetry};
+use mercato_kit::{Shutdown, process, telemetry};
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    let config = match cli.config() {
+    let config = match process::config_or_exit("catalog", cli.config()) {
         Ok(config) => config,
-        Err(e) => {
-            eprintln!("catalog: {e}");
-            return ExitCode::from(EXIT_CONFIG);
-        }
+        Err(code) => return code,
     };
     telemetry::init(config.common.service, config.common.version, &config.common.log);
 
@@ -27,11 +24,5 @@ async fn main() -> ExitCode {
         Command::Migrate => startup::migrate(&config).await,
         Command::Seed { file } => startup::seed(&config, file.as_deref()).await,
     };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            tracing::error!(error = format!("{e:#}"), "catalog failed");
-            ExitCode::FAILURE
-        }
-    }
+    process::exit_code("catalog", result)
 }

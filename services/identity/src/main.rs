@@ -5,17 +5,14 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use mercato_identity::{App, Cli, Command, startup};
-use mercato_kit::{Shutdown, config::EXIT_CONFIG, telemetry};
+use mercato_kit::{Shutdown, process, telemetry};
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    let config = match cli.config() {
+    let config = match process::config_or_exit("identity", cli.config()) {
         Ok(config) => config,
-        Err(e) => {
-            eprintln!("identity: {e}");
-            return ExitCode::from(EXIT_CONFIG);
-        }
+        Err(code) => return code,
     };
     telemetry::init(config.common.service, config.common.version, &config.common.log);
 
@@ -27,11 +24,5 @@ async fn main() -> ExitCode {
         Command::Migrate => startup::migrate(&config).await,
         Command::CreateAdmin { email, display_name } => startup::create_admin(&config, &email, &display_name).await,
     };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            tracing::error!(error = format!("{e:#}"), "identity failed");
-            ExitCode::FAILURE
-        }
-    }
+    process::exit_code("identity", result)
 }

@@ -8,7 +8,8 @@ use clap::Parser;
 pub const SEEDED_PRODUCT_ID: &str = "364dc957-51ca-4f13-889e-665df2d6633f";
 
 /// Measures catalog (start-up, memory, GetProduct throughput and latency) against a bare tonic
-/// echo server. Creates and drops its own PostgreSQL database.
+/// echo server, then the gateway's REST GetProduct (wrk) against a bare hyper server and direct
+/// gRPC. Creates and drops its own PostgreSQL database.
 #[derive(Debug, Clone, Parser)]
 #[command(name = "bench", version)]
 pub struct Args {
@@ -19,6 +20,18 @@ pub struct Args {
     /// The echo-server binary from this crate.
     #[arg(long, default_value = "target/release/echo-server")]
     pub echo_bin: PathBuf,
+
+    /// The gateway binary (build it with `cargo build --release -p mercato-gateway`).
+    #[arg(long, default_value = "target/release/gateway")]
+    pub gateway_bin: PathBuf,
+
+    /// The hyper-json binary from this crate (the REST ceiling).
+    #[arg(long, default_value = "target/release/hyper-json")]
+    pub hyper_json_bin: PathBuf,
+
+    /// wrk, the HTTP/1.1 load generator (`apt-get install wrk`): a name looked up on PATH, or a path.
+    #[arg(long, default_value = "wrk")]
+    pub wrk: PathBuf,
 
     /// PostgreSQL URL with rights to create and drop databases.
     #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
@@ -35,6 +48,20 @@ pub struct Args {
     /// HTTP/2 connections the in-flight requests are spread over.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..))]
     pub connections: u32,
+
+    /// REST load: wrk's keep-alive connections; the direct gRPC comparison keeps as many
+    /// requests in flight.
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..))]
+    pub http_connections: u32,
+
+    /// REST load: wrk's threads.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..))]
+    pub wrk_threads: u32,
+
+    /// The gateway's --rate-limit-per-minute during the REST load (its most, so the limit never
+    /// bites: the bucket starts full).
+    #[arg(long, default_value_t = 1_000_000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub gateway_rate_limit: u32,
 
     /// Load before measuring, discarded (e.g. 2s, 500ms).
     #[arg(long, default_value = "2s", value_parser = parse_duration)]

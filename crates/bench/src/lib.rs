@@ -1,12 +1,18 @@
-//! Benchmarks catalog as a real process against a bare tonic echo server (the throughput ceiling).
+//! Benchmarks catalog as a real process against a bare tonic echo server (the throughput ceiling),
+//! and the gateway's REST edge against a bare hyper server (hyper-json) and direct gRPC.
 
 pub mod catalog;
 pub mod cli;
 pub mod db;
 pub mod echo;
+pub mod edge;
+pub mod fetch;
+pub mod gateway;
 pub mod health;
+pub mod hyper_json;
 pub mod load;
 pub mod procs;
 pub mod report;
 pub mod run;
 pub mod startup;
+pub mod wrk;

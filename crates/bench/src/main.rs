@@ -1,5 +1,5 @@
 //! bench: measures catalog's start-up, memory, throughput and latency against a bare tonic
-//! echo server. See `bench --help`.
+//! echo server, and the gateway's REST GetProduct against a bare hyper server. See `bench --help`.
 
 use std::process::ExitCode;
 

@@ -3,6 +3,7 @@
 
 use std::{
     fs::File,
+    net::SocketAddr,
     path::{Path, PathBuf},
     process::{ExitStatus, Stdio},
     time::Duration,
@@ -13,7 +14,13 @@ use nix::{
     sys::signal::{Signal, kill},
     unistd::Pid,
 };
-use tokio::process::{Child, Command};
+use tokio::{
+    io::{AsyncBufReadExt, BufReader},
+    process::{Child, Command},
+};
+
+/// Grace for servers to exit after SIGTERM.
+pub const STOP_GRACE: Duration = Duration::from_secs(25);
 
 /// A port nobody listens on right now: bind port 0, read it, let it go.
 pub fn free_port() -> anyhow::Result<u16> {
@@ -101,6 +108,47 @@ impl Proc {
             None => String::new(),
         }
     }
+}
+
+/// Starts one of this crate's servers (`bin --addr 127.0.0.1:0`) and reads the address it bound
+/// from its `listening <addr>` line.
+pub async fn spawn_listening(name: &str, bin: &Path) -> anyhow::Result<(Proc, SocketAddr)> {
+    let mut command = Command::new(bin);
+    command.args(["--addr", "127.0.0.1:0"]).stdout(Stdio::piped()).stderr(Stdio::inherit());
+    let mut proc = Proc::spawn(name, command, None)?;
+    let stdout = proc.child_mut().stdout.take().with_context(|| format!("{name} has no stdout"))?;
+    let mut lines = BufReader::new(stdout).lines();
+    let line = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
+        .await
+        .with_context(|| format!("{name} did not print its address within 10s"))??
+        .with_context(|| format!("{name} exited before printing its address"))?;
+    let addr = line
+        .strip_prefix("listening ")
+        .and_then(|addr| addr.trim().parse().ok())
+        .with_context(|| format!("{name} printed {line:?}, not `listening <addr>`"))?;
+    // Keep draining so the child never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    Ok((proc, addr))
+}
+
+/// Stops each process in turn (SIGTERM, then `STOP_GRACE`); anything but a clean exit becomes
+/// a warning.
+pub async fn stop_all(procs: impl IntoIterator<Item = Proc>, warnings: &mut Vec<String>) {
+    for proc in procs {
+        let name = proc.name().to_string();
+        match proc.stop(STOP_GRACE).await {
+            Ok(status) if status.success() => {}
+            Ok(status) => warnings.push(format!("{name} exited {status} after SIGTERM")),
+            Err(e) => warnings.push(format!("{e:#}")),
+        }
+    }
+}
+
+/// The 1, 5 and 15 minute load averages from `/proc/loadavg`, as printed there.
+pub fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|text| text.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|e| format!("unknown ({e})"))
 }
 
 /// Runs `command` to completion; a non-zero exit is an error carrying its output.

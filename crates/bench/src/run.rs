@@ -1,40 +1,39 @@
-//! One bench run, in order: database, start-up, idle memory, echo-server, load on both targets,
-//! summary. Every child dies with the run, and the database is dropped whatever happened.
+//! One bench run, in order: database, start-up, idle memory, echo-server, load on both gRPC
+//! targets, then the REST edge (hyper-json, gateway, direct gRPC), summary. Every child dies with
+//! the run, and the database is dropped whatever happened.
 
-use std::{net::SocketAddr, path::Path, process::Stdio, time::Duration};
+use std::{path::Path, time::Duration};
 
 use anyhow::Context;
-use tokio::{
-    io::{AsyncBufReadExt, BufReader},
-    process::Command,
-    signal::unix::{SignalKind, signal},
-};
+use tokio::signal::unix::{SignalKind, signal};
 
 use crate::{
     catalog::Catalog,
     cli::Args,
     db::BenchDatabase,
+    edge::Edge,
     load::{self, LoadConfig},
-    procs::Proc,
+    procs,
     report::{self, Summary},
-    startup,
+    startup, wrk,
 };
 
-/// Grace for servers to exit after SIGTERM.
-const STOP_GRACE: Duration = Duration::from_secs(25);
 /// How long catalog sits idle before its memory is read.
 const IDLE_FOR: Duration = Duration::from_secs(2);
 
 /// Runs the whole bench and prints the summary. Errors when something broke, including any
 /// failed request.
 pub async fn run(args: Args) -> anyhow::Result<()> {
-    for bin in [&args.catalog_bin, &args.echo_bin] {
+    let load_average_at_start = procs::load_average();
+    for bin in [&args.catalog_bin, &args.echo_bin, &args.gateway_bin, &args.hyper_json_bin] {
         anyhow::ensure!(
             bin.is_file(),
-            "{} not found: build it first (cargo build --release -p mercato-catalog -p mercato-bench)",
+            "{} not found: build it first \
+             (cargo build --release -p mercato-catalog -p mercato-gateway -p mercato-bench)",
             bin.display()
         );
     }
+    let wrk_bin = wrk::locate(&args.wrk)?;
     let logs = tempfile::Builder::new().prefix("mercato-bench-").tempdir().context("creating a folder for logs")?;
     let db = BenchDatabase::create(&args.pg_admin_url).await?;
     eprintln!("bench: created database {}", db.name());
@@ -42,7 +41,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     // Dropping the measuring future on a signal kills its children (kill_on_drop), so the
     // database can still be dropped below.
     let outcome = tokio::select! {
-        outcome = measure(&args, db.url(), logs.path()) => outcome,
+        outcome = measure(&args, &wrk_bin, db.url(), logs.path()) => outcome,
         signal = interrupted() => Err(anyhow::anyhow!("interrupted by {signal}")),
     };
     let name = db.name().to_string();
@@ -52,16 +51,26 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         Err(e) => eprintln!("bench: could not drop database {name}: {e:#}"),
     }
 
-    let summary = outcome?;
+    let mut summary = outcome?;
+    summary.load_average.insert(0, ("at start", load_average_at_start));
+    summary.load_average.push(("at the end", procs::load_average()));
     print!("{summary}");
     dropped?;
-    for (name, result) in [("echo-server", &summary.echo), ("catalog", &summary.catalog)] {
+    let edge = &summary.edge;
+    for (name, result) in [
+        ("echo-server", &summary.echo),
+        ("catalog", &summary.catalog),
+        ("catalog (direct gRPC, REST phase)", &edge.grpc),
+    ] {
         anyhow::ensure!(result.error_count() == 0, "{name}: {} requests failed", result.error_count());
+    }
+    for (name, result) in [("hyper-json", &edge.hyper), ("gateway", &edge.gateway)] {
+        anyhow::ensure!(result.error_count() == 0, "{name}: {}", result.describe_errors());
     }
     Ok(())
 }
 
-async fn measure(args: &Args, database_url: &str, logs: &Path) -> anyhow::Result<Summary> {
+async fn measure(args: &Args, wrk_bin: &Path, database_url: &str, logs: &Path) -> anyhow::Result<Summary> {
     let catalog = Catalog::new(&args.catalog_bin, database_url, logs);
     catalog.migrate().await?;
     let startup = startup::measure(&catalog, args.startup_runs).await?;
@@ -73,7 +82,7 @@ async fn measure(args: &Args, database_url: &str, logs: &Path) -> anyhow::Result
     let idle_rss_kib = serving.proc.rss_kib()?;
     eprintln!("bench: catalog idle RSS {:.1} MB", report::mb(idle_rss_kib));
 
-    let (echo, echo_addr) = start_echo(&args.echo_bin).await?;
+    let (echo, echo_addr) = procs::spawn_listening("echo-server", &args.echo_bin).await?;
     let config = LoadConfig {
         product_id: args.product_id.clone(),
         concurrency: args.concurrency,
@@ -89,14 +98,11 @@ async fn measure(args: &Args, database_url: &str, logs: &Path) -> anyhow::Result
     let peak_rss_kib = serving.proc.peak_rss_kib()?;
     eprintln!("bench: {}", report::load_row("catalog", &catalog_result));
 
-    for proc in [echo, serving.proc] {
-        let name = proc.name().to_string();
-        match proc.stop(STOP_GRACE).await {
-            Ok(status) if status.success() => {}
-            Ok(status) => warnings.push(format!("{name} exited {status} after SIGTERM")),
-            Err(e) => warnings.push(format!("{e:#}")),
-        }
-    }
+    procs::stop_all([echo, serving.proc], &mut warnings).await;
+
+    let load_average_before_rest = procs::load_average();
+    let mut edge = Edge { args, wrk_bin: wrk_bin.to_path_buf(), logs }.measure(&catalog).await?;
+    warnings.append(&mut edge.warnings);
     Ok(Summary {
         load: config,
         echo: echo_result,
@@ -105,28 +111,10 @@ async fn measure(args: &Args, database_url: &str, logs: &Path) -> anyhow::Result
         idle_rss_kib,
         load_rss_kib,
         peak_rss_kib,
+        edge,
+        load_average: vec![("before the REST phase", load_average_before_rest)],
         warnings,
     })
-}
-
-/// Starts echo-server on a free port and reads the address from its `listening` line.
-async fn start_echo(bin: &Path) -> anyhow::Result<(Proc, SocketAddr)> {
-    let mut command = Command::new(bin);
-    command.args(["--addr", "127.0.0.1:0"]).stdout(Stdio::piped()).stderr(Stdio::inherit());
-    let mut proc = Proc::spawn("echo-server", command, None)?;
-    let stdout = proc.child_mut().stdout.take().context("echo-server has no stdout")?;
-    let mut lines = BufReader::new(stdout).lines();
-    let line = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
-        .await
-        .context("echo-server did not print its address within 10s")??
-        .context("echo-server exited before printing its address")?;
-    let addr = line
-        .strip_prefix("listening ")
-        .and_then(|addr| addr.trim().parse().ok())
-        .with_context(|| format!("echo-server printed {line:?}, not `listening <addr>`"))?;
-    // Keep draining so the child never blocks on a full pipe.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    Ok((proc, addr))
 }
 
 /// Resolves with the name of the first SIGINT or SIGTERM.

@@ -56,7 +56,7 @@ impl Readiness {
         self.0.started.load(Ordering::SeqCst)
     }
 
-    /// Runs every check concurrently; `Err` lists the failures.
+    /// Runs every check concurrently: ready or not, and a JSON report of each check.
     pub async fn check(&self) -> (bool, serde_json::Value) {
         if self.0.draining.load(Ordering::SeqCst) {
             return (false, json!({"status": "draining"}));

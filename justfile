@@ -25,7 +25,7 @@ dev: tools
     cargo build --workspace --bins
     bash deploy/local/dev.sh
 
-# Run every test (lint first: a red lint fails the run like a red test).
+# Run every test (lint first: a red lint fails the run like a red test), then fuzz the REST API.
 test: lint
     #!/usr/bin/env bash
     set -euo pipefail
@@ -34,6 +34,28 @@ test: lint
     else
         cargo test --workspace --no-fail-fast
     fi
+    just api-fuzz
+
+# Fuzz the REST API from its own OpenAPI document (schemathesis): no request may get a 5xx.
+# Uses the stack `just dev` runs if it is up, else starts one (rate limits raised) and stops it.
+api-fuzz: tools
+    #!/usr/bin/env bash
+    set -euo pipefail
+    if curl -fsS -o /dev/null http://127.0.0.1:8080/openapi.json 2>/dev/null; then
+        exec bash deploy/local/schemathesis.sh http://127.0.0.1:8080
+    fi
+    cargo build --workspace --bins
+    log=$(mktemp)
+    RATE_LIMIT_PER_MINUTE=1000000 AUTH_RATE_LIMIT_PER_MINUTE=1000000 LOG_FORMAT=json bash deploy/local/dev.sh >"$log" 2>&1 &
+    stack=$!
+    trap 'kill -TERM $stack 2>/dev/null || true; wait $stack 2>/dev/null || true; rm -f "$log"' EXIT
+    for _ in $(seq 1 240); do
+        grep -q "mercato is up" "$log" && break
+        kill -0 $stack 2>/dev/null || { cat "$log"; echo "the stack exited before it was up" >&2; exit 1; }
+        sleep 0.5
+    done
+    grep -q "mercato is up" "$log" || { tail -50 "$log"; echo "the stack did not come up within 2 minutes" >&2; exit 1; }
+    bash deploy/local/schemathesis.sh http://127.0.0.1:8080
 
 # fmt --check, clippy with warnings as errors, buf lint.
 lint: tools
@@ -47,9 +69,10 @@ proto: tools
     if git rev-parse --verify -q main >/dev/null && git cat-file -e main:buf.yaml 2>/dev/null; then buf breaking --against '.git#branch=main'; fi
     cargo build -p mercato
 
-# Release-build catalog and the bench tools, then measure (PostgreSQL on 127.0.0.1:5432).
+# Release-build catalog, the gateway and the bench tools, then measure (PostgreSQL on 127.0.0.1:5432, wrk).
 bench *ARGS:
-    cargo build --release -p mercato-catalog -p mercato-bench
+    command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+    cargo build --release -p mercato-catalog -p mercato-gateway -p mercato-bench
     target/release/bench {{ARGS}}
 
 # Remove local data (SQLite files, NATS store).

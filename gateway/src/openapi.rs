@@ -358,9 +358,9 @@ impl<'a> Generator<'a> {
         let bound = route.template.variables();
         match &route.body {
             BodyMapping::Whole => {}
-            BodyMapping::None => self.query_params(&input, &[], &bound, None, true, &mut Vec::new(), &mut parameters),
+            BodyMapping::None => self.query_params(&input, &[], &bound, None, &mut parameters),
             BodyMapping::Field(name) => {
-                self.query_params(&input, &[], &bound, Some(name), true, &mut Vec::new(), &mut parameters);
+                self.query_params(&input, &[], &bound, Some(name), &mut parameters);
             }
         }
         parameters.push(json!({"$ref": "#/components/parameters/XRequestId"}));
@@ -400,18 +400,14 @@ impl<'a> Generator<'a> {
 
     /// Query parameters for the fields of `message` under `prefix` (proto names) that neither the
     /// path nor the body sets and that text can express, the way transcode::query reads them.
-    #[allow(clippy::too_many_arguments)]
     fn query_params(
         &mut self,
         message: &MessageDescriptor,
         prefix: &[FieldDescriptor],
         bound: &[Vec<String>],
         body: Option<&str>,
-        required_chain: bool,
-        stack: &mut Vec<String>,
         out: &mut Vec<Value>,
     ) {
-        stack.push(message.full_name().to_owned());
         for field in message.fields() {
             if prefix.is_empty() && body == Some(field.name()) {
                 continue;
@@ -423,7 +419,8 @@ impl<'a> Generator<'a> {
             if bound.iter().any(|b| b.len() <= names.len() && names.get(..b.len()).is_some_and(|p| p == b.as_slice())) {
                 continue;
             }
-            let required = required_chain && self.has_behavior(&field, FieldBehavior::Required);
+            // Required only when every field on the way down is.
+            let required = path.iter().all(|f| self.has_behavior(f, FieldBehavior::Required));
             if field.is_map() {
                 continue;
             }
@@ -431,10 +428,12 @@ impl<'a> Generator<'a> {
             if let Kind::Message(m) = &kind
                 && !is_text_wkt(m.full_name())
             {
-                if field.is_list() || is_wkt(m.full_name()) || stack.iter().any(|s| s == m.full_name()) {
+                // The path's fields belong to every message on the way down: one of them again is a cycle.
+                let cycle = path.iter().any(|f| f.parent_message() == m);
+                if field.is_list() || is_wkt(m.full_name()) || cycle {
                     continue;
                 }
-                self.query_params(m, &path, bound, None, required, stack, out);
+                self.query_params(m, &path, bound, None, out);
                 continue;
             }
             let item = self.kind_schema(&kind);
@@ -449,7 +448,6 @@ impl<'a> Generator<'a> {
             }
             out.push(param);
         }
-        stack.pop();
     }
 
     fn request_body(&mut self, route: &Route) -> Option<Value> {
@@ -1037,6 +1035,11 @@ mod tests {
             options: Some(MessageOptions { map_entry: Some(true), ..Default::default() }),
             ..Default::default()
         };
+        let inner = DescriptorProto {
+            name: Some("Inner".to_owned()),
+            field: vec![field("n", 1, Type::String, None, one), field("count", 2, Type::Int64, None, one)],
+            ..Default::default()
+        };
         let shape = DescriptorProto {
             name: Some("Shape".to_owned()),
             field: vec![
@@ -1052,6 +1055,7 @@ mod tests {
                 field("child", 10, Type::Message, Some(".t.Shape"), one),
                 field("waits", 11, Type::Message, Some(".google.protobuf.Duration"), many),
                 field("children", 12, Type::Message, Some(".t.Shape"), many),
+                field("inner", 13, Type::Message, Some(".t.Inner"), one),
             ],
             nested_type: vec![entry],
             oneof_decl: vec![prost_types::OneofDescriptorProto { name: Some("side".to_owned()), options: None }],
@@ -1062,7 +1066,7 @@ mod tests {
             package: Some("t".to_owned()),
             syntax: Some("proto3".to_owned()),
             dependency: vec!["google/protobuf/duration.proto".to_owned(), "google/protobuf/any.proto".to_owned()],
-            message_type: vec![shape],
+            message_type: vec![shape, inner],
             ..Default::default()
         };
         let mut pool = POOL.clone();
@@ -1087,19 +1091,12 @@ mod tests {
         assert!(schema["description"].as_str().unwrap().contains("At most one of `left`, `right`"));
 
         let mut params = Vec::new();
-        g.query_params(
-            &message,
-            &[],
-            &[vec!["child".to_owned(), "left".to_owned()]],
-            None,
-            true,
-            &mut Vec::new(),
-            &mut params,
-        );
+        let bound = [vec!["inner".to_owned(), "n".to_owned()]];
+        g.query_params(&message, &[], &bound, None, &mut params);
         let names: Vec<&str> = params.iter().map(|p| p["name"].as_str().unwrap()).collect();
-        // Maps, Any, repeated messages and the cycle back into Shape are left out; the path-bound
-        // `child.left` too.
-        assert_eq!(names, ["left", "right", "blob", "big", "small", "ratio", "wait", "waits"]);
+        // Maps, Any, repeated messages and the cycle back into Shape are left out, and so is the
+        // path-bound `inner.n`; the rest of `inner` is dotted.
+        assert_eq!(names, ["left", "right", "blob", "big", "small", "ratio", "wait", "waits", "inner.count"]);
         assert_eq!(params[7]["schema"]["type"], "array");
 
         let object = g.request_object(&message, &[vec!["child".to_owned(), "left".to_owned()]], true);

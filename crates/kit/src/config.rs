@@ -14,54 +14,54 @@ pub const EXIT_CONFIG: u8 = 78;
 #[derive(Debug, Clone, clap::Args)]
 pub struct CommonArgs {
     /// gRPC listen address [default: 127.0.0.1:<the service's port>]. Port 0 picks a free one.
-    #[arg(long, env = "GRPC_ADDR")]
+    #[arg(long, global = true, env = "GRPC_ADDR")]
     pub grpc_addr: Option<String>,
 
     /// Admin HTTP listen address for /healthz /readyz /startupz /metrics [default:
     /// 127.0.0.1:<the service's admin port>].
-    #[arg(long, env = "ADMIN_ADDR")]
+    #[arg(long, global = true, env = "ADMIN_ADDR")]
     pub admin_addr: Option<String>,
 
     /// Log format: `json` (one object per line) or `pretty` (for people).
-    #[arg(long, env = "LOG_FORMAT", default_value = "json")]
+    #[arg(long, global = true, env = "LOG_FORMAT", default_value = "json")]
     pub log_format: String,
 
     /// Log filter in tracing's EnvFilter syntax, e.g. `info` or `info,sqlx=warn`.
-    #[arg(long, env = "LOG_LEVEL", default_value = "info")]
+    #[arg(long, global = true, env = "LOG_LEVEL", default_value = "info")]
     pub log_level: String,
 
     /// After a shutdown signal: how long to keep serving while reporting NOT_SERVING, so load
     /// balancers stop routing here before the listener closes.
-    #[arg(long, env = "SHUTDOWN_DELAY", default_value = "0s")]
+    #[arg(long, global = true, env = "SHUTDOWN_DELAY", default_value = "0s")]
     pub shutdown_delay: String,
 
     /// Upper bound on the whole shutdown (delay + draining in-flight calls).
-    #[arg(long, env = "SHUTDOWN_TIMEOUT", default_value = "20s")]
+    #[arg(long, global = true, env = "SHUTDOWN_TIMEOUT", default_value = "20s")]
     pub shutdown_timeout: String,
 
     /// Longest a call may run in this service (a caller's shorter grpc-timeout wins). Sits
     /// between the edge's deadline (30s) and the database's statement timeout (5s).
-    #[arg(long, env = "REQUEST_TIMEOUT", default_value = "10s")]
+    #[arg(long, global = true, env = "REQUEST_TIMEOUT", default_value = "10s")]
     pub request_timeout: String,
 
     /// identity's gRPC endpoint: signing keys (JWKS) and service tokens come from there.
-    #[arg(long, env = "IDENTITY_URL", default_value = "http://127.0.0.1:50051")]
+    #[arg(long, global = true, env = "IDENTITY_URL", default_value = "http://127.0.0.1:50051")]
     pub identity_url: String,
 
     /// Issuer (`iss`) every accepted token must carry.
-    #[arg(long, env = "JWT_ISSUER", default_value = "mercato-identity")]
+    #[arg(long, global = true, env = "JWT_ISSUER", default_value = "mercato-identity")]
     pub jwt_issuer: String,
 
     /// Audience (`aud`) of end-user tokens.
-    #[arg(long, env = "JWT_AUDIENCE", default_value = "mercato")]
+    #[arg(long, global = true, env = "JWT_AUDIENCE", default_value = "mercato")]
     pub jwt_audience: String,
 
     /// Audience (`aud`) of service-to-service tokens; must differ from JWT_AUDIENCE.
-    #[arg(long, env = "JWT_SERVICE_AUDIENCE", default_value = "mercato-internal")]
+    #[arg(long, global = true, env = "JWT_SERVICE_AUDIENCE", default_value = "mercato-internal")]
     pub jwt_service_audience: String,
 
     /// This service's client secret for obtaining service tokens from identity (16+ characters).
-    #[arg(long, env = "SERVICE_CLIENT_SECRET", hide_env_values = true)]
+    #[arg(long, global = true, env = "SERVICE_CLIENT_SECRET", hide_env_values = true)]
     pub service_client_secret: Option<String>,
 }
 

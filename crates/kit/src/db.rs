@@ -30,27 +30,27 @@ use crate::{
 pub struct DatabaseArgs {
     /// Database URL: `sqlite://path?mode=rwc` or `postgres://user:pass@host:port/db`
     /// [default: a SQLite file <data-dir>/<service>.db].
-    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    #[arg(long, global = true, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
 
     /// Folder for the default SQLite database.
-    #[arg(long, env = "DATA_DIR", default_value = "data")]
+    #[arg(long, global = true, env = "DATA_DIR", default_value = "data")]
     pub data_dir: String,
 
     /// Most connections the database pool opens.
-    #[arg(long, env = "DB_MAX_CONNECTIONS", default_value = "10")]
+    #[arg(long, global = true, env = "DB_MAX_CONNECTIONS", default_value = "10")]
     pub db_max_connections: String,
 
     /// Connections the pool keeps open when idle.
-    #[arg(long, env = "DB_MIN_CONNECTIONS", default_value = "1")]
+    #[arg(long, global = true, env = "DB_MIN_CONNECTIONS", default_value = "1")]
     pub db_min_connections: String,
 
     /// Longest a single SQL statement may run (PostgreSQL; SQLite waits at most its busy timeout).
-    #[arg(long, env = "DB_STATEMENT_TIMEOUT", default_value = "5s")]
+    #[arg(long, global = true, env = "DB_STATEMENT_TIMEOUT", default_value = "5s")]
     pub db_statement_timeout: String,
 
     /// How long a query waits for a free pooled connection (e.g. 5s, 500ms).
-    #[arg(long, env = "DB_ACQUIRE_TIMEOUT", default_value = "5s")]
+    #[arg(long, global = true, env = "DB_ACQUIRE_TIMEOUT", default_value = "5s")]
     pub db_acquire_timeout: String,
 }
 

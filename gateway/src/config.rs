@@ -39,6 +39,9 @@ pub struct Cli {
     /// shorter grpc-timeout wins).
     #[arg(long, env = "UPSTREAM_TIMEOUT", default_value = "30s")]
     pub upstream_timeout: String,
+    /// HTTP/2 connections kept to each upstream, used in turn.
+    #[arg(long, env = "UPSTREAM_CONNECTIONS", default_value = "4")]
+    pub upstream_connections: String,
     /// Requests per minute per client (signed-in user, else client IP).
     #[arg(long, env = "RATE_LIMIT_PER_MINUTE", default_value = "600")]
     pub rate_limit_per_minute: String,
@@ -68,6 +71,7 @@ pub struct Config {
     pub common: CommonConfig,
     pub upstreams: Upstreams,
     pub upstream_timeout: Duration,
+    pub upstream_connections: usize,
     pub rate_limit_per_minute: u32,
     pub auth_rate_limit_per_minute: u32,
     pub trust_forwarded_for: bool,
@@ -99,6 +103,8 @@ impl Cli {
         let shipping = url("SHIPPING_URL (--shipping-url)", &self.shipping_url);
         let notifications = url("NOTIFICATIONS_URL (--notifications-url)", &self.notifications_url);
         let upstream_timeout = p.check("UPSTREAM_TIMEOUT (--upstream-timeout)", parse_duration(&self.upstream_timeout));
+        let connections =
+            p.check("UPSTREAM_CONNECTIONS (--upstream-connections)", parse_count(&self.upstream_connections, 1, 64));
         let rate = p.check(
             "RATE_LIMIT_PER_MINUTE (--rate-limit-per-minute)",
             parse_count(&self.rate_limit_per_minute, 1, 1_000_000),
@@ -136,6 +142,7 @@ impl Cli {
                 },
                 common,
                 upstream_timeout: upstream_timeout?,
+                upstream_connections: usize::try_from(connections?).ok()?,
                 rate_limit_per_minute: rate?,
                 auth_rate_limit_per_minute: auth_rate?,
                 trust_forwarded_for: self.trust_forwarded_for,

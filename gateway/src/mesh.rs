@@ -4,6 +4,7 @@
 
 use std::{
     collections::{HashMap, HashSet},
+    sync::atomic::{AtomicUsize, Ordering},
     time::Duration,
 };
 
@@ -17,9 +18,23 @@ use crate::config::Upstreams;
 
 pub struct Mesh {
     pool: DescriptorPool,
-    /// context ("catalog") → channel.
-    channels: HashMap<String, Channel>,
+    /// context ("catalog") → its connections.
+    channels: HashMap<String, Connections>,
     exposed: HashSet<String>,
+}
+
+/// Several HTTP/2 connections to one upstream, used in turn. One connection is one socket and
+/// one I/O task on each side: under load it, not the services, becomes the bottleneck.
+struct Connections {
+    channels: Vec<Channel>,
+    next: AtomicUsize,
+}
+
+impl Connections {
+    fn pick(&self) -> Option<Channel> {
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.channels.len().max(1);
+        self.channels.get(i).cloned()
+    }
 }
 
 /// `mercato.catalog.v1.CatalogService` → `catalog`.
@@ -35,7 +50,7 @@ pub fn is_public(service: &ServiceDescriptor) -> bool {
 }
 
 impl Mesh {
-    pub fn new(pool: DescriptorPool, upstreams: &Upstreams) -> anyhow::Result<Self> {
+    pub fn new(pool: DescriptorPool, upstreams: &Upstreams, connections: usize) -> anyhow::Result<Self> {
         let mut channels = HashMap::new();
         for (context, url) in [
             ("identity", &upstreams.identity),
@@ -45,7 +60,8 @@ impl Mesh {
             ("shipping", &upstreams.shipping),
             ("notifications", &upstreams.notifications),
         ] {
-            channels.insert(context.to_string(), client::channel(url)?);
+            let list = (0..connections.max(1)).map(|_| client::channel(url)).collect::<anyhow::Result<Vec<_>>>()?;
+            channels.insert(context.to_string(), Connections { channels: list, next: AtomicUsize::new(0) });
         }
         let exposed = pool.services().filter(is_public).map(|s| s.full_name().to_string()).collect();
         Ok(Self { pool, channels, exposed })
@@ -68,12 +84,12 @@ impl Mesh {
         if !self.is_exposed(service) {
             return None;
         }
-        self.channels.get(context_of(service)?).cloned()
+        self.channels.get(context_of(service)?)?.pick()
     }
 
     /// The channel for a context, for the gateway's own calls (aggregation).
     pub fn context(&self, context: &str) -> Option<Channel> {
-        self.channels.get(context).cloned()
+        self.channels.get(context)?.pick()
     }
 }
 

@@ -62,7 +62,7 @@ pub struct App {
 impl App {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let pool = DescriptorPool::decode(mercato::FILE_DESCRIPTOR_SET).context("decoding the descriptor set")?;
-        let mesh = Arc::new(Mesh::new(pool.clone(), &config.upstreams)?);
+        let mesh = Arc::new(Mesh::new(pool.clone(), &config.upstreams, config.upstream_connections)?);
         let routes =
             RouteTable::from_pool(&pool, |s| mesh.is_exposed(s.full_name())).context("building REST routes")?;
         let metrics = Metrics::new(config.common.service, config.common.version);

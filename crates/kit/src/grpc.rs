@@ -109,11 +109,7 @@ where
     }
 
     fn call(&mut self, mut req: Request<B>) -> Self::Future {
-        let id = RequestId::from_header(req.headers().get(request_id::HEADER));
-        let header = HeaderValue::from_str(id.as_str()).ok();
-        if let Some(value) = &header {
-            req.headers_mut().insert(request_id::HEADER, value.clone());
-        }
+        let (id, header) = RequestId::settle(&mut req);
         let (service, method) = split_path(req.uri().path());
         let span = tracing::info_span!(
             "rpc",
@@ -122,7 +118,6 @@ where
             grpc.code = tracing::field::Empty,
             caller = tracing::field::Empty,
         );
-        req.extensions_mut().insert(id);
 
         let labels = [service.as_str(), method.as_str()];
         self.metrics.started.with_label_values(&labels).inc();

@@ -30,6 +30,19 @@ impl RequestId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// Settles `req`'s id: the caller's if well formed, else a new one, written back onto the
+    /// request (so it travels on) and put in its extensions. Returns the id and the header value
+    /// to echo on the response.
+    pub fn settle<B>(req: &mut http::Request<B>) -> (Self, Option<HeaderValue>) {
+        let id = Self::from_header(req.headers().get(HEADER));
+        let header = HeaderValue::from_str(id.as_str()).ok();
+        if let Some(value) = &header {
+            req.headers_mut().insert(HEADER, value.clone());
+        }
+        req.extensions_mut().insert(id.clone());
+        (id, header)
+    }
 }
 
 /// 1-128 characters of letters, digits, `-`, `_`, `.`, `:`: enough for UUIDs, ULIDs and trace

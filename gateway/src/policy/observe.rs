@@ -11,7 +11,7 @@ use std::{
     time::Instant,
 };
 
-use http::{HeaderValue, Request, Response};
+use http::{Request, Response};
 use mercato_kit::request_id::{self, RequestId};
 use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
 use tower::{Layer, Service};
@@ -72,16 +72,11 @@ where
     }
 
     fn call(&mut self, mut req: Request<B>) -> Self::Future {
-        let id = RequestId::from_header(req.headers().get(request_id::HEADER));
-        let header = HeaderValue::from_str(id.as_str()).ok();
-        if let Some(value) = &header {
-            req.headers_mut().insert(request_id::HEADER, value.clone());
-        }
+        let (id, header) = RequestId::settle(&mut req);
         let kind = Kind::of(req.headers());
         let method = req.method().clone();
         let path = req.uri().path().to_string();
         let span = tracing::info_span!("edge", request_id = id.as_str(), kind = kind.label(), %method, path = %path);
-        req.extensions_mut().insert(id);
         let start = Instant::now();
         let metrics = self.metrics.clone();
         let future = span.in_scope(|| self.inner.call(req));

@@ -18,6 +18,7 @@ pub mod shutdown;
 pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod time;
 
 pub use config::{CommonArgs, CommonConfig, ConfigError, Problems};
 pub use secret::Secret;

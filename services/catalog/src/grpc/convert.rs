@@ -12,9 +12,7 @@ use crate::{
     storage::{entity::category, products::ProductRecord, stock::ReservationRecord},
 };
 
-pub fn timestamp(at: chrono::DateTime<chrono::Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp { seconds: at.timestamp(), nanos: i32::try_from(at.timestamp_subsec_nanos()).unwrap_or(0) }
-}
+pub use mercato_kit::time::timestamp;
 
 pub fn product(record: ProductRecord) -> pb::Product {
     let p = record.product;

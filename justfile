@@ -25,16 +25,21 @@ dev: tools
     cargo build --workspace --bins
     bash deploy/local/dev.sh
 
-# Run every test (lint first: a red lint fails the run like a red test), then fuzz the REST API.
+# Lint (a red lint fails the run like a red test), fuzz the REST API, then run every test.
+# The test runner goes last so its summary closes the output; both run even if one fails.
 test: lint
     #!/usr/bin/env bash
-    set -euo pipefail
+    set -uo pipefail
+    just api-fuzz
+    fuzz=$?
     if cargo nextest --version >/dev/null 2>&1; then
         cargo nextest run --workspace --no-fail-fast
     else
         cargo test --workspace --no-fail-fast
     fi
-    just api-fuzz
+    tests=$?
+    if ((fuzz != 0)); then echo "api-fuzz failed (see above)" >&2; fi
+    exit $((fuzz != 0 || tests != 0))
 
 # Fuzz the REST API from its own OpenAPI document (schemathesis): no request may get a 5xx.
 # Uses the stack `just dev` runs if it is up, else starts one (rate limits raised) and stops it.

@@ -41,3 +41,52 @@ async fn browsing_is_public_writes_are_admin_only_and_stock_is_for_services() {
     assert_eq!(garbage.code(), Code::Unauthenticated);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn services_present_cached_service_tokens_or_forward_the_users_token() {
+    use mercato::identity::v1::{GetMeRequest, identity_service_client::IdentityServiceClient};
+    use mercato_identity::testing::SERVICE_SECRET;
+    use mercato_kit::auth::{
+        AuthSettings, Verifier,
+        jwks_client::IdentityJwks,
+        service_token::{ServiceTokens, forward_user},
+    };
+
+    let app = spawn_app(Backend::Sqlite).await;
+    let product = crate::helpers::create_product(&app, "TEST-SVC-TOKENS", 3).await;
+
+    // A service acting for itself: a service token, fetched once and reused while it is fresh.
+    let tokens =
+        ServiceTokens::new(app.identity.channel.clone(), "orders", mercato_kit::Secret::new(SERVICE_SECRET.into()));
+    let first = tokens.token().await.unwrap();
+    assert_eq!(tokens.token().await.unwrap(), first, "cached, not reissued per call");
+    let mut request = tonic::Request::new(pb::ReserveStockRequest {
+        reservation_id: "svc-1".into(),
+        order_id: "o-svc".into(),
+        lines: vec![pb::StockLine { product_id: product, quantity: 1 }],
+    });
+    tokens.authorize(&mut request).await.unwrap();
+    let mut stock = mercato::catalog::v1::stock_service_client::StockServiceClient::new(app.channel.clone());
+    stock.reserve_stock(request).await.unwrap();
+
+    // A service acting for a user: the user's own token travels on, and the next service sees the user.
+    let customer = app.identity.customer_token("forwarded@example.com").await.unwrap();
+    let verifier = Verifier::new(
+        AuthSettings::default(),
+        IdentityJwks::new(app.identity.channel.clone()),
+        std::time::Duration::from_secs(1),
+    );
+    let caller = verifier.verify(&customer).await.unwrap();
+    let mut request = tonic::Request::new(GetMeRequest {});
+    forward_user(&caller, &mut request).unwrap();
+    let me = IdentityServiceClient::new(app.identity.channel.clone()).get_me(request).await.unwrap().into_inner();
+    assert_eq!(me.user.unwrap().email, "forwarded@example.com");
+
+    let wrong = ServiceTokens::new(
+        app.identity.channel.clone(),
+        "orders",
+        mercato_kit::Secret::new("not-the-secret-000".into()),
+    );
+    assert_eq!(wrong.token().await.unwrap_err().code(), Code::Unauthenticated);
+    app.stop().await;
+}

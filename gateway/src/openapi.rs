@@ -127,6 +127,11 @@ pub fn document(routes: &RouteTable, pool: &DescriptorPool) -> Value {
         let id = unique_id(&mut ids, &format!("{}_{}", service.name(), route.method.name()));
         item.insert(method, g.operation(route, id));
     }
+    paths.entry("/v1/home".to_owned()).or_default().insert("get".to_owned(), g.home(&mut ids));
+    tags.insert(
+        "Gateway".to_owned(),
+        json!({"name": "Gateway", "description": "Endpoints the gateway composes itself from several services."}),
+    );
     g.message_ref_by_name(STATUS);
     let mut schemas = g.finish();
     if let Some(Value::Object(status)) = schemas.get_mut(STATUS) {
@@ -154,7 +159,7 @@ pub fn document(routes: &RouteTable, pool: &DescriptorPool) -> Value {
                     "scheme": "bearer",
                     "bearerFormat": "JWT",
                     "description": "The `accessToken` of `POST /v1/sessions` or `POST /v1/sessions:refresh`: \
-                                    an ES256 JWT whose keys are published at `GET /v1/jwks`.",
+                                    an EdDSA (Ed25519) JWT whose keys are published at `GET /v1/jwks`.",
                 },
             },
             "parameters": {
@@ -377,6 +382,53 @@ impl<'a> Generator<'a> {
         };
         op.insert("security".into(), security);
         Value::Object(op)
+    }
+
+    /// GET /v1/home, the aggregation endpoint: not an RPC, so described by hand from the
+    /// messages it is made of.
+    fn home(&mut self, ids: &mut HashSet<String>) -> Value {
+        let mut reference = |name: &str| match self.pool.get_message_by_name(name) {
+            Some(message) => self.message_ref(&message),
+            None => json!({"type": "object"}),
+        };
+        let user = reference("mercato.identity.v1.User");
+        let product = reference("mercato.catalog.v1.Product");
+        let category = reference("mercato.catalog.v1.Category");
+        let mut headers = common_headers();
+        headers.remove("WWW-Authenticate");
+        json!({
+            "operationId": unique_id(ids, "Gateway_Home"),
+            "tags": ["Gateway"],
+            "summary": "The signed-in user's home page in one call.",
+            "description": "Profile (identity; only with a token), featured products and categories (catalog), \
+                            fetched concurrently. A part that fails or is too slow is left out and named in \
+                            `degraded` instead of failing the response.",
+            "parameters": [{"$ref": "#/components/parameters/XRequestId"}],
+            "responses": {
+                "200": {
+                    "description": "Whatever parts arrived in time.",
+                    "headers": headers,
+                    "content": {"application/json": {"schema": {
+                        "type": "object",
+                        "properties": {
+                            "user": user,
+                            "featuredProducts": {"type": "array", "items": product},
+                            "categories": {"type": "array", "items": category},
+                            "degraded": {
+                                "type": "array",
+                                "items": {"type": "string", "enum": ["user", "featuredProducts", "categories"]},
+                                "description": "Parts left out because their service failed or was too slow.",
+                            },
+                        },
+                        "required": ["degraded"],
+                    }}},
+                },
+                "401": {"$ref": "#/components/responses/Unauthenticated"},
+                "429": {"$ref": "#/components/responses/TooManyRequests"},
+                "default": {"$ref": "#/components/responses/Error"},
+            },
+            "security": [{}, {"bearerAuth": []}],
+        })
     }
 
     fn path_params(&mut self, route: &Route) -> Vec<Value> {
@@ -835,7 +887,20 @@ mod tests {
             assert_eq!(op.get("requestBody").is_some(), route.body != BodyMapping::None, "{}", route.raw_template);
         }
         let operations: usize = DOC["paths"].as_object().unwrap().values().map(|i| i.as_object().unwrap().len()).sum();
-        assert_eq!(operations, TABLE.routes().len());
+        assert_eq!(operations, TABLE.routes().len() + 1, "every route, plus the hand-described GET /v1/home");
+    }
+
+    #[test]
+    fn the_home_aggregate_is_described_with_optional_auth() {
+        let home = op("get", "/v1/home");
+        assert_eq!(home["security"], json!([{}, {"bearerAuth": []}]));
+        let schema = &home["responses"]["200"]["content"]["application/json"]["schema"];
+        assert_eq!(schema["properties"]["user"]["$ref"], "#/components/schemas/mercato.identity.v1.User");
+        assert_eq!(
+            schema["properties"]["featuredProducts"]["items"]["$ref"],
+            "#/components/schemas/mercato.catalog.v1.Product"
+        );
+        assert!(DOC["components"]["schemas"]["mercato.catalog.v1.Category"].is_object());
     }
 
     #[test]
@@ -983,6 +1048,9 @@ mod tests {
         for item in DOC["paths"].as_object().unwrap().values() {
             for op in item.as_object().unwrap().values() {
                 let id = op["operationId"].as_str().unwrap();
+                if id == "Gateway_Home" {
+                    continue; // not an RPC; its optional auth is checked on its own
+                }
                 let rpc = id.replacen('_', ".", 1);
                 let want = if PUBLIC.iter().any(|m| m.ends_with(&rpc)) {
                     json!([])

@@ -22,7 +22,7 @@ tools:
 
 # Build and run the whole stack with embedded defaults (SQLite files under ./data, a local NATS).
 dev: tools
-    cargo build --workspace --bins
+    cargo build --workspace --bins --exclude mercato-bench
     bash deploy/local/dev.sh
 
 # Lint (a red lint fails the run like a red test), fuzz the REST API, then run every test.
@@ -49,7 +49,7 @@ api-fuzz: tools
     if curl -fsS -o /dev/null http://127.0.0.1:8080/openapi.json 2>/dev/null; then
         exec bash deploy/local/schemathesis.sh http://127.0.0.1:8080
     fi
-    cargo build --workspace --bins
+    cargo build --workspace --bins --exclude mercato-bench
     log=$(mktemp)
     RATE_LIMIT_PER_MINUTE=1000000 AUTH_RATE_LIMIT_PER_MINUTE=1000000 LOG_FORMAT=json bash deploy/local/dev.sh >"$log" 2>&1 &
     stack=$!

@@ -75,8 +75,8 @@ where
         let (id, header) = RequestId::settle(&mut req);
         let kind = Kind::of(req.headers());
         let method = req.method().clone();
-        let path = req.uri().path().to_string();
-        let span = tracing::info_span!("edge", request_id = id.as_str(), kind = kind.label(), %method, path = %path);
+        // Field values are only formatted when the span is enabled.
+        let span = tracing::info_span!("edge", request_id = id.as_str(), kind = kind.label(), %method, path = %req.uri().path());
         let start = Instant::now();
         let metrics = self.metrics.clone();
         let future = span.in_scope(|| self.inner.call(req));

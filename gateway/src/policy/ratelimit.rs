@@ -64,7 +64,13 @@ impl RateLimiter {
             let full_after = Duration::from_secs_f64(self.capacity / self.per_second);
             buckets.retain(|_, b| now.duration_since(b.at) < full_after);
         }
-        let bucket = buckets.entry(key.to_string()).or_insert(Bucket { tokens: self.capacity, at: now });
+        // Look up before inserting: a key is allocated once per client, not once per request.
+        if !buckets.contains_key(key) {
+            buckets.insert(key.to_string(), Bucket { tokens: self.capacity, at: now });
+        }
+        let Some(bucket) = buckets.get_mut(key) else {
+            return self.decision(true, self.capacity, 0.0);
+        };
         let refill = now.duration_since(bucket.at).as_secs_f64() * self.per_second;
         bucket.tokens = (bucket.tokens + refill).min(self.capacity);
         bucket.at = now;

@@ -18,7 +18,7 @@ use crate::{
 /// What REST handling needs, shared by every request.
 pub struct Rest {
     pub mesh: Arc<Mesh>,
-    pub routes: RouteTable,
+    pub routes: Arc<RouteTable>,
     pub timeout: Duration,
     pub max_body: usize,
     pub trust_forwarded_for: bool,

@@ -64,7 +64,7 @@ impl App {
         let pool = DescriptorPool::decode(mercato::FILE_DESCRIPTOR_SET).context("decoding the descriptor set")?;
         let mesh = Arc::new(Mesh::new(pool.clone(), &config.upstreams, config.upstream_connections)?);
         let routes =
-            RouteTable::from_pool(&pool, |s| mesh.is_exposed(s.full_name())).context("building REST routes")?;
+            Arc::new(RouteTable::from_pool(&pool, |s| mesh.is_exposed(s.full_name())).context("building REST routes")?);
         let metrics = Metrics::new(config.common.service, config.common.version);
         let edge_metrics = Arc::new(EdgeMetrics::register(metrics.registry())?);
         let readiness = Readiness::default();
@@ -84,7 +84,7 @@ impl App {
         add_reflection(&mut local, &mesh)?;
         let grpc = GrpcProxy::new(mesh.clone(), local.routes(), config.upstream_timeout);
 
-        let sensitive = sensitive_requests(&pool, &mesh)?;
+        let sensitive = sensitive_requests(routes.clone());
         let rest_state = Arc::new(Rest {
             mesh: mesh.clone(),
             routes,
@@ -290,19 +290,18 @@ fn cors(origins: &[String]) -> CorsLayer {
 }
 
 /// Login, registration and refresh — by REST route or gRPC path — get the strict bucket.
-fn sensitive_requests(pool: &DescriptorPool, mesh: &Arc<Mesh>) -> anyhow::Result<Sensitive> {
+fn sensitive_requests(routes: Arc<RouteTable>) -> Sensitive {
     const METHODS: &[&str] = &[
         "mercato.identity.v1.IdentityService.Login",
         "mercato.identity.v1.IdentityService.Register",
         "mercato.identity.v1.IdentityService.Refresh",
     ];
-    let routes = RouteTable::from_pool(pool, |s| mesh.is_exposed(s.full_name()))?;
     let grpc_paths: Vec<String> = METHODS
         .iter()
         .filter_map(|m| m.rsplit_once('.'))
         .map(|(service, method)| format!("/{service}/{method}"))
         .collect();
-    Ok(Arc::new(move |method: &http::Method, path: &str| {
+    Arc::new(move |method: &http::Method, path: &str| {
         if grpc_paths.iter().any(|p| p == path) {
             return true;
         }
@@ -310,7 +309,7 @@ fn sensitive_requests(pool: &DescriptorPool, mesh: &Arc<Mesh>) -> anyhow::Result
             Match::Found(found) => METHODS.contains(&found.route.method.full_name()),
             _ => false,
         }
-    }))
+    })
 }
 
 /// Reflection for the public services only: what grpcurl sees through the edge.

@@ -17,7 +17,7 @@ use hyper_util::{
 use mercato_kit::{
     Shutdown,
     admin::{self, Readiness},
-    auth::{AuthSettings, Verifier, jwks_client::IdentityJwks},
+    auth::{Verifier, jwks_client::IdentityJwks, verifier::MIN_KEY_REFRESH},
     client,
     config::ShutdownTimings,
     metrics::Metrics,
@@ -42,9 +42,6 @@ use crate::{
     rest::{self, Rest},
     transcode::{Match, RouteTable},
 };
-
-/// A signed-in caller's refreshes of the JWKS are spaced at least this far.
-const MIN_KEY_REFRESH: Duration = Duration::from_secs(1);
 
 type EdgeService = BoxCloneSyncService<Request<Body>, Response<Body>, Infallible>;
 
@@ -74,7 +71,7 @@ impl App {
             }
         }
         let verifier = Arc::new(Verifier::new(
-            AuthSettings { ..config.common.auth.settings.clone() },
+            config.common.auth.settings.clone(),
             IdentityJwks::new(client::channel(&config.common.auth.identity_url)?),
             MIN_KEY_REFRESH,
         ));

@@ -18,7 +18,7 @@ use tower::Service;
 
 use crate::{
     admin::{self, Readiness},
-    auth::{AuthLayer, KeySource, Verifier, jwks_client::IdentityJwks},
+    auth::{AuthLayer, KeySource, Verifier, jwks_client::IdentityJwks, verifier::MIN_KEY_REFRESH},
     client,
     config::{AuthConfig, CommonConfig, ShutdownTimings},
     grpc::ObserveLayer,
@@ -45,11 +45,6 @@ pub struct Server {
     auth: AuthConfig,
     key_source: Option<Box<dyn KeySource>>,
 }
-
-/// A token naming an unknown key refetches the JWKS at most this often: often enough that a
-/// freshly rotated key is learned within a second, rarely enough that forged kids cannot turn
-/// into a flood of JWKS requests.
-const MIN_KEY_REFRESH: Duration = Duration::from_secs(1);
 
 /// Lets a boxed source stand where `impl KeySource` is expected.
 struct BoxedSource(Box<dyn KeySource>);

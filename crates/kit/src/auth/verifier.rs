@@ -64,6 +64,11 @@ pub enum AuthError {
     KeysUnavailable,
 }
 
+/// A token naming an unknown key refetches the JWKS at most this often: often enough that a
+/// freshly rotated key is learned within a second, rarely enough that forged kids cannot turn
+/// into a flood of JWKS requests.
+pub const MIN_KEY_REFRESH: Duration = Duration::from_secs(1);
+
 /// Clock skew tolerated on exp/nbf.
 const LEEWAY_SECS: u64 = 30;
 /// Cached keys are refreshed in the background of a request this often.

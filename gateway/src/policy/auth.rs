@@ -11,7 +11,7 @@ use std::{
 };
 
 use http::{HeaderValue, Request, Response, header};
-use mercato_kit::auth::{AuthError, Verifier};
+use mercato_kit::auth::{AuthError, Verifier, layer::bearer_token};
 use tonic::Status;
 use tower::{Layer, Service};
 
@@ -63,11 +63,7 @@ where
         let Some(value) = req.headers().get(header::AUTHORIZATION) else {
             return Box::pin(self.inner.call(req));
         };
-        let token = value
-            .to_str()
-            .ok()
-            .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
-            .map(|t| t.trim().to_string());
+        let token = bearer_token(value);
         let kind = Kind::of(req.headers());
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);

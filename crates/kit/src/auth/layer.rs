@@ -57,11 +57,7 @@ where
         let Some(header) = req.headers().get(http::header::AUTHORIZATION) else {
             return Box::pin(self.inner.call(req));
         };
-        let token = header
-            .to_str()
-            .ok()
-            .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
-            .map(|t| t.trim().to_string());
+        let token = bearer_token(header);
         // The ready inner service goes with this call; a fresh clone stays for the next one.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
@@ -86,6 +82,15 @@ where
             }
         })
     }
+}
+
+/// The token of an `Authorization: Bearer <token>` header; `None` for any other scheme.
+pub fn bearer_token(header: &http::HeaderValue) -> Option<String> {
+    header
+        .to_str()
+        .ok()
+        .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
+        .map(|t| t.trim().to_string())
 }
 
 fn refuse<RB: Default>(message: &str) -> Response<RB> {

@@ -8,9 +8,12 @@ use std::time::Duration;
 use futures::future::{BoxFuture, join_all};
 use prost_reflect::{DescriptorPool, DynamicMessage, MethodDescriptor};
 use serde_json::{Map, Value};
-use tonic::{Status, metadata::MetadataMap, transport::Channel};
+use std::sync::Arc;
 
-use crate::upstream;
+use http::HeaderMap;
+use tonic::Status;
+
+use crate::{unary::UnaryClient, upstream};
 
 /// One named part of an aggregate.
 pub struct Part {
@@ -49,15 +52,15 @@ pub async fn gather(parts: Vec<Part>, budget: Duration) -> (Map<String, Value>, 
 /// Where a part's call goes and with what.
 pub struct Target<'a> {
     pub pool: &'a DescriptorPool,
-    pub channel: Option<Channel>,
-    pub metadata: MetadataMap,
+    pub client: Option<Arc<UnaryClient>>,
+    pub headers: HeaderMap,
     pub budget: Duration,
 }
 
 /// A part that calls `method` (full name, e.g. `mercato.catalog.v1.CatalogService.ListCategories`)
 /// with `request` (canonical JSON) and picks `field` of the reply (or the whole reply).
 pub fn call(target: Target<'_>, name: &'static str, method: &str, request: Value, field: Option<&'static str>) -> Part {
-    let Target { pool, channel, metadata, budget } = target;
+    let Target { pool, client, headers, budget } = target;
     let method: Option<MethodDescriptor> =
         pool.get_service_by_name(method.rsplit_once('.').map_or("", |(s, _)| s)).and_then(|s| {
             let name = method.rsplit_once('.').map_or("", |(_, m)| m);
@@ -65,10 +68,10 @@ pub fn call(target: Target<'_>, name: &'static str, method: &str, request: Value
         });
     let fetch = async move {
         let method = method.ok_or_else(|| Status::internal("aggregate names an unknown method"))?;
-        let channel = channel.ok_or_else(|| Status::unavailable("no upstream for this part"))?;
+        let client = client.ok_or_else(|| Status::unavailable("no upstream for this part"))?;
         let message = DynamicMessage::deserialize(method.input(), request)
             .map_err(|e| Status::internal(format!("aggregate request does not fit: {e}")))?;
-        let reply = upstream::unary(channel, &method, message, metadata, budget).await?;
+        let reply = upstream::unary(&client, &method, &message, headers, budget).await?;
         let mut json = serde_json::to_value(&reply).map_err(|e| Status::internal(format!("rendering: {e}")))?;
         Ok(match field {
             Some(field) => json.get_mut(field).map(Value::take).unwrap_or(Value::Array(Vec::new())),

@@ -13,7 +13,7 @@ use crate::{
     aggregate::{self, Target},
     mesh::Mesh,
     rest::json_response,
-    upstream::forward_metadata,
+    upstream::forward_headers,
 };
 
 pub struct Home {
@@ -26,9 +26,9 @@ const FEATURED: i32 = 8;
 
 pub async fn handle(State(home): State<Arc<Home>>, req: Request<Body>) -> Response<Body> {
     let mesh = &home.mesh;
-    let metadata = forward_metadata(req.headers());
-    let catalog = mesh.context("catalog");
-    let target = |channel| Target { pool: mesh.pool(), channel, metadata: metadata.clone(), budget: home.budget };
+    let headers = forward_headers(req.headers());
+    let catalog = mesh.unary_context("catalog");
+    let target = |client| Target { pool: mesh.pool(), client, headers: headers.clone(), budget: home.budget };
     let mut parts = vec![
         aggregate::call(
             target(catalog.clone()),
@@ -47,7 +47,7 @@ pub async fn handle(State(home): State<Arc<Home>>, req: Request<Body>) -> Respon
     ];
     if req.extensions().get::<Caller>().is_some() {
         parts.push(aggregate::call(
-            target(mesh.context("identity")),
+            target(mesh.unary_context("identity")),
             "user",
             "mercato.identity.v1.IdentityService.GetMe",
             json!({}),

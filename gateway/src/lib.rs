@@ -14,6 +14,7 @@ pub mod rest;
 pub mod sse;
 pub mod startup;
 pub mod transcode;
+pub mod unary;
 pub mod upstream;
 
 pub use config::{Cli, Config};

@@ -4,7 +4,10 @@
 
 use std::{
     collections::{HashMap, HashSet},
-    sync::atomic::{AtomicUsize, Ordering},
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
     time::Duration,
 };
 
@@ -14,7 +17,7 @@ use prost_reflect::{DescriptorPool, ServiceDescriptor};
 use tonic::transport::Channel;
 use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient};
 
-use crate::config::Upstreams;
+use crate::{config::Upstreams, unary::UnaryClient};
 
 pub struct Mesh {
     pool: DescriptorPool,
@@ -25,9 +28,12 @@ pub struct Mesh {
 
 /// Several HTTP/2 connections to one upstream, used in turn. One connection is one socket and
 /// one I/O task on each side: under load it, not the services, becomes the bottleneck.
+/// Unary calls (REST, aggregation) have their own lean connections; streams and the gRPC
+/// pass-through use the channels.
 struct Connections {
     channels: Vec<Channel>,
     next: AtomicUsize,
+    unary: Arc<UnaryClient>,
 }
 
 impl Connections {
@@ -61,7 +67,8 @@ impl Mesh {
             ("notifications", &upstreams.notifications),
         ] {
             let list = (0..connections.max(1)).map(|_| client::channel(url)).collect::<anyhow::Result<Vec<_>>>()?;
-            channels.insert(context.to_string(), Connections { channels: list, next: AtomicUsize::new(0) });
+            let unary = Arc::new(UnaryClient::new(url, connections)?);
+            channels.insert(context.to_string(), Connections { channels: list, next: AtomicUsize::new(0), unary });
         }
         let exposed = pool.services().filter(is_public).map(|s| s.full_name().to_string()).collect();
         Ok(Self { pool, channels, exposed })
@@ -87,9 +94,22 @@ impl Mesh {
         self.channels.get(context_of(service)?)?.pick()
     }
 
-    /// The channel for a context, for the gateway's own calls (aggregation).
+    /// The unary client for a public service; `None` for internal or unknown ones.
+    pub fn unary_for(&self, service: &str) -> Option<Arc<UnaryClient>> {
+        if !self.is_exposed(service) {
+            return None;
+        }
+        self.unary_context(context_of(service)?)
+    }
+
+    /// The channel for a context (readiness checks).
     pub fn context(&self, context: &str) -> Option<Channel> {
         self.channels.get(context)?.pick()
+    }
+
+    /// The unary client for a context, for the gateway's own calls (aggregation).
+    pub fn unary_context(&self, context: &str) -> Option<Arc<UnaryClient>> {
+        self.channels.get(context).map(|c| c.unary.clone())
     }
 }
 

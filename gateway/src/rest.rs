@@ -58,18 +58,18 @@ pub async fn handle(State(rest): State<Arc<Rest>>, req: Request<Body>) -> Respon
     let route = found.route;
     let method = &route.method;
     let service = method.parent_service();
-    let Some(channel) = rest.mesh.channel_for(service.full_name()) else {
-        return rest.error(&Status::unimplemented(format!("{} is not served here", service.full_name())));
-    };
-    let metadata = upstream::forward_metadata(&parts.headers);
-
+    let not_served = || rest.error(&Status::unimplemented(format!("{} is not served here", service.full_name())));
     if route.server_streaming {
+        let Some(channel) = rest.mesh.channel_for(service.full_name()) else { return not_served() };
+        let metadata = upstream::forward_metadata(&parts.headers);
         return match upstream::server_streaming(channel, method, message, metadata).await {
             Ok(stream) => sse::respond(&parts.headers, rest.mesh.clone(), route.clone(), stream),
             Err(status) => rest.error(&status),
         };
     }
-    match upstream::unary(channel, method, message, metadata, rest.timeout).await {
+    let Some(client) = rest.mesh.unary_for(service.full_name()) else { return not_served() };
+    let headers = upstream::forward_headers(&parts.headers);
+    match upstream::unary(&client, method, &message, headers, rest.timeout).await {
         Ok(reply) => match transcode::response_json(route, &reply) {
             Ok(json) => json_response(StatusCode::OK, json),
             Err(e) => rest.error(&e.to_status()),

@@ -81,7 +81,7 @@ impl App {
         add_reflection(&mut local, &mesh)?;
         let grpc = GrpcProxy::new(mesh.clone(), local.routes(), config.upstream_timeout);
 
-        let sensitive = sensitive_requests(routes.clone());
+        let sensitive = sensitive_requests(&routes);
         let rest_state = Arc::new(Rest {
             mesh: mesh.clone(),
             routes,
@@ -287,7 +287,7 @@ fn cors(origins: &[String]) -> CorsLayer {
 }
 
 /// Login, registration and refresh — by REST route or gRPC path — get the strict bucket.
-fn sensitive_requests(routes: Arc<RouteTable>) -> Sensitive {
+fn sensitive_requests(routes: &RouteTable) -> Sensitive {
     const METHODS: &[&str] = &[
         "mercato.identity.v1.IdentityService.Login",
         "mercato.identity.v1.IdentityService.Register",
@@ -298,14 +298,9 @@ fn sensitive_requests(routes: Arc<RouteTable>) -> Sensitive {
         .filter_map(|m| m.rsplit_once('.'))
         .map(|(service, method)| format!("/{service}/{method}"))
         .collect();
+    let credentials = routes.only(METHODS);
     Arc::new(move |method: &http::Method, path: &str| {
-        if grpc_paths.iter().any(|p| p == path) {
-            return true;
-        }
-        match routes.find(method, path) {
-            Match::Found(found) => METHODS.contains(&found.route.method.full_name()),
-            _ => false,
-        }
+        grpc_paths.iter().any(|p| p == path) || matches!(credentials.find(method, path), Match::Found(_))
     })
 }
 

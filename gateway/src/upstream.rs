@@ -4,23 +4,28 @@
 use std::time::Duration;
 
 use http::{HeaderMap, uri::PathAndQuery};
+use prost::Message as _;
 use prost_reflect::{DynamicMessage, MethodDescriptor};
 use tonic::{Status, metadata::MetadataMap, transport::Channel};
 
-use crate::transcode::DynamicCodec;
+use crate::{transcode::DynamicCodec, unary::UnaryClient};
 
 /// Headers that travel upstream as gRPC metadata: the caller's token (services verify it
 /// again and act for the user), the correlation id, and trace context.
 const FORWARDED: &[&str] = &["authorization", "x-request-id", "traceparent", "tracestate"];
 
-pub fn forward_metadata(headers: &HeaderMap) -> MetadataMap {
-    let mut forwarded = HeaderMap::new();
+pub fn forward_headers(headers: &HeaderMap) -> HeaderMap {
+    let mut forwarded = HeaderMap::with_capacity(FORWARDED.len() + 3);
     for name in FORWARDED {
         if let Some(value) = headers.get(*name) {
             forwarded.insert(*name, value.clone());
         }
     }
-    MetadataMap::from_headers(forwarded)
+    forwarded
+}
+
+pub fn forward_metadata(headers: &HeaderMap) -> MetadataMap {
+    MetadataMap::from_headers(forward_headers(headers))
 }
 
 fn grpc_path(method: &MethodDescriptor) -> Result<PathAndQuery, Status> {
@@ -29,16 +34,9 @@ fn grpc_path(method: &MethodDescriptor) -> Result<PathAndQuery, Status> {
         .map_err(|_| Status::internal("method path is not a valid URI path"))
 }
 
-fn request(
-    message: DynamicMessage,
-    metadata: MetadataMap,
-    timeout: Option<Duration>,
-) -> tonic::Request<DynamicMessage> {
+fn request(message: DynamicMessage, metadata: MetadataMap) -> tonic::Request<DynamicMessage> {
     let mut request = tonic::Request::new(message);
     *request.metadata_mut() = metadata;
-    if let Some(timeout) = timeout {
-        request.set_timeout(timeout);
-    }
     request
 }
 
@@ -49,16 +47,16 @@ async fn ready(channel: Channel) -> Result<tonic::client::Grpc<Channel>, Status>
 }
 
 pub async fn unary(
-    channel: Channel,
+    client: &UnaryClient,
     method: &MethodDescriptor,
-    message: DynamicMessage,
-    metadata: MetadataMap,
+    message: &DynamicMessage,
+    headers: HeaderMap,
     timeout: Duration,
 ) -> Result<DynamicMessage, Status> {
     let path = grpc_path(method)?;
-    let mut grpc = ready(channel).await?;
-    let codec = DynamicCodec::new(method.output());
-    Ok(grpc.unary(request(message, metadata, Some(timeout)), path, codec).await?.into_inner())
+    let reply = client.call(&path, headers, message.encode_to_vec().into(), timeout).await?;
+    DynamicMessage::decode(method.output(), reply)
+        .map_err(|e| Status::internal(format!("cannot decode the upstream response: {e}")))
 }
 
 /// A server stream; no deadline, since watching is meant to last (the client ends it).
@@ -71,5 +69,5 @@ pub async fn server_streaming(
     let path = grpc_path(method)?;
     let mut grpc = ready(channel).await?;
     let codec = DynamicCodec::new(method.output());
-    Ok(grpc.server_streaming(request(message, metadata, None), path, codec).await?.into_inner())
+    Ok(grpc.server_streaming(request(message, metadata), path, codec).await?.into_inner())
 }

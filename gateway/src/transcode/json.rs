@@ -13,12 +13,20 @@ fn options() -> SerializeOptions {
 
 /// The response body: the whole message, or just the field named by the rule's `response_body`.
 pub fn response_json(route: &Route, message: &DynamicMessage) -> Result<Vec<u8>, TranscodeError> {
-    let value = match &route.response_body {
-        None => to_value(message)?,
-        Some(name) => field_json(message, name)?,
-    };
-    serde_json::to_vec(&value).map_err(|e| TranscodeError::ResponseEncoding(e.to_string()))
+    let encoding = |e: serde_json::Error| TranscodeError::ResponseEncoding(e.to_string());
+    match &route.response_body {
+        // The common case goes straight to bytes: no intermediate `serde_json::Value` tree.
+        None => {
+            let mut out = Vec::with_capacity(TYPICAL_RESPONSE_BYTES);
+            message.serialize_with_options(&mut serde_json::Serializer::new(&mut out), &options()).map_err(encoding)?;
+            Ok(out)
+        }
+        Some(name) => serde_json::to_vec(&field_json(message, name)?).map_err(encoding),
+    }
 }
+
+/// Enough for a product or an order without growing the buffer.
+const TYPICAL_RESPONSE_BYTES: usize = 1024;
 
 pub(crate) fn to_value(message: &DynamicMessage) -> Result<serde_json::Value, TranscodeError> {
     message

@@ -8,7 +8,7 @@ use prost_reflect::{DescriptorPool, Kind, MethodDescriptor, ServiceDescriptor};
 use super::error::TranscodeError;
 use super::fields::{self, ResolveError};
 use super::rule::{self, Binding};
-use super::template::PathTemplate;
+use super::template::{PathTemplate, RequestPath};
 
 /// Where the HTTP request body goes in the request message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -151,12 +151,22 @@ impl RouteTable {
         &self.routes
     }
 
+    /// The routes of just these methods (full names), e.g. for a policy that singles them out
+    /// and should not pay for matching every other route on every request.
+    pub fn only(&self, methods: &[&str]) -> Self {
+        let routes = self.routes.iter().filter(|r| methods.contains(&r.method.full_name())).cloned().collect();
+        Self { routes }
+    }
+
     /// `path` is the request's path without its query string, still percent-encoded.
     pub fn find<'a>(&'a self, method: &http::Method, path: &str) -> Match<'a> {
+        let Some(request) = RequestPath::parse(path) else {
+            return Match::NotFound;
+        };
         let mut best: Option<RouteMatch<'a>> = None;
         let mut allowed: Vec<http::Method> = Vec::new();
         for route in &self.routes {
-            let Some(bindings) = route.template.match_path(path) else {
+            let Some(bindings) = route.template.match_request(&request) else {
                 continue;
             };
             if route.http_method != *method {

@@ -58,6 +58,39 @@ pub struct PathTemplate {
     ranks: Vec<u8>,
 }
 
+/// A request path split into its segments once, for matching against every template.
+#[derive(Debug, Clone)]
+pub struct RequestPath<'p> {
+    parts: Vec<&'p str>,
+    /// The last segment split at its last ':' (segment, verb), for templates that declare a verb.
+    verb: Option<(&'p str, &'p str)>,
+}
+
+impl<'p> RequestPath<'p> {
+    /// `None` unless the path is absolute.
+    pub fn parse(path: &'p str) -> Option<Self> {
+        let parts: Vec<&str> = path.strip_prefix('/')?.split('/').collect();
+        let verb = parts.last().and_then(|last| last.rsplit_once(':'));
+        Some(Self { parts, verb })
+    }
+}
+
+/// The segments as one template sees them: the last one possibly without its verb.
+struct Parts<'a, 'p> {
+    all: &'a [&'p str],
+    last: &'p str,
+}
+
+impl<'p> Parts<'_, 'p> {
+    fn len(&self) -> usize {
+        self.all.len()
+    }
+
+    fn get(&self, i: usize) -> Option<&'p str> {
+        if i + 1 == self.all.len() { Some(self.last) } else { self.all.get(i).copied() }
+    }
+}
+
 impl PathTemplate {
     pub fn parse(s: &str) -> Result<Self, TemplateError> {
         Parser { s, pos: 0 }.template()
@@ -103,23 +136,26 @@ impl PathTemplate {
 
     /// Matches a request path (as sent, still percent-encoded) and returns each variable's field
     /// path with its decoded value, or `None` when the path does not fit the template.
+    pub fn match_path(&self, path: &str) -> Option<Vec<(Vec<String>, String)>> {
+        self.match_request(&RequestPath::parse(path)?)
+    }
+
+    /// [`Self::match_path`] on a path already split, so the route table splits each request
+    /// path once rather than once per route.
     ///
     /// Literals are compared with the raw segment: a client that percent-encodes a literal
     /// addresses a different resource. A bound value that is not UTF-8 once decoded does not match
     /// (no string field could hold it).
-    pub fn match_path(&self, path: &str) -> Option<Vec<(Vec<String>, String)>> {
-        let rest = path.strip_prefix('/')?;
-        let mut parts: Vec<&str> = rest.split('/').collect();
-        if let Some(verb) = &self.verb {
+    pub fn match_request(&self, request: &RequestPath<'_>) -> Option<Vec<(Vec<String>, String)>> {
+        let parts = match &self.verb {
             // The verb is whatever follows the last ':' of the last segment; anything before it,
             // colons included, belongs to the segment.
-            let last = parts.pop()?;
-            let (head, tail) = last.rsplit_once(':')?;
-            if tail != verb {
-                return None;
-            }
-            parts.push(head);
-        }
+            Some(verb) => match request.verb {
+                Some((head, tail)) if tail == verb => Parts { all: &request.parts, last: head },
+                _ => return None,
+            },
+            None => Parts { all: &request.parts, last: request.parts.last().copied().unwrap_or_default() },
+        };
         let fixed = match self.segments.last() {
             Some(Segment::Multi) => {
                 let fixed = self.segments.len().saturating_sub(1);
@@ -135,7 +171,8 @@ impl PathTemplate {
                 self.segments.len()
             }
         };
-        for (seg, part) in self.segments.iter().zip(&parts).take(fixed) {
+        for (i, seg) in self.segments.iter().enumerate().take(fixed) {
+            let part = parts.get(i)?;
             match seg {
                 Segment::Literal(lit) if lit == part => {}
                 Segment::Single if !part.is_empty() => {}
@@ -145,14 +182,22 @@ impl PathTemplate {
         let mut bindings = Vec::with_capacity(self.variables.len());
         for var in &self.variables {
             let end = if var.end >= self.segments.len() && fixed < self.segments.len() { parts.len() } else { var.end };
-            let captured = parts.get(var.start..end)?;
+            if var.start > end || end > parts.len() {
+                return None;
+            }
             let value = if matches!(self.segments.get(var.start..var.end), Some([Segment::Single])) {
-                decode(captured.first()?, false)?
+                decode(parts.get(var.start)?, false)?
             } else {
                 // Multi-segment captures keep an encoded '/' encoded, so that the '/' separators
                 // stay distinguishable from slashes inside a segment (RFC 6570 reserved expansion).
-                let decoded: Option<Vec<String>> = captured.iter().map(|p| decode(p, true)).collect();
-                decoded?.join("/")
+                let mut joined = String::new();
+                for i in var.start..end {
+                    if i > var.start {
+                        joined.push('/');
+                    }
+                    joined.push_str(&decode(parts.get(i)?, true)?);
+                }
+                joined
             };
             bindings.push((var.field_path.clone(), value));
         }

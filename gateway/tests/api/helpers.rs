@@ -19,7 +19,33 @@ pub struct Stack {
     pub catalog_admin: SocketAddr,
     pub identity: TestIdentity,
     stops: Vec<(Shutdown, JoinHandle<anyhow::Result<()>>)>,
-    _catalog_db: TestDatabase,
+    catalog_db: TestDatabase,
+    catalog_addr: SocketAddr,
+}
+
+/// catalog on `grpc_addr` (port 0: any) over `db`, seeded, verifying tokens with identity's keys.
+async fn start_catalog(
+    db: &TestDatabase,
+    grpc_addr: &str,
+    identity_url: &str,
+) -> (SocketAddr, SocketAddr, (Shutdown, JoinHandle<anyhow::Result<()>>)) {
+    let cli = mercato_catalog::Cli::try_parse_from([
+        "catalog",
+        "--grpc-addr",
+        grpc_addr,
+        "--admin-addr",
+        "127.0.0.1:0",
+        "--database-url",
+        db.url(),
+        "--seed-on-start",
+        "--identity-url",
+        identity_url,
+    ])
+    .unwrap();
+    let catalog = mercato_catalog::App::build(cli.config().unwrap()).await.unwrap();
+    let (grpc, admin) = (catalog.grpc_addr(), catalog.admin_addr());
+    let stop = Shutdown::new();
+    (grpc, admin, (stop.clone(), tokio::spawn(catalog.run_until_stopped(stop))))
 }
 
 /// A port nothing listens on (bound, then released).
@@ -40,24 +66,8 @@ impl Stack {
         let identity = TestIdentity::spawn(Backend::Sqlite, &[]).await.unwrap();
         let identity_url = identity.url();
         let catalog_db = TestDatabase::create(Backend::Sqlite).await.unwrap();
-        let cli = mercato_catalog::Cli::try_parse_from([
-            "catalog",
-            "--grpc-addr",
-            "127.0.0.1:0",
-            "--admin-addr",
-            "127.0.0.1:0",
-            "--database-url",
-            catalog_db.url(),
-            "--seed-on-start",
-            "--identity-url",
-            &identity_url,
-        ])
-        .unwrap();
-        let catalog = mercato_catalog::App::build(cli.config().unwrap()).await.unwrap();
-        let (catalog_addr, catalog_admin) = (catalog.grpc_addr(), catalog.admin_addr());
-        let mut stops = Vec::new();
-        let stop = Shutdown::new();
-        stops.push((stop.clone(), tokio::spawn(catalog.run_until_stopped(stop))));
+        let (catalog_addr, catalog_admin, catalog) = start_catalog(&catalog_db, "127.0.0.1:0", &identity_url).await;
+        let mut stops = vec![catalog];
 
         let catalog_url = format!("http://{catalog_addr}");
         let dead = dead_url();
@@ -83,7 +93,19 @@ impl Stack {
         let (gateway_addr, gateway_admin) = (gateway.addr(), gateway.admin_addr());
         let stop = Shutdown::new();
         stops.push((stop.clone(), tokio::spawn(gateway.run_until_stopped(stop))));
-        Self { gateway: gateway_addr, gateway_admin, catalog_admin, identity, stops, _catalog_db: catalog_db }
+        Self { gateway: gateway_addr, gateway_admin, catalog_admin, identity, stops, catalog_db, catalog_addr }
+    }
+
+    /// Stops catalog (the gateway's connections to it break) and starts it again on the same
+    /// port and database.
+    pub async fn restart_catalog(&mut self) {
+        let (stop, task) = self.stops.remove(0);
+        stop.trigger();
+        tokio::time::timeout(Duration::from_secs(10), task).await.unwrap().unwrap().unwrap();
+        let (_, admin, catalog) =
+            start_catalog(&self.catalog_db, &self.catalog_addr.to_string(), &self.identity.url()).await;
+        self.catalog_admin = admin;
+        self.stops.insert(0, catalog);
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -222,3 +222,33 @@ async fn home_degrades_instead_of_failing_when_catalog_is_down() {
     assert_eq!(home["degraded"], serde_json::json!(["featuredProducts", "categories"]));
     stack.stop().await;
 }
+
+#[tokio::test]
+async fn rest_reconnects_after_the_upstream_restarts() {
+    let mut stack = Stack::start().await;
+    let product = stack.url(&format!("/v1/products/{SEEDED_ID}"));
+    assert_eq!(get(&product).await.status, StatusCode::OK);
+
+    stack.restart_catalog().await;
+    // The broken connection is noticed and replaced; at worst the first call after the restart
+    // meets the old connection and gets a 503, never a hang.
+    let reply = mercato_kit::testing::eventually(std::time::Duration::from_secs(10), "a 200 after the restart", || {
+        let product = product.clone();
+        async move {
+            let reply = get(&product).await;
+            assert!(
+                matches!(reply.status, StatusCode::OK | StatusCode::SERVICE_UNAVAILABLE),
+                "{}: {:?}",
+                reply.status,
+                reply.body
+            );
+            (reply.status == StatusCode::OK).then_some(reply)
+        }
+    })
+    .await;
+    assert_eq!(reply.json()["product"]["id"], SEEDED_ID);
+    for _ in 0..5 {
+        assert_eq!(get(&product).await.status, StatusCode::OK, "stays connected");
+    }
+    stack.stop().await;
+}

@@ -1,0 +1,338 @@
+//! Unary gRPC calls for REST transcoding, over bare HTTP/2 connections.
+//!
+//! Why not tonic's `Channel` here: every call would pass through its buffer task, and hyper's
+//! client writes a request's HEADERS and DATA frames in two separate writes (its body pipe waits
+//! for stream capacity, which a stream only gets once its HEADERS went out). Handing h2 the framed
+//! message together with the headers lets both leave in one write: one syscall and one wake-up
+//! of the upstream less per request, the largest single cost left on the REST path (issue 4's
+//! figures). Server streams, the native gRPC pass-through and aggregation keep using `Channel`.
+
+use std::{
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU64, AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use h2::client::SendRequest;
+use http::{HeaderMap, HeaderValue, Method, Request, Uri, header, uri::PathAndQuery};
+use tokio::{net::TcpStream, time::Instant};
+use tonic::{Code, Status};
+
+/// Same as the kit's gRPC channels: a dead peer is noticed within this time, not TCP's minutes.
+const KEEPALIVE: Duration = Duration::from_secs(20);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// The largest response accepted (tonic's default decoding limit).
+pub const MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
+/// Flow-control windows: a response never waits for a WINDOW_UPDATE round trip.
+const STREAM_WINDOW: u32 = 1024 * 1024;
+const CONNECTION_WINDOW: u32 = 4 * 1024 * 1024;
+
+/// Several lazily opened HTTP/2 connections to one upstream, used in turn; a connection that
+/// fails is dropped and the next call through its slot opens a new one.
+pub struct UnaryClient {
+    scheme: http::uri::Scheme,
+    authority: http::uri::Authority,
+    slots: Vec<Arc<Slot>>,
+    next: AtomicUsize,
+}
+
+#[derive(Default)]
+struct Slot {
+    ready: Mutex<Option<(u64, SendRequest<Bytes>)>>,
+    /// Held while connecting, so a burst of calls opens one connection, not one each.
+    connecting: tokio::sync::Mutex<()>,
+    generation: AtomicU64,
+}
+
+impl Slot {
+    fn current(&self) -> Option<(u64, SendRequest<Bytes>)> {
+        self.ready.lock().ok()?.clone()
+    }
+
+    /// Forgets the connection of `generation` (a newer one is left alone).
+    fn drop_connection(&self, generation: u64) {
+        if let Ok(mut ready) = self.ready.lock()
+            && ready.as_ref().is_some_and(|(g, _)| *g == generation)
+        {
+            *ready = None;
+        }
+    }
+}
+
+impl UnaryClient {
+    /// `url` is `http://host:port`; nothing is connected until the first call.
+    pub fn new(url: &str, connections: usize) -> anyhow::Result<Self> {
+        let uri: Uri = url.parse()?;
+        let scheme = uri.scheme().cloned().unwrap_or(http::uri::Scheme::HTTP);
+        if scheme != http::uri::Scheme::HTTP {
+            anyhow::bail!("{url}: only plaintext (h2c) upstreams are supported; put TLS in the mesh's sidecars");
+        }
+        let authority = uri.authority().cloned().ok_or_else(|| anyhow::anyhow!("{url} names no host"))?;
+        let slots = (0..connections.max(1)).map(|_| Arc::new(Slot::default())).collect();
+        Ok(Self { scheme, authority, slots, next: AtomicUsize::new(0) })
+    }
+
+    /// Calls `path` with `message` (an encoded protobuf request) and returns the encoded
+    /// response, or the upstream's status. `headers` travel as metadata; `timeout` bounds the
+    /// whole call and is sent as `grpc-timeout`.
+    pub async fn call(
+        &self,
+        path: &PathAndQuery,
+        headers: HeaderMap,
+        message: Bytes,
+        timeout: Duration,
+    ) -> Result<Bytes, Status> {
+        let deadline = Instant::now() + timeout;
+        let call = async {
+            let (slot, generation, sender) = self.sender().await?;
+            let result = self.exchange(sender, path, headers, message, timeout).await;
+            if let Err(Failure::Connection(_)) = &result {
+                slot.drop_connection(generation);
+            }
+            result.map_err(Failure::into_status)
+        };
+        match tokio::time::timeout_at(deadline, call).await {
+            Ok(result) => result,
+            Err(_) => Err(Status::deadline_exceeded(format!("no answer from upstream within {timeout:?}"))),
+        }
+    }
+
+    async fn sender(&self) -> Result<(Arc<Slot>, u64, SendRequest<Bytes>), Status> {
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.slots.len().max(1);
+        let slot = self.slots.get(i).ok_or_else(|| Status::internal("no upstream connection slots"))?.clone();
+        if let Some((generation, sender)) = slot.current() {
+            return Ok((slot, generation, sender));
+        }
+        let (generation, sender) = self.connect_slot(&slot).await?;
+        Ok((slot, generation, sender))
+    }
+
+    async fn connect_slot(&self, slot: &Arc<Slot>) -> Result<(u64, SendRequest<Bytes>), Status> {
+        let _connecting = slot.connecting.lock().await;
+        if let Some(current) = slot.current() {
+            return Ok(current);
+        }
+        let sender = self.connect(slot).await.map_err(|e| Status::unavailable(format!("upstream unavailable: {e}")))?;
+        let generation = slot.generation.load(Ordering::Relaxed);
+        if let Ok(mut ready) = slot.ready.lock() {
+            *ready = Some((generation, sender.clone()));
+        }
+        Ok((generation, sender))
+    }
+
+    async fn connect(&self, slot: &Arc<Slot>) -> anyhow::Result<SendRequest<Bytes>> {
+        let address = self.authority.as_str();
+        let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(address))
+            .await
+            .map_err(|_| anyhow::anyhow!("connecting to {address} timed out after {CONNECT_TIMEOUT:?}"))??;
+        stream.set_nodelay(true)?;
+        let keepalive = socket2::TcpKeepalive::new().with_time(KEEPALIVE).with_interval(KEEPALIVE);
+        socket2::SockRef::from(&stream).set_tcp_keepalive(&keepalive)?;
+        let (sender, connection) = h2::client::Builder::new()
+            .initial_window_size(STREAM_WINDOW)
+            .initial_connection_window_size(CONNECTION_WINDOW)
+            .enable_push(false)
+            .handshake(stream)
+            .await?;
+        let generation = slot.generation.fetch_add(1, Ordering::Relaxed) + 1;
+        let slot = slot.clone();
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "upstream connection ended");
+            }
+            slot.drop_connection(generation);
+        });
+        Ok(sender)
+    }
+
+    async fn exchange(
+        &self,
+        sender: SendRequest<Bytes>,
+        path: &PathAndQuery,
+        mut headers: HeaderMap,
+        message: Bytes,
+        timeout: Duration,
+    ) -> Result<Bytes, Failure> {
+        let mut sender = sender.ready().await.map_err(Failure::Connection)?;
+        let uri = Uri::builder()
+            .scheme(self.scheme.clone())
+            .authority(self.authority.clone())
+            .path_and_query(path.clone())
+            .build()
+            .map_err(|e| Failure::Status(Status::internal(format!("upstream URI: {e}"))))?;
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
+        headers.insert(header::TE, HeaderValue::from_static("trailers"));
+        if let Ok(value) = HeaderValue::from_str(&grpc_timeout(timeout)) {
+            headers.insert("grpc-timeout", value);
+        }
+        let mut request = Request::new(());
+        *request.method_mut() = Method::POST;
+        *request.uri_mut() = uri;
+        *request.headers_mut() = headers;
+        let (response, mut body) = sender.send_request(request, false).map_err(Failure::Connection)?;
+        // No capacity is reserved first: h2 queues the frame behind HEADERS and both go out in
+        // the connection task's next write.
+        body.send_data(frame(&message), true).map_err(Failure::Stream)?;
+        let response = response.await.map_err(Failure::Stream)?;
+        let (parts, mut body) = response.into_parts();
+        if parts.status != http::StatusCode::OK {
+            return Err(Failure::Status(status_from_http(parts.status)));
+        }
+        // A trailers-only response carries the status in its headers.
+        if let Some(status) = Status::from_header_map(&parts.headers) {
+            return Err(Failure::Status(if status.code() == Code::Ok {
+                Status::internal("upstream answered OK without a message")
+            } else {
+                status
+            }));
+        }
+        let mut received = BytesMut::new();
+        while let Some(chunk) = body.data().await {
+            let chunk = chunk.map_err(Failure::Stream)?;
+            let _ = body.flow_control().release_capacity(chunk.len());
+            if received.len() + chunk.len() > MAX_RESPONSE_BYTES + 5 {
+                return Err(Failure::Status(Status::resource_exhausted(format!(
+                    "upstream response larger than {MAX_RESPONSE_BYTES} bytes"
+                ))));
+            }
+            received.extend_from_slice(&chunk);
+        }
+        let trailers = body.trailers().await.map_err(Failure::Stream)?.unwrap_or_default();
+        match Status::from_header_map(&trailers) {
+            Some(status) if status.code() == Code::Ok => unframe(received.freeze()).map_err(Failure::Status),
+            Some(status) => Err(Failure::Status(status)),
+            None => Err(Failure::Status(Status::internal("upstream response ended without grpc-status"))),
+        }
+    }
+}
+
+/// Why a call failed: the connection (it is dropped), one stream, or the upstream's answer.
+enum Failure {
+    Connection(h2::Error),
+    Stream(h2::Error),
+    Status(Status),
+}
+
+impl Failure {
+    fn into_status(self) -> Status {
+        match self {
+            Failure::Connection(e) => Status::unavailable(format!("upstream unavailable: {e}")),
+            Failure::Stream(e) => stream_status(&e),
+            Failure::Status(status) => status,
+        }
+    }
+}
+
+/// A reset stream or a broken connection, as the gRPC status a client would see.
+fn stream_status(e: &h2::Error) -> Status {
+    match e.reason() {
+        Some(h2::Reason::REFUSED_STREAM) => Status::unavailable(format!("upstream refused the call: {e}")),
+        Some(h2::Reason::CANCEL) => Status::cancelled(format!("upstream cancelled the call: {e}")),
+        Some(h2::Reason::ENHANCE_YOUR_CALM) => Status::resource_exhausted(format!("upstream is overloaded: {e}")),
+        _ if e.is_io() || e.is_go_away() => Status::unavailable(format!("upstream connection lost: {e}")),
+        _ => Status::internal(format!("upstream stream failed: {e}")),
+    }
+}
+
+/// gRPC over HTTP/2's mapping of an HTTP status that is not 200 (a proxy answered, not the
+/// service).
+fn status_from_http(code: http::StatusCode) -> Status {
+    let grpc = match code.as_u16() {
+        400 => Code::Internal,
+        401 => Code::Unauthenticated,
+        403 => Code::PermissionDenied,
+        404 => Code::Unimplemented,
+        429 | 502 | 503 | 504 => Code::Unavailable,
+        _ => Code::Unknown,
+    };
+    Status::new(grpc, format!("upstream answered HTTP {code}"))
+}
+
+/// `grpc-timeout` in milliseconds (at most 8 digits, as the spec allows).
+fn grpc_timeout(timeout: Duration) -> String {
+    let millis = timeout.as_millis().clamp(1, 99_999_999);
+    format!("{millis}m")
+}
+
+/// The length-prefixed message of a gRPC body: no compression flag, big-endian length.
+fn frame(message: &[u8]) -> Bytes {
+    let mut out = BytesMut::with_capacity(5 + message.len());
+    out.put_u8(0);
+    out.put_u32(u32::try_from(message.len()).unwrap_or(u32::MAX));
+    out.put_slice(message);
+    out.freeze()
+}
+
+/// The one message of a unary response body.
+fn unframe(mut body: Bytes) -> Result<Bytes, Status> {
+    if body.len() < 5 {
+        return Err(Status::internal("upstream response has no message"));
+    }
+    let compressed = body.get_u8();
+    let len = usize::try_from(body.get_u32()).unwrap_or(usize::MAX);
+    if compressed != 0 {
+        return Err(Status::internal("upstream compressed its response, which was not asked for"));
+    }
+    if body.len() != len {
+        return Err(Status::internal(format!(
+            "upstream response frame says {len} bytes but {} follow (a unary call has one message)",
+            body.len()
+        )));
+    }
+    Ok(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_round_trip() {
+        let framed = frame(b"hello");
+        assert_eq!(&framed[..5], &[0, 0, 0, 0, 5]);
+        assert_eq!(unframe(framed).unwrap(), Bytes::from_static(b"hello"));
+        assert_eq!(unframe(frame(b"")).unwrap(), Bytes::new());
+    }
+
+    #[test]
+    fn malformed_frames_are_internal_errors() {
+        for body in [&b""[..], &[0, 0, 0], &[1, 0, 0, 0, 1, 9], &[0, 0, 0, 0, 2, 9], &[0, 0, 0, 0, 1, 9, 0, 0, 0, 0, 0]]
+        {
+            let status = unframe(Bytes::copy_from_slice(body)).unwrap_err();
+            assert_eq!(status.code(), Code::Internal, "{body:?}");
+        }
+    }
+
+    #[test]
+    fn timeouts_are_milliseconds_within_eight_digits() {
+        assert_eq!(grpc_timeout(Duration::from_secs(10)), "10000m");
+        assert_eq!(grpc_timeout(Duration::ZERO), "1m");
+        assert_eq!(grpc_timeout(Duration::from_secs(10_000_000)), "99999999m");
+    }
+
+    #[test]
+    fn http_statuses_map_like_grpc_clients_do() {
+        assert_eq!(status_from_http(http::StatusCode::SERVICE_UNAVAILABLE).code(), Code::Unavailable);
+        assert_eq!(status_from_http(http::StatusCode::NOT_FOUND).code(), Code::Unimplemented);
+        assert_eq!(status_from_http(http::StatusCode::IM_A_TEAPOT).code(), Code::Unknown);
+    }
+
+    #[tokio::test]
+    async fn nothing_listening_is_unavailable_at_once() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        drop(listener);
+        let client = UnaryClient::new(&format!("http://{addr}"), 1).unwrap();
+        let path = PathAndQuery::from_static("/x.Y/Z");
+        let status = client.call(&path, HeaderMap::new(), Bytes::new(), Duration::from_secs(5)).await.unwrap_err();
+        assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    }
+
+    #[test]
+    fn tls_upstreams_are_refused_up_front() {
+        assert!(UnaryClient::new("https://catalog:50052", 1).is_err());
+    }
+}

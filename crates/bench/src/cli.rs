@@ -65,6 +65,13 @@ pub struct Args {
     #[arg(long, default_value_t = 1_000_000, value_parser = clap::value_parser!(u32).range(1..))]
     pub gateway_rate_limit: u32,
 
+    /// The gateway's --worker-threads during the REST load. wrk, the gateway and catalog share
+    /// this machine's cores, so the gateway gets about one core's worth: one worker models a
+    /// one-CPU limit, where more workers than its share would only add context switches.
+    /// 0: the gateway's own default (one per CPU).
+    #[arg(long, default_value_t = 1)]
+    pub gateway_worker_threads: u32,
+
     /// Load before measuring, discarded (e.g. 2s, 500ms).
     #[arg(long, default_value = "2s", value_parser = parse_duration)]
     pub warmup: Duration,

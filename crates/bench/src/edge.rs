@@ -22,6 +22,8 @@ const BODY_SIZE_TOLERANCE: f64 = 0.2;
 /// What the REST phase measured.
 pub struct EdgeResult {
     pub path: String,
+    /// The gateway's --worker-threads (0: its default).
+    pub gateway_worker_threads: u32,
     pub wrk: WrkConfig,
     pub grpc_config: LoadConfig,
     pub hyper: WrkResult,
@@ -66,6 +68,7 @@ impl Edge<'_> {
             bin: args.gateway_bin.clone(),
             logs: self.logs.to_path_buf(),
             rate_limit_per_minute: args.gateway_rate_limit,
+            worker_threads: args.gateway_worker_threads,
         }
         .start(catalog.grpc_addr)
         .await?;
@@ -107,6 +110,7 @@ impl Edge<'_> {
         procs::stop_all([hyper, gateway.proc, catalog.proc], &mut warnings).await;
         Ok(EdgeResult {
             path,
+            gateway_worker_threads: args.gateway_worker_threads,
             wrk: wrk_config,
             grpc_config,
             hyper: hyper_result,

@@ -22,6 +22,8 @@ pub struct Gateway {
     pub logs: PathBuf,
     /// `--rate-limit-per-minute`: high enough that the load test never meets it.
     pub rate_limit_per_minute: u32,
+    /// `--worker-threads`; 0 leaves the gateway's default.
+    pub worker_threads: u32,
 }
 
 /// A serving gateway.
@@ -52,6 +54,9 @@ impl Gateway {
             .arg("warn")
             .arg("--log-format")
             .arg("json");
+        if self.worker_threads > 0 {
+            command.arg("--worker-threads").arg(self.worker_threads.to_string());
+        }
         for flag in ["--identity-url", "--orders-url", "--payments-url", "--shipping-url", "--notifications-url"] {
             command.arg(flag).arg(&nowhere);
         }

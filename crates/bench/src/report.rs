@@ -150,13 +150,17 @@ impl fmt::Display for Summary {
         let edge = &self.edge;
         writeln!(
             f,
-            "REST GET {} with wrk: {} threads, {} connections, {:?} warm-up + {:?} measured; \
-             grpc-direct: GetProduct to catalog, {} in flight over {} connections",
+            "REST GET {} with wrk: {} threads, {} connections, {:?} warm-up + {:?} measured; gateway worker \
+             threads: {}; grpc-direct: GetProduct to catalog, {} in flight over {} connections",
             edge.path,
             edge.wrk.threads,
             edge.wrk.connections,
             edge.wrk.warmup,
             edge.wrk.duration,
+            match edge.gateway_worker_threads {
+                0 => "one per CPU".to_string(),
+                n => n.to_string(),
+            },
             edge.grpc_config.concurrency,
             edge.grpc_config.connections
         )?;

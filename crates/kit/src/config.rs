@@ -63,6 +63,12 @@ pub struct CommonArgs {
     /// This service's client secret for obtaining service tokens from identity (16+ characters).
     #[arg(long, global = true, env = "SERVICE_CLIENT_SECRET", hide_env_values = true)]
     pub service_client_secret: Option<String>,
+
+    /// Threads that serve requests [default: the CPUs this process may use, cgroup CPU quota
+    /// included]. Set it to the CPU share the process really gets: threads beyond that only
+    /// add wake-ups and context switches.
+    #[arg(long, global = true, env = "WORKER_THREADS")]
+    pub worker_threads: Option<String>,
 }
 
 /// Per-service defaults for the common flags.
@@ -87,6 +93,8 @@ pub struct CommonConfig {
     pub shutdown: ShutdownTimings,
     pub request_timeout: Duration,
     pub auth: AuthConfig,
+    /// `None`: one per available CPU.
+    pub worker_threads: Option<usize>,
 }
 
 /// Where keys come from, what tokens must say, and this service's own credentials.
@@ -152,6 +160,14 @@ impl CommonArgs {
             problems.push("SERVICE_CLIENT_SECRET (--service-client-secret)", "must be at least 16 characters");
         }
 
+        let worker_threads = match &self.worker_threads {
+            None => Some(None),
+            Some(raw) => problems
+                .check("WORKER_THREADS (--worker-threads)", parse_count(raw, 1, 1024))
+                .and_then(|n| usize::try_from(n).ok())
+                .map(Some),
+        };
+
         let (
             Some(grpc_addr),
             Some(admin_addr),
@@ -161,7 +177,18 @@ impl CommonArgs {
             Some(timeout),
             Some(identity_url),
             Some(request_timeout),
-        ) = (grpc_addr, admin_addr, log_format, log_filter, delay, timeout, identity_url, request_timeout)
+            Some(worker_threads),
+        ) = (
+            grpc_addr,
+            admin_addr,
+            log_format,
+            log_filter,
+            delay,
+            timeout,
+            identity_url,
+            request_timeout,
+            worker_threads,
+        )
         else {
             return None;
         };
@@ -182,6 +209,7 @@ impl CommonArgs {
                 },
                 client_secret: self.service_client_secret.clone().map(Secret::new),
             },
+            worker_threads,
         })
     }
 }
@@ -315,6 +343,7 @@ mod tests {
             jwt_audience: "a".into(),
             jwt_service_audience: "a".into(),
             service_client_secret: Some("short".into()),
+            worker_threads: Some("0".into()),
         };
         let defaults = ServiceDefaults { name: "t", version: "0", grpc_port: 1, admin_port: 2 };
         let mut problems = Problems::default();
@@ -329,7 +358,7 @@ mod tests {
         }
         .validate("t", &mut problems);
         let err = problems.finish(config.zip(db)).unwrap_err().to_string();
-        for needle in ["GRPC_ADDR", "DATABASE_URL", "DB_MAX_CONNECTIONS", "LOG_FORMAT"] {
+        for needle in ["GRPC_ADDR", "DATABASE_URL", "DB_MAX_CONNECTIONS", "LOG_FORMAT", "WORKER_THREADS"] {
             assert!(err.contains(needle), "{needle} missing from {err}");
         }
     }

@@ -23,3 +23,18 @@ pub fn exit_code(service: &str, result: anyhow::Result<()>) -> ExitCode {
         }
     }
 }
+
+/// The multi-threaded runtime every binary runs on, with `worker_threads` workers (`None`: one
+/// per CPU the process may use). Built after the configuration is validated, since the thread
+/// count is part of it.
+pub fn runtime(service: &str, worker_threads: Option<usize>) -> Result<tokio::runtime::Runtime, ExitCode> {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    builder.enable_all();
+    if let Some(threads) = worker_threads {
+        builder.worker_threads(threads);
+    }
+    builder.build().map_err(|e| {
+        eprintln!("{service}: cannot start the async runtime: {e}");
+        ExitCode::FAILURE
+    })
+}

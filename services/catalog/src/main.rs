@@ -4,16 +4,23 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use mercato_catalog::{App, Cli, Command, startup};
+use mercato_catalog::{App, Cli, Command, Config, startup};
 use mercato_kit::{Shutdown, process, telemetry};
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     let cli = Cli::parse();
     let config = match process::config_or_exit("catalog", cli.config()) {
         Ok(config) => config,
         Err(code) => return code,
     };
+    let runtime = match process::runtime("catalog", config.common.worker_threads) {
+        Ok(runtime) => runtime,
+        Err(code) => return code,
+    };
+    runtime.block_on(run(cli, config))
+}
+
+async fn run(cli: Cli, config: Config) -> ExitCode {
     telemetry::init(config.common.service, config.common.version, &config.common.log);
 
     let result = match cli.command.clone().unwrap_or_default() {

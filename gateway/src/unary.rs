@@ -87,12 +87,21 @@ impl UnaryClient {
     ) -> Result<Bytes, Status> {
         let deadline = Instant::now() + timeout;
         let call = async {
-            let (slot, generation, sender) = self.sender().await?;
-            let result = self.exchange(sender, path, headers, message, timeout).await;
-            if let Err(Failure::Connection(_)) = &result {
-                slot.drop_connection(generation);
+            let mut retried = false;
+            loop {
+                let (slot, generation, sender) = self.sender().await?;
+                let result = self.exchange(sender, path, headers.clone(), message.clone(), timeout).await;
+                if let Err(Failure::Connection(_)) = &result {
+                    slot.drop_connection(generation);
+                }
+                match result {
+                    // The upstream never saw the call (a connection that had gone away, a
+                    // refused stream), so one more try on a fresh connection is safe even for
+                    // writes: an upstream restart costs no failed request.
+                    Err(failure) if failure.never_reached_upstream() && !retried => retried = true,
+                    result => return result.map_err(Failure::into_status),
+                }
             }
-            result.map_err(Failure::into_status)
         };
         match tokio::time::timeout_at(deadline, call).await {
             Ok(result) => result,
@@ -217,6 +226,14 @@ enum Failure {
 }
 
 impl Failure {
+    fn never_reached_upstream(&self) -> bool {
+        match self {
+            Failure::Connection(_) => true,
+            Failure::Stream(e) => e.reason() == Some(h2::Reason::REFUSED_STREAM),
+            Failure::Status(_) => false,
+        }
+    }
+
     fn into_status(self) -> Status {
         match self {
             Failure::Connection(e) => Status::unavailable(format!("upstream unavailable: {e}")),

@@ -1,4 +1,8 @@
-use std::{net::SocketAddr, time::Duration};
+use std::{
+    net::SocketAddr,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use bytes::Bytes;
 use clap::Parser;
@@ -19,8 +23,52 @@ pub struct Stack {
     pub catalog_admin: SocketAddr,
     pub identity: TestIdentity,
     stops: Vec<(Shutdown, JoinHandle<anyhow::Result<()>>)>,
-    catalog_db: TestDatabase,
-    catalog_addr: SocketAddr,
+    pub relay: Option<Relay>,
+    _catalog_db: TestDatabase,
+}
+
+/// A TCP relay between the gateway and an upstream whose connections a test can cut, as an
+/// upstream crash or a load balancer dropping idle connections would.
+pub struct Relay {
+    pub addr: SocketAddr,
+    relayed: Arc<Mutex<Vec<JoinHandle<()>>>>,
+    accept: JoinHandle<()>,
+}
+
+impl Relay {
+    async fn start(target: SocketAddr) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let relayed = Arc::new(Mutex::new(Vec::new()));
+        let tracked = relayed.clone();
+        let accept = tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let relay = tokio::spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+                tracked.lock().unwrap().push(relay);
+            }
+        });
+        Self { addr, relayed, accept }
+    }
+
+    /// Closes every relayed connection; returns how many there were. New ones still work.
+    pub fn cut(&self) -> usize {
+        let cut: Vec<_> = self.relayed.lock().unwrap().drain(..).collect();
+        for relay in &cut {
+            relay.abort();
+        }
+        cut.len()
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.accept.abort();
+        self.cut();
+    }
 }
 
 /// catalog on `grpc_addr` (port 0: any) over `db`, seeded, verifying tokens with identity's keys.
@@ -63,13 +111,23 @@ impl Stack {
 
     /// `gateway_args` are appended to the gateway's flags (e.g. a stricter rate limit).
     pub async fn start_with(gateway_args: &[&str]) -> Self {
+        Self::build(gateway_args, false).await
+    }
+
+    /// The gateway reaches catalog through a [`Relay`] the test can cut.
+    pub async fn start_behind_relay() -> Self {
+        Self::build(&[], true).await
+    }
+
+    async fn build(gateway_args: &[&str], relay: bool) -> Self {
         let identity = TestIdentity::spawn(Backend::Sqlite, &[]).await.unwrap();
         let identity_url = identity.url();
         let catalog_db = TestDatabase::create(Backend::Sqlite).await.unwrap();
         let (catalog_addr, catalog_admin, catalog) = start_catalog(&catalog_db, "127.0.0.1:0", &identity_url).await;
         let mut stops = vec![catalog];
 
-        let catalog_url = format!("http://{catalog_addr}");
+        let relay = if relay { Some(Relay::start(catalog_addr).await) } else { None };
+        let catalog_url = format!("http://{}", relay.as_ref().map_or(catalog_addr, |r| r.addr));
         let dead = dead_url();
         let mut args = vec![
             "gateway",
@@ -93,19 +151,7 @@ impl Stack {
         let (gateway_addr, gateway_admin) = (gateway.addr(), gateway.admin_addr());
         let stop = Shutdown::new();
         stops.push((stop.clone(), tokio::spawn(gateway.run_until_stopped(stop))));
-        Self { gateway: gateway_addr, gateway_admin, catalog_admin, identity, stops, catalog_db, catalog_addr }
-    }
-
-    /// Stops catalog (the gateway's connections to it break) and starts it again on the same
-    /// port and database.
-    pub async fn restart_catalog(&mut self) {
-        let (stop, task) = self.stops.remove(0);
-        stop.trigger();
-        tokio::time::timeout(Duration::from_secs(10), task).await.unwrap().unwrap().unwrap();
-        let (_, admin, catalog) =
-            start_catalog(&self.catalog_db, &self.catalog_addr.to_string(), &self.identity.url()).await;
-        self.catalog_admin = admin;
-        self.stops.insert(0, catalog);
+        Self { gateway: gateway_addr, gateway_admin, catalog_admin, identity, stops, relay, _catalog_db: catalog_db }
     }
 
     pub fn url(&self, path: &str) -> String {

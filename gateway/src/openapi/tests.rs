@@ -2,6 +2,7 @@ use std::sync::LazyLock;
 
 use super::*;
 use crate::mesh::is_public;
+use crate::transcode::BodyMapping;
 
 static POOL: LazyLock<DescriptorPool> =
     LazyLock::new(|| DescriptorPool::decode(mercato::FILE_DESCRIPTOR_SET).expect("the descriptor set decodes"));

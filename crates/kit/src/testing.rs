@@ -41,6 +41,12 @@ pub struct TestDatabase {
     pg: Option<(String, String)>,
 }
 
+/// The command line every in-process test service starts from: `binary` on free loopback ports
+/// over `database`. Callers append their service's own flags.
+pub fn service_args<'a>(binary: &'a str, database: &'a TestDatabase) -> Vec<&'a str> {
+    vec![binary, "--grpc-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0", "--database-url", database.url()]
+}
+
 impl TestDatabase {
     pub async fn create(backend: Backend) -> anyhow::Result<Self> {
         match backend {

@@ -9,6 +9,7 @@ use clap::Parser;
 use http::{HeaderMap, Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper_util::{client::legacy::Client, rt::TokioExecutor};
+use mercato_catalog::testing::TestCatalog;
 use mercato_identity::testing::TestIdentity;
 use mercato_kit::{
     Shutdown,
@@ -22,9 +23,9 @@ pub struct Stack {
     pub gateway_admin: SocketAddr,
     pub catalog_admin: SocketAddr,
     pub identity: TestIdentity,
-    stops: Vec<(Shutdown, JoinHandle<anyhow::Result<()>>)>,
     pub relay: Option<Relay>,
-    _catalog_db: TestDatabase,
+    catalog: TestCatalog,
+    gateway_stop: (Shutdown, JoinHandle<anyhow::Result<()>>),
 }
 
 /// A TCP relay between the gateway and an upstream whose connections a test can cut, as an
@@ -71,31 +72,6 @@ impl Drop for Relay {
     }
 }
 
-/// catalog on `grpc_addr` (port 0: any) over `db`, seeded, verifying tokens with identity's keys.
-async fn start_catalog(
-    db: &TestDatabase,
-    grpc_addr: &str,
-    identity_url: &str,
-) -> (SocketAddr, SocketAddr, (Shutdown, JoinHandle<anyhow::Result<()>>)) {
-    let cli = mercato_catalog::Cli::try_parse_from([
-        "catalog",
-        "--grpc-addr",
-        grpc_addr,
-        "--admin-addr",
-        "127.0.0.1:0",
-        "--database-url",
-        db.url(),
-        "--seed-on-start",
-        "--identity-url",
-        identity_url,
-    ])
-    .unwrap();
-    let catalog = mercato_catalog::App::build(cli.config().unwrap()).await.unwrap();
-    let (grpc, admin) = (catalog.grpc_addr(), catalog.admin_addr());
-    let stop = Shutdown::new();
-    (grpc, admin, (stop.clone(), tokio::spawn(catalog.run_until_stopped(stop))))
-}
-
 /// A port nothing listens on (bound, then released).
 pub fn dead_url() -> String {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -123,11 +99,10 @@ impl Stack {
         let identity = TestIdentity::spawn(Backend::Sqlite, &[]).await.unwrap();
         let identity_url = identity.url();
         let catalog_db = TestDatabase::create(Backend::Sqlite).await.unwrap();
-        let (catalog_addr, catalog_admin, catalog) = start_catalog(&catalog_db, "127.0.0.1:0", &identity_url).await;
-        let mut stops = vec![catalog];
+        let catalog = TestCatalog::spawn(catalog_db, &identity_url).await.unwrap();
 
-        let relay = if relay { Some(Relay::start(catalog_addr).await) } else { None };
-        let catalog_url = format!("http://{}", relay.as_ref().map_or(catalog_addr, |r| r.addr));
+        let relay = if relay { Some(Relay::start(catalog.grpc_addr).await) } else { None };
+        let catalog_url = format!("http://{}", relay.as_ref().map_or(catalog.grpc_addr, |r| r.addr));
         let dead = dead_url();
         let mut args = vec![
             "gateway",
@@ -150,19 +125,20 @@ impl Stack {
                 .unwrap();
         let (gateway_addr, gateway_admin) = (gateway.addr(), gateway.admin_addr());
         let stop = Shutdown::new();
-        stops.push((stop.clone(), tokio::spawn(gateway.run_until_stopped(stop))));
-        Self { gateway: gateway_addr, gateway_admin, catalog_admin, identity, stops, relay, _catalog_db: catalog_db }
+        let gateway_stop = (stop.clone(), tokio::spawn(gateway.run_until_stopped(stop)));
+        let catalog_admin = catalog.admin_addr;
+        Self { gateway: gateway_addr, gateway_admin, catalog_admin, identity, relay, catalog, gateway_stop }
     }
 
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.gateway)
     }
 
-    pub async fn stop(mut self) {
-        for (stop, task) in self.stops.drain(..).rev() {
-            stop.trigger();
-            tokio::time::timeout(Duration::from_secs(10), task).await.unwrap().unwrap().unwrap();
-        }
+    pub async fn stop(self) {
+        let (stop, task) = self.gateway_stop;
+        stop.trigger();
+        tokio::time::timeout(Duration::from_secs(10), task).await.unwrap().unwrap().unwrap();
+        self.catalog.stop().await.unwrap();
         self.identity.stop().await.unwrap();
     }
 }

@@ -9,6 +9,8 @@ pub mod grpc;
 pub mod migration;
 pub mod startup;
 pub mod storage;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use config::{Cli, Command, Config};
 pub use startup::App;

@@ -10,7 +10,7 @@ use mercato::identity::v1::{
 };
 use mercato_kit::{
     Shutdown,
-    testing::{Backend, TestDatabase},
+    testing::{Backend, TestDatabase, service_args},
 };
 use tonic::transport::Channel;
 
@@ -47,17 +47,8 @@ impl TestIdentity {
     async fn spawn_with(database: TestDatabase, extra: &[&str]) -> anyhow::Result<Self> {
         let clients: Vec<String> = SERVICES.iter().map(|s| format!("{s}={SERVICE_SECRET}")).collect();
         let clients = clients.join(",");
-        let mut args = vec![
-            "identity",
-            "--grpc-addr",
-            "127.0.0.1:0",
-            "--admin-addr",
-            "127.0.0.1:0",
-            "--database-url",
-            database.url(),
-            "--service-clients",
-            &clients,
-        ];
+        let mut args = service_args("identity", &database);
+        args.extend(["--service-clients", &clients]);
         args.extend_from_slice(extra);
         let config = Cli::try_parse_from(args)?.config()?;
         let app = App::build(config).await?;

@@ -1,18 +1,15 @@
-use std::{net::SocketAddr, time::Duration};
+use std::net::SocketAddr;
 
-use clap::Parser;
 use mercato::catalog::v1::{
     self as pb, catalog_service_client::CatalogServiceClient, stock_service_client::StockServiceClient,
 };
-use mercato_catalog::{App, Cli};
+use mercato_catalog::testing::TestCatalog;
 use mercato_identity::testing::TestIdentity;
 pub(crate) use mercato_kit::on_both_databases;
 use mercato_kit::{
-    Shutdown,
     auth::service_token::Bearer,
     testing::{Backend, TestDatabase},
 };
-use tokio::task::JoinHandle;
 use tonic::{codegen::InterceptedService, transport::Channel};
 
 pub type CatalogClient = CatalogServiceClient<InterceptedService<Channel, Bearer>>;
@@ -25,9 +22,7 @@ pub struct TestApp {
     pub identity: TestIdentity,
     pub admin_token: String,
     pub service_token: String,
-    shutdown: Shutdown,
-    task: Option<JoinHandle<anyhow::Result<()>>>,
-    _db: TestDatabase,
+    catalog: TestCatalog,
 }
 
 impl TestApp {
@@ -50,15 +45,8 @@ impl TestApp {
     }
 
     /// Triggers shutdown and waits for the app to finish draining.
-    pub async fn stop(mut self) {
-        self.shutdown.trigger();
-        if let Some(task) = self.task.take() {
-            tokio::time::timeout(Duration::from_secs(10), task)
-                .await
-                .expect("app stops within 10s")
-                .expect("app task")
-                .expect("app ran cleanly");
-        }
+    pub async fn stop(self) {
+        self.catalog.stop().await.expect("catalog stops cleanly within 10s");
         self.identity.stop().await.expect("identity stops cleanly");
     }
 }
@@ -67,29 +55,13 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
     // identity's own database is SQLite: the backend under test is catalog's.
     let identity = TestIdentity::spawn(Backend::Sqlite, &[]).await.expect("identity starts");
     let db = TestDatabase::create(backend).await.expect("test database");
-    let identity_url = identity.url();
-    let cli = Cli::try_parse_from([
-        "catalog",
-        "--grpc-addr",
-        "127.0.0.1:0",
-        "--admin-addr",
-        "127.0.0.1:0",
-        "--database-url",
-        db.url(),
-        "--seed-on-start",
-        "--identity-url",
-        &identity_url,
-    ])
-    .expect("arguments parse");
-    let app = App::build(cli.config().expect("valid config")).await.expect("app builds");
-    let (grpc_addr, admin_addr) = (app.grpc_addr(), app.admin_addr());
-    let shutdown = Shutdown::new();
-    let task = tokio::spawn(app.run_until_stopped(shutdown.clone()));
+    let catalog = TestCatalog::spawn(db, &identity.url()).await.expect("catalog starts");
+    let admin_addr = catalog.admin_addr;
     // The listener is bound already: connecting succeeds at once, no waiting needed.
-    let channel = Channel::from_shared(format!("http://{grpc_addr}")).expect("uri").connect().await.expect("connects");
+    let channel = Channel::from_shared(catalog.url()).expect("uri").connect().await.expect("connects");
     let admin_token = identity.admin_token().await.expect("admin token");
     let service_token = identity.service_token("orders").await.expect("service token");
-    TestApp { admin_addr, channel, identity, admin_token, service_token, shutdown, task: Some(task), _db: db }
+    TestApp { admin_addr, channel, identity, admin_token, service_token, catalog }
 }
 
 /// A valid new product; `sku` must be unique per test.

@@ -90,7 +90,8 @@ impl UnaryClient {
             let mut retried = false;
             loop {
                 let (slot, generation, sender) = self.sender().await?;
-                let result = self.exchange(sender, path, headers.clone(), message.clone(), timeout).await;
+                let remaining = deadline.saturating_duration_since(Instant::now());
+                let result = self.exchange(sender, path, headers.clone(), message.clone(), remaining).await;
                 if let Err(Failure::Connection(_)) = &result {
                     slot.drop_connection(generation);
                 }

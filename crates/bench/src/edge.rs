@@ -10,6 +10,7 @@ use anyhow::Context;
 use crate::{
     catalog::Catalog,
     cli::Args,
+    cpu,
     gateway::{self, Gateway},
     load::{self, LoadConfig, LoadResult},
     procs, report,
@@ -32,6 +33,8 @@ pub struct EdgeResult {
     /// The gateway's `VmRSS` right after its load run, and `VmHWM` then.
     pub gateway_rss_kib: u64,
     pub gateway_peak_rss_kib: u64,
+    /// Where the CPU of the run through the gateway went.
+    pub gateway_cpu: cpu::EdgeCpu,
     pub gateway_body_bytes: usize,
     pub hyper_body_bytes: usize,
     pub warnings: Vec<String>,
@@ -97,9 +100,19 @@ impl Edge<'_> {
         let grpc_result =
             load::run(catalog.grpc_addr, &grpc_config).await.context("direct gRPC load on catalog (REST phase)")?;
         eprintln!("bench: {}", report::edge_grpc_row("grpc-direct", &grpc_result));
-        let gateway_result = wrk::run(&self.wrk_bin, &format!("http://{}{path}", gateway.addr), &wrk_config)
-            .await
-            .context("wrk through the gateway")?;
+        let watched = [gateway.proc.pid()?, catalog.proc.pid()?];
+        let (gateway_result, run_cpu) =
+            wrk::run_watching(&self.wrk_bin, &format!("http://{}{path}", gateway.addr), &wrk_config, &watched)
+                .await
+                .context("wrk through the gateway")?;
+        let share = |i: usize| cpu::Share { cpu: run_cpu.watched.get(i).copied().unwrap_or_default() };
+        let gateway_cpu = cpu::EdgeCpu {
+            elapsed: run_cpu.elapsed,
+            gateway: share(0),
+            catalog: share(1),
+            wrk: cpu::Share { cpu: run_cpu.wrk },
+            cores: std::thread::available_parallelism().map_or(1, usize::from),
+        };
         let gateway_rss_kib = gateway.proc.rss_kib()?;
         let gateway_peak_rss_kib = gateway.proc.peak_rss_kib()?;
         eprintln!("bench: {}", report::wrk_row("gateway", &gateway_result));
@@ -118,6 +131,7 @@ impl Edge<'_> {
             grpc: grpc_result,
             gateway_rss_kib,
             gateway_peak_rss_kib,
+            gateway_cpu,
             gateway_body_bytes: gateway_body.len(),
             hyper_body_bytes: hyper_body.len(),
             warnings,

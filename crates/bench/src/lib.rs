@@ -4,6 +4,7 @@
 pub mod catalog;
 pub mod ceiling;
 pub mod cli;
+pub mod cpu;
 pub mod db;
 pub mod echo;
 pub mod edge;

@@ -185,6 +185,21 @@ impl fmt::Display for Summary {
             mb(edge.gateway_rss_kib),
             mb(edge.gateway_peak_rss_kib)
         )?;
+        let cpu = &edge.gateway_cpu;
+        let requests = edge.gateway.requests;
+        let part = |share: &crate::cpu::Share| {
+            format!("{:.1} µs ({:.2} cores)", share.micros_per_request(requests), share.cores(cpu.elapsed))
+        };
+        writeln!(
+            f,
+            "CPU per request through the gateway: gateway {}, catalog {}, wrk {}; at that cost {} cores \
+             serve at most {:.0} req/s",
+            part(&cpu.gateway),
+            part(&cpu.catalog),
+            part(&cpu.wrk),
+            cpu.cores,
+            cpu.ceiling(requests)
+        )?;
 
         let ratio = 100.0 * self.catalog.rps() / self.echo.rps().max(f64::MIN_POSITIVE);
         let idle = mb(self.idle_rss_kib);

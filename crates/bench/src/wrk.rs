@@ -9,7 +9,9 @@ use std::{
 };
 
 use anyhow::Context;
-use tokio::process::Command;
+use tokio::{process::Command, time::Instant};
+
+use crate::cpu;
 
 /// Slack over the run's own duration before a wrk run counts as hung.
 const HANG_SLACK: Duration = Duration::from_secs(30);
@@ -93,14 +95,38 @@ pub fn locate(name: &Path) -> anyhow::Result<PathBuf> {
 
 /// A warm-up run (figures discarded, errors kept), then the measured run against `url`.
 pub async fn run(wrk: &Path, url: &str, config: &WrkConfig) -> anyhow::Result<WrkResult> {
+    Ok(run_watching(wrk, url, config, &[]).await?.0)
+}
+
+/// The CPU spent during a measured run.
+#[derive(Debug, Clone, Default)]
+pub struct RunCpu {
+    pub elapsed: Duration,
+    /// Per watched process, in the order given.
+    pub watched: Vec<Duration>,
+    pub wrk: Duration,
+}
+
+/// [`run`], also measuring the CPU the processes `pids` and wrk itself spent in the measured
+/// run (not the warm-up).
+pub async fn run_watching(
+    wrk: &Path,
+    url: &str,
+    config: &WrkConfig,
+    pids: &[u32],
+) -> anyhow::Result<(WrkResult, RunCpu)> {
     let mut warmup_errors = 0;
     if !config.warmup.is_zero() {
         let warmup = once(wrk, url, config, config.warmup).await.context("wrk warm-up run")?;
         warmup_errors = warmup.error_count();
     }
+    let sample = || pids.iter().map(|pid| cpu::of_process(*pid)).collect::<anyhow::Result<Vec<_>>>();
+    let (before, children_before, started) = (sample()?, cpu::of_exited_children()?, Instant::now());
     let mut result = once(wrk, url, config, config.duration).await?;
+    let (after, children_after, elapsed) = (sample()?, cpu::of_exited_children()?, started.elapsed());
     result.warmup_errors = warmup_errors;
-    Ok(result)
+    let watched = after.iter().zip(&before).map(|(a, b)| a.saturating_sub(*b)).collect();
+    Ok((result, RunCpu { elapsed, watched, wrk: children_after.saturating_sub(children_before) }))
 }
 
 async fn once(wrk: &Path, url: &str, config: &WrkConfig, duration: Duration) -> anyhow::Result<WrkResult> {

@@ -71,7 +71,8 @@ pub fn call(target: Target<'_>, name: &'static str, method: &str, request: Value
         let client = client.ok_or_else(|| Status::unavailable("no upstream for this part"))?;
         let message = DynamicMessage::deserialize(method.input(), request)
             .map_err(|e| Status::internal(format!("aggregate request does not fit: {e}")))?;
-        let reply = upstream::unary(&client, &method, &message, headers, budget).await?;
+        let path = upstream::method_path(&method)?;
+        let reply = upstream::unary(&client, &path, &method, &message, headers, budget).await?;
         let mut json = serde_json::to_value(&reply).map_err(|e| Status::internal(format!("rendering: {e}")))?;
         Ok(match field {
             Some(field) => json.get_mut(field).map(Value::take).unwrap_or(Value::Array(Vec::new())),

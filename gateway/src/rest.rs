@@ -69,7 +69,7 @@ pub async fn handle(State(rest): State<Arc<Rest>>, req: Request<Body>) -> Respon
     }
     let Some(client) = rest.mesh.unary_for(service.full_name()) else { return not_served() };
     let headers = upstream::forward_headers(&parts.headers);
-    match upstream::unary(&client, method, &message, headers, rest.timeout).await {
+    match upstream::unary(&client, &route.grpc_path, method, &message, headers, rest.timeout).await {
         Ok(reply) => match transcode::response_json(route, &reply) {
             Ok(json) => json_response(StatusCode::OK, json),
             Err(e) => rest.error(&e.to_status()),

@@ -24,6 +24,7 @@ use tonic::{Code, Status};
 /// Same as the kit's gRPC channels: a dead peer is noticed within this time, not TCP's minutes.
 const KEEPALIVE: Duration = Duration::from_secs(20);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+const GRPC_TIMEOUT: http::HeaderName = http::HeaderName::from_static("grpc-timeout");
 /// The largest response accepted (tonic's default decoding limit).
 pub const MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
 /// Flow-control windows: a response never waits for a WINDOW_UPDATE round trip.
@@ -176,7 +177,7 @@ impl UnaryClient {
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
         headers.insert(header::TE, HeaderValue::from_static("trailers"));
         if let Ok(value) = HeaderValue::from_str(&grpc_timeout(timeout)) {
-            headers.insert("grpc-timeout", value);
+            headers.insert(GRPC_TIMEOUT, value);
         }
         let mut request = Request::new(());
         *request.method_mut() = Method::POST;

@@ -3,22 +3,30 @@
 
 use std::time::Duration;
 
-use http::{HeaderMap, uri::PathAndQuery};
+use http::{HeaderMap, HeaderName, uri::PathAndQuery};
 use prost::Message as _;
 use prost_reflect::{DynamicMessage, MethodDescriptor};
 use tonic::{Status, metadata::MetadataMap, transport::Channel};
 
-use crate::{transcode::DynamicCodec, unary::UnaryClient};
+use crate::{
+    transcode::{self, DynamicCodec},
+    unary::UnaryClient,
+};
 
 /// Headers that travel upstream as gRPC metadata: the caller's token (services verify it
 /// again and act for the user), the correlation id, and trace context.
-const FORWARDED: &[&str] = &["authorization", "x-request-id", "traceparent", "tracestate"];
+const FORWARDED: [HeaderName; 4] = [
+    http::header::AUTHORIZATION,
+    HeaderName::from_static("x-request-id"),
+    HeaderName::from_static("traceparent"),
+    HeaderName::from_static("tracestate"),
+];
 
 pub fn forward_headers(headers: &HeaderMap) -> HeaderMap {
     let mut forwarded = HeaderMap::with_capacity(FORWARDED.len() + 3);
     for name in FORWARDED {
-        if let Some(value) = headers.get(*name) {
-            forwarded.insert(*name, value.clone());
+        if let Some(value) = headers.get(&name) {
+            forwarded.insert(name, value.clone());
         }
     }
     forwarded
@@ -28,10 +36,8 @@ pub fn forward_metadata(headers: &HeaderMap) -> MetadataMap {
     MetadataMap::from_headers(forward_headers(headers))
 }
 
-fn grpc_path(method: &MethodDescriptor) -> Result<PathAndQuery, Status> {
-    format!("/{}/{}", method.parent_service().full_name(), method.name())
-        .parse()
-        .map_err(|_| Status::internal("method path is not a valid URI path"))
+pub fn method_path(method: &MethodDescriptor) -> Result<PathAndQuery, Status> {
+    transcode::grpc_path(method).map_err(|_| Status::internal("method path is not a valid URI path"))
 }
 
 fn request(message: DynamicMessage, metadata: MetadataMap) -> tonic::Request<DynamicMessage> {
@@ -46,15 +52,17 @@ async fn ready(channel: Channel) -> Result<tonic::client::Grpc<Channel>, Status>
     Ok(grpc)
 }
 
+/// A unary call of `method` at `path` (its gRPC path: a route's, parsed once, or
+/// [`method_path`]).
 pub async fn unary(
     client: &UnaryClient,
+    path: &PathAndQuery,
     method: &MethodDescriptor,
     message: &DynamicMessage,
     headers: HeaderMap,
     timeout: Duration,
 ) -> Result<DynamicMessage, Status> {
-    let path = grpc_path(method)?;
-    let reply = client.call(&path, headers, message.encode_to_vec().into(), timeout).await?;
+    let reply = client.call(path, headers, message.encode_to_vec().into(), timeout).await?;
     DynamicMessage::decode(method.output(), reply)
         .map_err(|e| Status::internal(format!("cannot decode the upstream response: {e}")))
 }
@@ -66,7 +74,7 @@ pub async fn server_streaming(
     message: DynamicMessage,
     metadata: MetadataMap,
 ) -> Result<tonic::Streaming<DynamicMessage>, Status> {
-    let path = grpc_path(method)?;
+    let path = method_path(method)?;
     let mut grpc = ready(channel).await?;
     let codec = DynamicCodec::new(method.output());
     Ok(grpc.server_streaming(request(message, metadata), path, codec).await?.into_inner())

@@ -11,7 +11,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use http::{HeaderMap, HeaderValue, Request, Response};
+use http::{HeaderMap, HeaderName, HeaderValue, Request, Response};
 use mercato_kit::auth::Caller;
 use tonic::Status;
 use tower::{Layer, Service};
@@ -92,11 +92,16 @@ impl RateLimiter {
     }
 }
 
+/// Parsed once: these go on every response.
+const RATELIMIT_LIMIT: HeaderName = HeaderName::from_static("ratelimit-limit");
+const RATELIMIT_REMAINING: HeaderName = HeaderName::from_static("ratelimit-remaining");
+const RATELIMIT_RESET: HeaderName = HeaderName::from_static("ratelimit-reset");
+
 impl Decision {
     pub fn write(&self, headers: &mut HeaderMap) {
-        headers.insert("ratelimit-limit", HeaderValue::from(self.limit));
-        headers.insert("ratelimit-remaining", HeaderValue::from(self.remaining));
-        headers.insert("ratelimit-reset", HeaderValue::from(self.reset));
+        headers.insert(RATELIMIT_LIMIT, HeaderValue::from(self.limit));
+        headers.insert(RATELIMIT_REMAINING, HeaderValue::from(self.remaining));
+        headers.insert(RATELIMIT_RESET, HeaderValue::from(self.reset));
         if !self.allowed {
             headers.insert(http::header::RETRY_AFTER, HeaderValue::from(self.retry_after));
         }

@@ -23,6 +23,6 @@ pub use codec::{DynamicCodec, DynamicDecoder, DynamicEncoder};
 pub use error::TranscodeError;
 pub use json::response_json;
 pub use request::build_request;
-pub use routes::{BodyMapping, Match, Route, RouteMatch, RouteTable};
+pub use routes::{BodyMapping, Match, Route, RouteMatch, RouteTable, grpc_path};
 pub use status::{error_json, http_status};
 pub use template::{PathTemplate, TemplateError};

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use http::uri::PathAndQuery;
 use prost_reflect::{DescriptorPool, Kind, MethodDescriptor, ServiceDescriptor};
 
 use super::error::TranscodeError;
@@ -30,16 +31,13 @@ pub struct Route {
     pub body: BodyMapping,
     pub response_body: Option<String>,
     pub method: MethodDescriptor,
+    /// The method's gRPC request path, `/package.Service/Method`, parsed once.
+    pub grpc_path: PathAndQuery,
     pub server_streaming: bool,
     pub client_streaming: bool,
 }
 
 impl Route {
-    /// The gRPC request path of the method, `/package.Service/Method`.
-    pub fn grpc_path(&self) -> String {
-        format!("/{}/{}", self.method.parent_service().full_name(), self.method.name())
-    }
-
     fn new(method: &MethodDescriptor, binding: Binding) -> Result<Self, TranscodeError> {
         let invalid = |reason: String| TranscodeError::InvalidRule { method: method.full_name().to_owned(), reason };
         let template = PathTemplate::parse(&binding.template).map_err(|source| TranscodeError::InvalidTemplate {
@@ -88,10 +86,17 @@ impl Route {
             body,
             response_body,
             method: method.clone(),
+            grpc_path: grpc_path(method)
+                .map_err(|_| invalid(format!("`{}` is not a valid request path", method.full_name())))?,
             server_streaming: method.is_server_streaming(),
             client_streaming: method.is_client_streaming(),
         })
     }
+}
+
+/// `/package.Service/Method`: where a gRPC client sends calls of `method`.
+pub fn grpc_path(method: &MethodDescriptor) -> Result<PathAndQuery, http::uri::InvalidUri> {
+    format!("/{}/{}", method.parent_service().full_name(), method.name()).parse()
 }
 
 /// A route and the path variables its template bound: field path → percent-decoded value.
@@ -348,7 +353,7 @@ mod tests {
     #[test]
     fn grpc_path_names_service_and_method() {
         let Match::Found(m) = table().find(&http::Method::GET, "/v1/users/me") else { panic!() };
-        assert_eq!(m.route.grpc_path(), "/mercato.identity.v1.IdentityService/GetMe");
+        assert_eq!(m.route.grpc_path, "/mercato.identity.v1.IdentityService/GetMe");
     }
 
     /// Characters a client may send in a segment value, including ones that need encoding.

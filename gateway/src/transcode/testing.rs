@@ -43,6 +43,7 @@ pub(crate) fn kitchen_route(method: http::Method, template: &str, body: BodyMapp
         raw_template: template.to_owned(),
         body,
         response_body: None,
+        grpc_path: super::grpc_path(&cook).expect("path"),
         method: cook,
         server_streaming: false,
         client_streaming: false,

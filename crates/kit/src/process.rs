@@ -1,40 +1,64 @@
-//! The two ends of every binary's `main`: refuse bad configuration before anything starts, and
-//! turn the outcome into an exit code with the failure logged as a cause chain.
+//! Every binary's `main`, once: refuse bad configuration before anything starts, build the
+//! runtime the configuration asks for, install logging, run, and turn the outcome into an exit
+//! code with the failure logged as a cause chain.
 
 use std::process::ExitCode;
 
-use crate::config::{ConfigError, EXIT_CONFIG};
+use crate::{
+    CommonConfig,
+    config::{ConfigError, EXIT_CONFIG},
+    telemetry,
+};
 
-/// The configuration, or (after printing every problem to stderr) the exit code to return.
-pub fn config_or_exit<T>(service: &str, config: Result<T, ConfigError>) -> Result<T, ExitCode> {
-    config.map_err(|e| {
-        eprintln!("{service}: {e}");
-        ExitCode::from(EXIT_CONFIG)
-    })
-}
-
-/// 0 on success; otherwise the error is logged and the exit code is 1.
-pub fn exit_code(service: &str, result: anyhow::Result<()>) -> ExitCode {
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
+/// Runs `run` with the validated configuration and returns the process's exit code: 78 (after
+/// printing every problem to stderr) for bad configuration, 1 for a failure (logged), else 0.
+/// `common` picks the kit's part out of the service's configuration.
+pub fn main<C, F, Fut>(
+    service: &str,
+    config: Result<C, ConfigError>,
+    common: impl FnOnce(&C) -> &CommonConfig,
+    run: F,
+) -> ExitCode
+where
+    F: FnOnce(C) -> Fut,
+    Fut: Future<Output = anyhow::Result<()>>,
+{
+    let config = match config {
+        Ok(config) => config,
         Err(e) => {
-            tracing::error!(error = format!("{e:#}"), "{service} failed");
-            ExitCode::FAILURE
+            eprintln!("{service}: {e}");
+            return ExitCode::from(EXIT_CONFIG);
         }
-    }
+    };
+    let common = common(&config);
+    let (name, version, log) = (common.service, common.version, common.log.clone());
+    let runtime = match runtime(common.worker_threads) {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("{service}: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        telemetry::init(name, version, &log);
+        match run(config).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                tracing::error!(error = format!("{e:#}"), "{service} failed");
+                ExitCode::FAILURE
+            }
+        }
+    })
 }
 
 /// The multi-threaded runtime every binary runs on, with `worker_threads` workers (`None`: one
 /// per CPU the process may use). Built after the configuration is validated, since the thread
 /// count is part of it.
-pub fn runtime(service: &str, worker_threads: Option<usize>) -> Result<tokio::runtime::Runtime, ExitCode> {
+fn runtime(worker_threads: Option<usize>) -> std::io::Result<tokio::runtime::Runtime> {
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     builder.enable_all();
     if let Some(threads) = worker_threads {
         builder.worker_threads(threads);
     }
-    builder.build().map_err(|e| {
-        eprintln!("{service}: cannot start the async runtime: {e}");
-        ExitCode::FAILURE
-    })
+    builder.build()
 }

@@ -5,31 +5,23 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use mercato_identity::{App, Cli, Command, Config, startup};
-use mercato_kit::{Shutdown, process, telemetry};
+use mercato_kit::{Shutdown, process};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let config = match process::config_or_exit("identity", cli.config()) {
-        Ok(config) => config,
-        Err(code) => return code,
-    };
-    let runtime = match process::runtime("identity", config.common.worker_threads) {
-        Ok(runtime) => runtime,
-        Err(code) => return code,
-    };
-    runtime.block_on(run(cli, config))
-}
-
-async fn run(cli: Cli, config: Config) -> ExitCode {
-    telemetry::init(config.common.service, config.common.version, &config.common.log);
-
-    let result = match cli.command.clone().unwrap_or_default() {
-        Command::Serve => match App::build(config).await {
-            Ok(app) => app.run_until_stopped(Shutdown::on_signals()).await,
-            Err(e) => Err(e),
+    let command = cli.command.clone().unwrap_or_default();
+    process::main(
+        "identity",
+        cli.config(),
+        |c: &Config| &c.common,
+        |config| async move {
+            match command {
+                Command::Serve => App::build(config).await?.run_until_stopped(Shutdown::on_signals()).await,
+                Command::Migrate => startup::migrate(&config).await,
+                Command::CreateAdmin { email, display_name } => {
+                    startup::create_admin(&config, &email, &display_name).await
+                }
+            }
         },
-        Command::Migrate => startup::migrate(&config).await,
-        Command::CreateAdmin { email, display_name } => startup::create_admin(&config, &email, &display_name).await,
-    };
-    process::exit_code("identity", result)
+    )
 }

@@ -3,14 +3,12 @@
 //! in `degraded`) rather than failing the whole response: a home page without recommendations
 //! beats an error page.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use futures::future::{BoxFuture, join_all};
+use http::HeaderMap;
 use prost_reflect::{DescriptorPool, DynamicMessage, MethodDescriptor};
 use serde_json::{Map, Value};
-use std::sync::Arc;
-
-use http::HeaderMap;
 use tonic::Status;
 
 use crate::{unary::UnaryClient, upstream};

@@ -34,7 +34,6 @@ const CONNECTION_WINDOW: u32 = 4 * 1024 * 1024;
 /// Several lazily opened HTTP/2 connections to one upstream, used in turn; a connection that
 /// fails is dropped and the next call through its slot opens a new one.
 pub struct UnaryClient {
-    scheme: http::uri::Scheme,
     authority: http::uri::Authority,
     slots: Vec<Arc<Slot>>,
     next: AtomicUsize,
@@ -67,13 +66,12 @@ impl UnaryClient {
     /// `url` is `http://host:port`; nothing is connected until the first call.
     pub fn new(url: &str, connections: usize) -> anyhow::Result<Self> {
         let uri: Uri = url.parse()?;
-        let scheme = uri.scheme().cloned().unwrap_or(http::uri::Scheme::HTTP);
-        if scheme != http::uri::Scheme::HTTP {
+        if uri.scheme().is_some_and(|scheme| *scheme != http::uri::Scheme::HTTP) {
             anyhow::bail!("{url}: only plaintext (h2c) upstreams are supported; put TLS in the mesh's sidecars");
         }
         let authority = uri.authority().cloned().ok_or_else(|| anyhow::anyhow!("{url} names no host"))?;
         let slots = (0..connections.max(1)).map(|_| Arc::new(Slot::default())).collect();
-        Ok(Self { scheme, authority, slots, next: AtomicUsize::new(0) })
+        Ok(Self { authority, slots, next: AtomicUsize::new(0) })
     }
 
     /// Calls `path` with `message` (an encoded protobuf request) and returns the encoded
@@ -126,15 +124,16 @@ impl UnaryClient {
         if let Some(current) = slot.current() {
             return Ok(current);
         }
-        let sender = self.connect(slot).await.map_err(|e| Status::unavailable(format!("upstream unavailable: {e}")))?;
-        let generation = slot.generation.load(Ordering::Relaxed);
+        let (generation, sender) =
+            self.connect(slot).await.map_err(|e| Status::unavailable(format!("upstream unavailable: {e}")))?;
         if let Ok(mut ready) = slot.ready.lock() {
             *ready = Some((generation, sender.clone()));
         }
         Ok((generation, sender))
     }
 
-    async fn connect(&self, slot: &Arc<Slot>) -> anyhow::Result<SendRequest<Bytes>> {
+    /// A new connection for `slot` and its generation; its driver forgets it when it ends.
+    async fn connect(&self, slot: &Arc<Slot>) -> anyhow::Result<(u64, SendRequest<Bytes>)> {
         let address = self.authority.as_str();
         let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(address))
             .await
@@ -156,7 +155,7 @@ impl UnaryClient {
             }
             slot.drop_connection(generation);
         });
-        Ok(sender)
+        Ok((generation, sender))
     }
 
     async fn exchange(
@@ -169,7 +168,7 @@ impl UnaryClient {
     ) -> Result<Bytes, Failure> {
         let mut sender = sender.ready().await.map_err(Failure::Connection)?;
         let uri = Uri::builder()
-            .scheme(self.scheme.clone())
+            .scheme(http::uri::Scheme::HTTP)
             .authority(self.authority.clone())
             .path_and_query(path.clone())
             .build()

@@ -15,16 +15,15 @@ use hyper_util::{
     service::TowerToHyperService,
 };
 use mercato_kit::{
-    Shutdown,
-    admin::{self, Readiness},
+    Shutdown, admin,
     auth::{Verifier, jwks_client::IdentityJwks, verifier::MIN_KEY_REFRESH},
     client,
-    config::ShutdownTimings,
+    lifecycle::{Admin, Lifecycle},
     metrics::Metrics,
+    reflection,
 };
 use prost_reflect::DescriptorPool;
 use tokio::net::TcpListener;
-use tonic_health::{ServingStatus, server::HealthReporter};
 use tower::{Layer, Service, ServiceBuilder, ServiceExt, util::BoxCloneSyncService};
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 
@@ -49,10 +48,8 @@ pub struct App {
     listener: TcpListener,
     admin: TcpListener,
     edge: EdgeService,
-    health: HealthReporter,
-    readiness: Readiness,
+    lifecycle: Lifecycle,
     metrics: Metrics,
-    timings: ShutdownTimings,
     max_header_bytes: usize,
 }
 
@@ -64,10 +61,10 @@ impl App {
             Arc::new(RouteTable::from_pool(&pool, |s| mesh.is_exposed(s.full_name())).context("building REST routes")?);
         let metrics = Metrics::new(config.common.service, config.common.version);
         let edge_metrics = Arc::new(EdgeMetrics::register(metrics.registry())?);
-        let readiness = Readiness::default();
+        let (lifecycle, health_service) = Lifecycle::new(config.common.shutdown);
         for (name, context) in [("identity", "identity"), ("catalog", "catalog")] {
             if let Some(channel) = mesh.context(context) {
-                readiness.add(UpstreamReady { name, channel });
+                lifecycle.readiness().add(UpstreamReady { name, channel });
             }
         }
         let verifier = Arc::new(Verifier::new(
@@ -75,10 +72,9 @@ impl App {
             IdentityJwks::new(client::channel(&config.common.auth.identity_url)?),
             MIN_KEY_REFRESH,
         ));
-        let (health, health_service) = tonic_health::server::health_reporter();
         let mut local = tonic::service::RoutesBuilder::default();
         local.add_service(health_service);
-        add_reflection(&mut local, &mesh)?;
+        reflection::add(&mut local, &mesh.exposed().collect::<Vec<_>>())?;
         let grpc = GrpcProxy::new(mesh.clone(), local.routes(), config.upstream_timeout);
 
         let sensitive = sensitive_requests(&routes);
@@ -123,10 +119,8 @@ impl App {
             listener,
             admin,
             edge: BoxCloneSyncService::new(edge),
-            health,
-            readiness,
+            lifecycle,
             metrics,
-            timings: config.common.shutdown,
             max_header_bytes: config.max_header_bytes,
         })
     }
@@ -139,78 +133,62 @@ impl App {
         self.admin.local_addr().unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
     }
 
+    /// Serves until `shutdown`, then drains as the kit's [`Lifecycle`] does for every service.
     pub async fn run_until_stopped(self, shutdown: Shutdown) -> anyhow::Result<()> {
-        let (addr, admin_addr) = (self.addr(), self.admin_addr());
-        let admin_stop = Shutdown::new();
-        let admin_router = admin::router(self.readiness.clone(), self.metrics.clone(), Router::new());
-        let admin_server = axum::serve(self.admin, admin_router).with_graceful_shutdown(admin_stop.wait());
-        let admin_task = tokio::spawn(async move { admin_server.await });
-
-        let mut builder = auto::Builder::new(TokioExecutor::new());
-        builder.http1().max_buf_size(self.max_header_bytes.max(8192)).timer(hyper_util::rt::TokioTimer::new());
-        builder.http2().max_header_list_size(u32::try_from(self.max_header_bytes).unwrap_or(u32::MAX));
-        let graceful = GracefulShutdown::new();
-        self.health.set_service_status("", ServingStatus::Serving).await;
-        self.readiness.mark_started();
-        tracing::info!(%addr, %admin_addr, grpc_addr = %addr, "serving");
-
-        let accept_until = Shutdown::new();
-        let timings = self.timings;
-        let (health, readiness, stop_accepting) = (self.health.clone(), self.readiness.clone(), accept_until.clone());
-        let deadline = Arc::new(tokio::sync::OnceCell::new());
-        let deadline_set = deadline.clone();
-        tokio::spawn(async move {
-            shutdown.wait().await;
-            let deadline = tokio::time::Instant::now() + timings.timeout;
-            let _ = deadline_set.set(deadline);
-            tracing::info!(delay = ?timings.delay, "shutting down: reporting NOT_SERVING");
-            readiness.mark_draining();
-            health.set_service_status("", ServingStatus::NotServing).await;
-            tokio::time::sleep_until(deadline.min(tokio::time::Instant::now() + timings.delay)).await;
-            stop_accepting.trigger();
-        });
-
-        loop {
-            let (stream, peer) = tokio::select! {
-                () = accept_until.wait() => break,
-                accepted = self.listener.accept() => match accepted {
-                    Ok(accepted) => accepted,
-                    Err(e) => {
-                        // Out of file descriptors and the like: back off instead of spinning.
-                        tracing::warn!(error = %e, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                },
-            };
-            let _ = stream.set_nodelay(true);
-            let edge = self.edge.clone();
-            let service = tower::service_fn(move |req: Request<hyper::body::Incoming>| {
-                let mut req = req.map(Body::new);
-                req.extensions_mut().insert(Peer(peer));
-                edge.clone().oneshot(req)
-            });
-            let connection =
-                builder.serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(service));
-            let watched = graceful.watch(connection.into_owned());
-            tokio::spawn(async move {
-                if let Err(e) = watched.await {
-                    tracing::debug!(error = %e, "connection ended with an error");
-                }
-            });
-        }
-
-        tracing::info!("closing the listener and draining in-flight requests");
-        let deadline = deadline.get().copied().unwrap_or_else(|| tokio::time::Instant::now() + timings.timeout);
-        match tokio::time::timeout_at(deadline, graceful.shutdown()).await {
-            Ok(()) => tracing::info!("drained"),
-            Err(_) => tracing::warn!("shutdown timeout elapsed; dropping requests still in flight"),
-        }
-        admin_stop.trigger();
-        let _ = tokio::time::timeout(Duration::from_secs(1), admin_task).await;
+        let addrs = (self.addr(), self.admin_addr());
+        let router = admin::router(self.lifecycle.readiness().clone(), self.metrics.clone(), Router::new());
+        let admin = Admin { listener: self.admin, router };
+        let serving = serve(self.listener, self.edge, self.max_header_bytes, self.lifecycle.stop_accepting());
+        self.lifecycle.run(shutdown, addrs, admin, serving).await?;
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// Accepts connections until `stop_accepting`, then waits for the open ones to finish their
+/// requests (the lifecycle bounds that wait).
+async fn serve(
+    listener: TcpListener,
+    edge: EdgeService,
+    max_header_bytes: usize,
+    stop_accepting: Shutdown,
+) -> anyhow::Result<()> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder.http1().max_buf_size(max_header_bytes.max(8192)).timer(hyper_util::rt::TokioTimer::new());
+    builder.http2().max_header_list_size(u32::try_from(max_header_bytes).unwrap_or(u32::MAX));
+    let graceful = GracefulShutdown::new();
+    loop {
+        let (stream, peer) = tokio::select! {
+            () = stop_accepting.wait() => break,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = stream.set_nodelay(true);
+        let edge = edge.clone();
+        let service = tower::service_fn(move |req: Request<hyper::body::Incoming>| {
+            let mut req = req.map(Body::new);
+            req.extensions_mut().insert(Peer(peer));
+            edge.clone().oneshot(req)
+        });
+        let connection =
+            builder.serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(service));
+        let watched = graceful.watch(connection.into_owned());
+        tokio::spawn(async move {
+            if let Err(e) = watched.await {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
 }
 
 /// Routes a request by its kind.
@@ -302,22 +280,4 @@ fn sensitive_requests(routes: &RouteTable) -> Sensitive {
     Arc::new(move |method: &http::Method, path: &str| {
         grpc_paths.iter().any(|p| p == path) || matches!(credentials.find(method, path), Match::Found(_))
     })
-}
-
-/// Reflection for the public services only: what grpcurl sees through the edge.
-fn add_reflection(routes: &mut tonic::service::RoutesBuilder, mesh: &Mesh) -> anyhow::Result<()> {
-    let builder = || {
-        let mut builder = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(mercato::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-            .with_service_name("grpc.health.v1.Health")
-            .with_service_name("grpc.reflection.v1.ServerReflection")
-            .with_service_name("grpc.reflection.v1alpha.ServerReflection");
-        for name in mesh.exposed() {
-            builder = builder.with_service_name(name);
-        }
-        builder
-    };
-    routes.add_service(builder().build_v1()?).add_service(builder().build_v1alpha()?);
-    Ok(())
 }

@@ -9,8 +9,11 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod grpc;
+pub mod lifecycle;
 pub mod metrics;
+pub mod money;
 pub mod process;
+pub mod reflection;
 pub mod request_id;
 pub mod secret;
 pub mod server;
@@ -19,6 +22,7 @@ pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod time;
+pub mod worker;
 
 pub use config::{CommonArgs, CommonConfig, ConfigError, Problems};
 pub use secret::Secret;

@@ -20,7 +20,6 @@ use crate::{
 pub struct App {
     server: Server,
     db: DatabaseConnection,
-    streams_stop: Shutdown,
 }
 
 impl App {
@@ -34,16 +33,11 @@ impl App {
         server.readiness().add(db::DatabaseReady(db.clone()));
         let cache = ProductCache::default();
         let feed = StockFeed::new(cache.clone());
-        let streams_stop = Shutdown::new();
+        let streams_stop = server.draining();
         server
-            .add_service(CatalogServiceServer::new(CatalogApi::new(
-                db.clone(),
-                feed.clone(),
-                cache,
-                streams_stop.clone(),
-            )))
+            .add_service(CatalogServiceServer::new(CatalogApi::new(db.clone(), feed.clone(), cache, streams_stop)))
             .add_service(StockServiceServer::new(StockApi::new(db.clone(), feed)));
-        Ok(Self { server, db, streams_stop })
+        Ok(Self { server, db })
     }
 
     pub fn grpc_addr(&self) -> SocketAddr {
@@ -60,11 +54,6 @@ impl App {
 
     /// Serves until `shutdown`, drains, then closes the pool.
     pub async fn run_until_stopped(self, shutdown: Shutdown) -> anyhow::Result<()> {
-        let (outer, streams_stop) = (shutdown.clone(), self.streams_stop.clone());
-        tokio::spawn(async move {
-            outer.wait().await;
-            streams_stop.trigger();
-        });
         self.server.run(shutdown).await?;
         self.db.close().await.context("closing the database pool")?;
         tracing::info!("stopped");

@@ -11,7 +11,7 @@ use mercato::identity::v1::{
 use mercato_kit::{
     Server, Shutdown,
     auth::caller::{ROLE_ADMIN, ROLE_CUSTOMER},
-    db,
+    db, worker,
 };
 use sea_orm::DatabaseConnection;
 
@@ -36,7 +36,6 @@ const LEEWAY: Duration = Duration::from_secs(60);
 pub struct App {
     server: Server,
     db: DatabaseConnection,
-    keys: KeyRing,
 }
 
 impl App {
@@ -54,6 +53,14 @@ impl App {
         }
 
         let mut server = Server::bind(&config.common).await?;
+        let reloading = keys.clone();
+        server.workers().add(
+            "signing-key-reload",
+            worker::every("signing-key-reload", KEY_RELOAD, move || {
+                let keys = reloading.clone();
+                async move { keys.reload().await.context("reloading signing keys") }
+            }),
+        );
         server.readiness().add(db::DatabaseReady(db.clone()));
         server.set_key_source(keys.clone());
         server.add_admin_routes(jwks_route(keys.clone()));
@@ -69,7 +76,7 @@ impl App {
                 clients: config.service_clients.clone(),
             }))
             .add_service(SigningKeyServiceServer::new(SigningKeyApi { issuer }));
-        Ok(Self { server, db, keys })
+        Ok(Self { server, db })
     }
 
     pub fn grpc_addr(&self) -> SocketAddr {
@@ -85,22 +92,7 @@ impl App {
     }
 
     pub async fn run_until_stopped(self, shutdown: Shutdown) -> anyhow::Result<()> {
-        let keys = self.keys.clone();
-        let stop = shutdown.clone();
-        let reloader = tokio::spawn(async move {
-            loop {
-                tokio::select! {
-                    () = stop.wait() => break,
-                    () = tokio::time::sleep(KEY_RELOAD) => {
-                        if let Err(e) = keys.reload().await {
-                            tracing::warn!(error = format!("{e:#}"), "reloading signing keys failed");
-                        }
-                    }
-                }
-            }
-        });
         self.server.run(shutdown).await?;
-        reloader.abort();
         self.db.close().await.context("closing the database pool")?;
         tracing::info!("stopped");
         Ok(())

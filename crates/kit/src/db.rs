@@ -9,14 +9,14 @@ use std::{
 
 use futures::future::BoxFuture;
 use sea_orm::{
-    ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbErr, SqliteTransactionMode,
+    ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbErr, SqlErr, SqliteTransactionMode,
     TransactionOptions, TransactionTrait,
     sqlx::{
         postgres::PgConnectOptions,
         sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous},
     },
 };
-use sea_orm_migration::MigratorTrait;
+pub use sea_orm_migration::{MigrationTrait, MigratorTrait, async_trait::async_trait};
 
 use crate::{
     admin::ReadinessCheck,
@@ -178,6 +178,34 @@ pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction,
 /// Runs every pending migration of `M`.
 pub async fn migrate<M: MigratorTrait>(db: &DatabaseConnection) -> Result<(), DbErr> {
     M::up(db, None).await
+}
+
+/// Declares `pub struct Migrator` running a service's migrations in order; each named module
+/// holds one `Migration`. The kit's own tables (the outbox, processed events) will join here,
+/// so every service gets them by the same line.
+///
+/// ```ignore
+/// mercato_kit::migrator!(m0001_catalog, m0002_search_index);
+/// ```
+#[macro_export]
+macro_rules! migrator {
+    ($($migration:ident),+ $(,)?) => {
+        /// This service's schema migrations, in the order they run.
+        #[derive(Debug)]
+        pub struct Migrator;
+
+        #[$crate::db::async_trait]
+        impl $crate::db::MigratorTrait for Migrator {
+            fn migrations() -> Vec<Box<dyn $crate::db::MigrationTrait>> {
+                vec![$(Box::new($migration::Migration)),+]
+            }
+        }
+    };
+}
+
+/// A unique constraint refused the write (a taken email or SKU, a replayed id).
+pub fn is_unique_violation(e: &DbErr) -> bool {
+    matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
 }
 
 fn sqlite_file(url: &str) -> Option<&str> {

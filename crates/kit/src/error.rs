@@ -3,6 +3,7 @@
 //! turns them into a 400 JSON body), NOT_FOUND naming the resource, and a generic INTERNAL whose
 //! cause is logged, never sent.
 
+use sea_orm::DbErr;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
@@ -68,6 +69,22 @@ pub fn failed_precondition(kind: &str, subject: &str, description: impl Into<Str
     let description = description.into();
     let details = ErrorDetails::with_precondition_failure_violation(kind, subject, description.clone());
     Status::with_error_details(Code::FailedPrecondition, description, details)
+}
+
+/// ALREADY_EXISTS with a BadRequest detail naming the field whose value is taken, so the edge
+/// can point a form at it.
+pub fn already_exists(field: &str, description: impl Into<String>, message: impl Into<String>) -> Status {
+    let details = ErrorDetails::with_bad_request_violation(field, description);
+    Status::with_error_details(Code::AlreadyExists, message, details)
+}
+
+/// A database failure: UNAVAILABLE when no connection could be had (pool exhausted, server
+/// gone: clients may retry), else INTERNAL with the cause logged.
+pub fn database(error: DbErr) -> Status {
+    match error {
+        e @ (DbErr::ConnectionAcquire(_) | DbErr::Conn(_)) => unavailable("database", &anyhow::Error::new(e)),
+        e => internal(&anyhow::Error::new(e)),
+    }
 }
 
 /// A generic INTERNAL status for an unexpected failure. The cause chain is logged here (inside

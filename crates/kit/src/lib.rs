@@ -17,6 +17,7 @@ pub mod reflection;
 pub mod request_id;
 pub mod secret;
 pub mod server;
+pub mod service;
 pub mod shutdown;
 pub mod telemetry;
 #[cfg(feature = "testing")]

@@ -40,6 +40,16 @@ pub struct Server {
     key_source: Option<Box<dyn KeySource>>,
 }
 
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("grpc_addr", &self.grpc_addr())
+            .field("admin_addr", &self.admin_addr())
+            .field("lifecycle", &self.lifecycle)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Lets a boxed source stand where `impl KeySource` is expected.
 struct BoxedSource(Box<dyn KeySource>);
 

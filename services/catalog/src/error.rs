@@ -2,8 +2,7 @@
 
 use mercato_kit::error as kit;
 use sea_orm::DbErr;
-use tonic::{Code, Status};
-use tonic_types::{ErrorDetails, StatusExt};
+use tonic::Status;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -34,8 +33,7 @@ impl From<Error> for Status {
             Error::ReservationNotFound(id) => kit::not_found("reservation", &id),
             Error::SkuTaken(sku) => {
                 let message = format!("sku {sku:?} is already used by another product");
-                let details = ErrorDetails::with_bad_request_violation("product.sku", message.clone());
-                Status::with_error_details(Code::AlreadyExists, message, details)
+                kit::already_exists("product.sku", message.clone(), message)
             }
             Error::UnknownCategories(ids) => {
                 let mut v = kit::FieldViolations::new();
@@ -47,10 +45,7 @@ impl From<Error> for Status {
             e @ Error::StockBelowReserved { .. } => kit::failed_precondition("STOCK", "on_hand", e.to_string()),
             e @ Error::ReservationConflict(_) => kit::failed_precondition("RESERVATION", "lines", e.to_string()),
             e @ Error::ReservationState { .. } => kit::failed_precondition("RESERVATION", "status", e.to_string()),
-            Error::Database(e @ (DbErr::ConnectionAcquire(_) | DbErr::Conn(_))) => {
-                kit::unavailable("database", &anyhow::Error::new(e))
-            }
-            Error::Database(e) => kit::internal(&anyhow::Error::new(e)),
+            Error::Database(e) => kit::database(e),
         }
     }
 }

@@ -12,5 +12,4 @@ pub mod storage;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-pub use config::{Cli, Command, Config};
-pub use startup::App;
+pub use startup::{Catalog, Config};

@@ -1,25 +1,7 @@
-//! The catalog binary: validated config (every problem listed, exit 78 before any port is
-//! bound), logging, then the chosen command.
+//! The catalog binary: the kit's service skeleton around catalog.
 
 use std::process::ExitCode;
 
-use clap::Parser;
-use mercato_catalog::{App, Cli, Command, Config, startup};
-use mercato_kit::{Shutdown, process};
-
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let command = cli.command.clone().unwrap_or_default();
-    process::main(
-        "catalog",
-        cli.config(),
-        |c: &Config| &c.common,
-        |config| async move {
-            match command {
-                Command::Serve => App::build(config).await?.run_until_stopped(Shutdown::on_signals()).await,
-                Command::Migrate => startup::migrate(&config).await,
-                Command::Seed { file } => startup::seed(&config, file.as_deref()).await,
-            }
-        },
-    )
+    mercato_kit::service::main::<mercato_catalog::Catalog>()
 }

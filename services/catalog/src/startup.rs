@@ -1,85 +1,65 @@
-//! Building the app (database, migrations, listeners) is separate from running it, so tests get
-//! the real thing on port 0 without copying start-up code.
+//! What catalog adds to the kit's service skeleton: its gRPC services over one cache and change
+//! feed, the seed on start, and the `seed` subcommand.
 
-use std::{net::SocketAddr, path::Path};
+use std::path::Path;
 
 use anyhow::Context;
 use mercato::catalog::v1::{catalog_service_server::CatalogServiceServer, stock_service_server::StockServiceServer};
-use mercato_kit::{Server, Shutdown, db};
+use mercato_kit::{
+    Server,
+    config::{Problems, ServiceDefaults},
+    service::{self, Service},
+};
 use sea_orm::DatabaseConnection;
 
 use crate::{
     cache::ProductCache,
-    config::Config,
+    config::{CatalogArgs, CatalogCommand, Settings},
     feed::StockFeed,
     grpc::{catalog::CatalogApi, stock::StockApi},
     migration::Migrator,
     storage::seed,
 };
 
-pub struct App {
-    server: Server,
-    db: DatabaseConnection,
-}
+/// The catalog service.
+#[derive(Debug)]
+pub struct Catalog;
 
-impl App {
-    /// Connects, migrates, optionally seeds, and binds both listeners.
-    pub async fn build(config: Config) -> anyhow::Result<Self> {
-        let db = connect_and_migrate(&config).await?;
-        if config.seed_on_start {
-            load_seed(&db, None).await?;
+/// catalog's configuration.
+pub type Config = service::Config<Settings>;
+
+impl Service for Catalog {
+    const DEFAULTS: ServiceDefaults =
+        ServiceDefaults { name: "catalog", version: env!("CARGO_PKG_VERSION"), grpc_port: 50052, admin_port: 9082 };
+    const ABOUT: &'static str = "mercato catalog: products, categories, inventory and stock reservations.";
+
+    type Args = CatalogArgs;
+    type Command = CatalogCommand;
+    type Settings = Settings;
+    type Migrator = Migrator;
+
+    fn settings(args: &CatalogArgs, problems: &mut Problems) -> Option<Settings> {
+        args.validate(problems)
+    }
+
+    async fn build(config: &Config, db: &DatabaseConnection, server: &mut Server) -> anyhow::Result<()> {
+        if config.service.seed_on_start {
+            load_seed(db, None).await?;
         }
-        let mut server = Server::bind(&config.common).await?;
-        server.readiness().add(db::DatabaseReady(db.clone()));
         let cache = ProductCache::default();
         let feed = StockFeed::new(cache.clone());
         let streams_stop = server.draining();
         server
             .add_service(CatalogServiceServer::new(CatalogApi::new(db.clone(), feed.clone(), cache, streams_stop)))
             .add_service(StockServiceServer::new(StockApi::new(db.clone(), feed)));
-        Ok(Self { server, db })
-    }
-
-    pub fn grpc_addr(&self) -> SocketAddr {
-        self.server.grpc_addr()
-    }
-
-    pub fn admin_addr(&self) -> SocketAddr {
-        self.server.admin_addr()
-    }
-
-    pub fn db(&self) -> &DatabaseConnection {
-        &self.db
-    }
-
-    /// Serves until `shutdown`, drains, then closes the pool.
-    pub async fn run_until_stopped(self, shutdown: Shutdown) -> anyhow::Result<()> {
-        self.server.run(shutdown).await?;
-        self.db.close().await.context("closing the database pool")?;
-        tracing::info!("stopped");
         Ok(())
     }
-}
 
-/// `catalog migrate`.
-pub async fn migrate(config: &Config) -> anyhow::Result<()> {
-    let db = connect_and_migrate(config).await?;
-    db.close().await?;
-    Ok(())
-}
-
-/// `catalog seed [--file F]`.
-pub async fn seed(config: &Config, file: Option<&Path>) -> anyhow::Result<()> {
-    let db = connect_and_migrate(config).await?;
-    load_seed(&db, file).await?;
-    db.close().await?;
-    Ok(())
-}
-
-async fn connect_and_migrate(config: &Config) -> anyhow::Result<DatabaseConnection> {
-    let db = db::connect(&config.database).await.context("connecting to the database")?;
-    db::migrate::<Migrator>(&db).await.context("running migrations")?;
-    Ok(db)
+    async fn run_command(command: CatalogCommand, _config: &Config, db: &DatabaseConnection) -> anyhow::Result<()> {
+        match command {
+            CatalogCommand::Seed { file } => load_seed(db, file.as_deref()).await,
+        }
+    }
 }
 
 async fn load_seed(db: &DatabaseConnection, file: Option<&Path>) -> anyhow::Result<()> {

@@ -4,14 +4,14 @@
 
 use std::{net::SocketAddr, time::Duration};
 
-use clap::Parser;
 use mercato_kit::{
     Shutdown,
+    service::{self, App},
     testing::{TestDatabase, service_args},
 };
 use tokio::task::JoinHandle;
 
-use crate::{App, Cli};
+use crate::Catalog;
 
 /// How long a test catalog may take to drain and stop.
 const STOP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -30,8 +30,8 @@ impl TestCatalog {
     pub async fn spawn(database: TestDatabase, identity_url: &str) -> anyhow::Result<Self> {
         let mut args = service_args("catalog", &database);
         args.extend(["--seed-on-start", "--identity-url", identity_url]);
-        let cli = Cli::try_parse_from(args)?;
-        let app = App::build(cli.config()?).await?;
+        let cli = service::parse::<Catalog>(args)?;
+        let app = App::build::<Catalog>(service::config::<Catalog>(&cli)?).await?;
         let (grpc_addr, admin_addr) = (app.grpc_addr(), app.admin_addr());
         let shutdown = Shutdown::new();
         let task = tokio::spawn(app.run_until_stopped(shutdown.clone()));

@@ -1,32 +1,15 @@
-//! identity's command line: the kit's common flags plus identity's own.
+//! identity's own flags and subcommands, on top of the kit's (see `mercato_kit::service`).
 
 use std::{path::PathBuf, time::Duration};
 
-use clap::{Parser, Subcommand};
-use mercato_kit::{
-    CommonArgs, CommonConfig, ConfigError, Problems, Secret,
-    config::{ServiceDefaults, parse_duration},
-    db::{DatabaseArgs, DatabaseConfig},
-};
+use clap::{Args, Subcommand};
+use mercato_kit::{Problems, Secret, config::parse_duration};
 
 use crate::{crypto::keyring::KeyOrigin, tokens::ServiceClients};
 
-pub const DEFAULTS: ServiceDefaults =
-    ServiceDefaults { name: "identity", version: env!("CARGO_PKG_VERSION"), grpc_port: 50051, admin_port: 9081 };
-
-/// mercato identity: users, credentials, sessions, addresses and token signing keys.
-#[derive(Debug, Parser)]
-#[command(name = "identity", version)]
-pub struct Cli {
-    #[command(subcommand)]
-    pub command: Option<Command>,
-
-    #[command(flatten)]
-    pub common: CommonArgs,
-
-    #[command(flatten)]
-    pub database: DatabaseArgs,
-
+/// Flags only identity has.
+#[derive(Debug, Clone, Args)]
+pub struct IdentityArgs {
     /// Ed25519 PKCS#8 PEM files, comma-separated; the first signs, all are published. Unset:
     /// keys are generated and kept in identity's database (dev).
     #[arg(long, env = "SIGNING_KEY_FILES", value_delimiter = ',')]
@@ -45,13 +28,9 @@ pub struct Cli {
     pub service_clients: String,
 }
 
-#[derive(Debug, Clone, Subcommand, Default)]
-pub enum Command {
-    /// Run the service (the default).
-    #[default]
-    Serve,
-    /// Apply pending database migrations, then exit.
-    Migrate,
+/// Subcommands only identity has.
+#[derive(Debug, Clone, Subcommand)]
+pub enum IdentityCommand {
     /// Create an administrator (or grant the admin role to an existing account). The password
     /// is read from ADMIN_PASSWORD, or from standard input.
     CreateAdmin {
@@ -62,21 +41,17 @@ pub enum Command {
     },
 }
 
+/// identity's validated settings.
 #[derive(Debug, Clone)]
-pub struct Config {
-    pub common: CommonConfig,
-    pub database: DatabaseConfig,
+pub struct Settings {
     pub keys: KeyOrigin,
     pub access_ttl: Duration,
     pub refresh_ttl: Duration,
     pub service_clients: ServiceClients,
 }
 
-impl Cli {
-    pub fn config(&self) -> Result<Config, ConfigError> {
-        let mut problems = Problems::default();
-        let common = self.common.validate(DEFAULTS, &mut problems);
-        let database = self.database.validate(DEFAULTS.name, &mut problems);
+impl IdentityArgs {
+    pub fn validate(&self, problems: &mut Problems) -> Option<Settings> {
         let access_ttl =
             problems.check("ACCESS_TOKEN_TTL (--access-token-ttl)", parse_duration(&self.access_token_ttl));
         if let Some(ttl) = access_ttl
@@ -103,12 +78,6 @@ impl Cli {
         } else {
             KeyOrigin::Files(self.signing_key_files.clone())
         };
-        let config = match (common, database, access_ttl, refresh_ttl, service_clients) {
-            (Some(common), Some(database), Some(access_ttl), Some(refresh_ttl), Some(service_clients)) => {
-                Some(Config { common, database, keys, access_ttl, refresh_ttl, service_clients })
-            }
-            _ => None,
-        };
-        problems.finish(config)
+        Some(Settings { keys, access_ttl: access_ttl?, refresh_ttl: refresh_ttl?, service_clients: service_clients? })
     }
 }

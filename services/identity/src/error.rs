@@ -2,8 +2,7 @@
 
 use mercato_kit::error as kit;
 use sea_orm::DbErr;
-use tonic::{Code, Status};
-use tonic_types::{ErrorDetails, StatusExt};
+use tonic::Status;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -35,10 +34,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 impl From<Error> for Status {
     fn from(error: Error) -> Self {
         match error {
-            Error::EmailTaken => {
-                let details = ErrorDetails::with_bad_request_violation("email", "is already registered");
-                Status::with_error_details(Code::AlreadyExists, Error::EmailTaken.to_string(), details)
-            }
+            Error::EmailTaken => kit::already_exists("email", "is already registered", Error::EmailTaken.to_string()),
             e @ (Error::BadCredentials
             | Error::BadRefreshToken
             | Error::RefreshReuse
@@ -46,10 +42,7 @@ impl From<Error> for Status {
             Error::NotFound(kind, id) => kit::not_found(kind, &id),
             e @ Error::TooManyAddresses(_) => kit::failed_precondition("ADDRESS_LIMIT", "addresses", e.to_string()),
             e @ Error::KeysFromFiles => kit::failed_precondition("KEY_SOURCE", "signing_keys", e.to_string()),
-            Error::Database(e @ (DbErr::ConnectionAcquire(_) | DbErr::Conn(_))) => {
-                kit::unavailable("database", &anyhow::Error::new(e))
-            }
-            Error::Database(e) => kit::internal(&anyhow::Error::new(e)),
+            Error::Database(e) => kit::database(e),
             Error::Internal(e) => kit::internal(&e),
         }
     }

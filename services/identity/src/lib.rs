@@ -13,5 +13,4 @@ pub mod storage;
 pub mod testing;
 pub mod tokens;
 
-pub use config::{Cli, Command, Config};
-pub use startup::App;
+pub use startup::{Config, Identity};

@@ -1,6 +1,6 @@
 //! Building identity (database, migrations, key ring, listeners) separately from running it.
 
-use std::{io::Read, net::SocketAddr, time::Duration};
+use std::{io::Read, time::Duration};
 
 use anyhow::Context;
 use axum::{Json, Router, routing::get};
@@ -9,14 +9,16 @@ use mercato::identity::v1::{
     signing_key_service_server::SigningKeyServiceServer,
 };
 use mercato_kit::{
-    Server, Shutdown,
+    Problems, Server,
     auth::caller::{ROLE_ADMIN, ROLE_CUSTOMER},
-    db, worker,
+    config::ServiceDefaults,
+    service::{self, Service},
+    worker,
 };
 use sea_orm::DatabaseConnection;
 
 use crate::{
-    config::Config,
+    config::{IdentityArgs, IdentityCommand, Settings},
     crypto::{keyring::KeyRing, passwords::Passwords},
     domain::credentials,
     grpc::{
@@ -33,26 +35,40 @@ const KEY_RELOAD: Duration = Duration::from_secs(60);
 /// Clock leeway verifiers allow; retired keys stay published this much longer.
 const LEEWAY: Duration = Duration::from_secs(60);
 
-pub struct App {
-    server: Server,
-    db: DatabaseConnection,
-}
+/// The identity service.
+#[derive(Debug)]
+pub struct Identity;
 
-impl App {
-    pub async fn build(config: Config) -> anyhow::Result<Self> {
-        let db = connect_and_migrate(&config).await?;
-        let keys = KeyRing::load(db.clone(), config.keys.clone(), config.access_ttl + LEEWAY).await?;
+/// identity's configuration.
+pub type Config = service::Config<Settings>;
+
+impl Service for Identity {
+    const DEFAULTS: ServiceDefaults =
+        ServiceDefaults { name: "identity", version: env!("CARGO_PKG_VERSION"), grpc_port: 50051, admin_port: 9081 };
+    const ABOUT: &'static str = "mercato identity: users, credentials, sessions, addresses and token signing keys.";
+
+    type Args = IdentityArgs;
+    type Command = IdentityCommand;
+    type Settings = Settings;
+    type Migrator = Migrator;
+
+    fn settings(args: &IdentityArgs, problems: &mut Problems) -> Option<Settings> {
+        args.validate(problems)
+    }
+
+    async fn build(config: &Config, db: &DatabaseConnection, server: &mut Server) -> anyhow::Result<()> {
+        let settings = &config.service;
+        let keys = KeyRing::load(db.clone(), settings.keys.clone(), settings.access_ttl + LEEWAY).await?;
         let issuer = TokenIssuer {
             keys: keys.clone(),
             settings: config.common.auth.settings.clone(),
-            access_ttl: config.access_ttl,
+            access_ttl: settings.access_ttl,
         };
         let passwords = Passwords::new().await?;
-        if config.service_clients.is_empty() {
+        if settings.service_clients.is_empty() {
             tracing::warn!("SERVICE_CLIENTS is empty: no service can obtain a service token");
         }
 
-        let mut server = Server::bind(&config.common).await?;
         let reloading = keys.clone();
         server.workers().add(
             "signing-key-reload",
@@ -61,7 +77,6 @@ impl App {
                 async move { keys.reload().await.context("reloading signing keys") }
             }),
         );
-        server.readiness().add(db::DatabaseReady(db.clone()));
         server.set_key_source(keys.clone());
         server.add_admin_routes(jwks_route(keys.clone()));
         server
@@ -69,33 +84,24 @@ impl App {
                 db: db.clone(),
                 passwords,
                 issuer: issuer.clone(),
-                refresh_ttl: chrono::Duration::from_std(config.refresh_ttl)?,
+                refresh_ttl: chrono::Duration::from_std(settings.refresh_ttl)?,
             }))
             .add_service(ServiceAuthServiceServer::new(ServiceAuthApi {
                 issuer: issuer.clone(),
-                clients: config.service_clients.clone(),
+                clients: settings.service_clients.clone(),
             }))
             .add_service(SigningKeyServiceServer::new(SigningKeyApi { issuer }));
-        Ok(Self { server, db })
-    }
-
-    pub fn grpc_addr(&self) -> SocketAddr {
-        self.server.grpc_addr()
-    }
-
-    pub fn admin_addr(&self) -> SocketAddr {
-        self.server.admin_addr()
-    }
-
-    pub fn db(&self) -> &DatabaseConnection {
-        &self.db
-    }
-
-    pub async fn run_until_stopped(self, shutdown: Shutdown) -> anyhow::Result<()> {
-        self.server.run(shutdown).await?;
-        self.db.close().await.context("closing the database pool")?;
-        tracing::info!("stopped");
         Ok(())
+    }
+
+    async fn run_command(command: IdentityCommand, _config: &Config, db: &DatabaseConnection) -> anyhow::Result<()> {
+        match command {
+            IdentityCommand::CreateAdmin { email, display_name } => {
+                let user = ensure_admin(db, &email, &display_name, read_password).await?;
+                println!("admin {} ({})", user.email, user.id);
+                Ok(())
+            }
+        }
     }
 }
 
@@ -111,21 +117,6 @@ fn jwks_route(keys: KeyRing) -> Router {
             }
         }),
     )
-}
-
-pub async fn migrate(config: &Config) -> anyhow::Result<()> {
-    connect_and_migrate(config).await?.close().await?;
-    Ok(())
-}
-
-/// `identity create-admin`: creates the account with the admin role, or grants the role to an
-/// existing one (its password is left alone).
-pub async fn create_admin(config: &Config, email: &str, display_name: &str) -> anyhow::Result<()> {
-    let db = connect_and_migrate(config).await?;
-    let user = ensure_admin(&db, email, display_name, read_password).await?;
-    println!("admin {} ({})", user.email, user.id);
-    db.close().await?;
-    Ok(())
 }
 
 /// Creates the admin (asking `password` only if the account is new) or grants the role.
@@ -161,10 +152,4 @@ fn read_password() -> anyhow::Result<String> {
     let mut input = String::new();
     std::io::stdin().read_to_string(&mut input).context("reading the password from stdin")?;
     Ok(input.trim_end_matches(['\r', '\n']).to_string())
-}
-
-async fn connect_and_migrate(config: &Config) -> anyhow::Result<DatabaseConnection> {
-    let db = db::connect(&config.database).await.context("connecting to the database")?;
-    db::migrate::<Migrator>(&db).await.context("running migrations")?;
-    Ok(db)
 }

@@ -3,18 +3,18 @@
 
 use std::net::SocketAddr;
 
-use clap::Parser;
 use mercato::identity::v1::{
     IssueServiceTokenRequest, LoginRequest, RegisterRequest, identity_service_client::IdentityServiceClient,
     service_auth_service_client::ServiceAuthServiceClient,
 };
 use mercato_kit::{
     Shutdown,
+    service::{self, App},
     testing::{Backend, TestDatabase, service_args},
 };
 use tonic::transport::Channel;
 
-use crate::{App, Cli, startup::ensure_admin};
+use crate::{Identity, startup::ensure_admin};
 
 /// Every test service authenticates with this secret.
 pub const SERVICE_SECRET: &str = "test-service-secret-0123456789";
@@ -50,8 +50,8 @@ impl TestIdentity {
         let mut args = service_args("identity", &database);
         args.extend(["--service-clients", &clients]);
         args.extend_from_slice(extra);
-        let config = Cli::try_parse_from(args)?.config()?;
-        let app = App::build(config).await?;
+        let config = service::config::<Identity>(&service::parse::<Identity>(args)?)?;
+        let app = App::build::<Identity>(config).await?;
         let (grpc_addr, admin_addr, db) = (app.grpc_addr(), app.admin_addr(), app.db().clone());
         let shutdown = Shutdown::new();
         let task = tokio::spawn(app.run_until_stopped(shutdown.clone()));

@@ -5,9 +5,3 @@ pub mod entity;
 pub mod products;
 pub mod seed;
 pub mod stock;
-
-use sea_orm::{DbErr, SqlErr};
-
-pub(crate) fn is_unique_violation(e: &DbErr) -> bool {
-    matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
-}

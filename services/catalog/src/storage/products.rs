@@ -10,6 +10,8 @@ use sea_orm::{
     sea_query::{Expr, Func, LikeExpr, Query},
 };
 
+use mercato_kit::db;
+
 use super::entity::{category, inventory, product, product_category};
 use crate::{
     domain::product::{ProductDraft, ProductPatch},
@@ -112,7 +114,7 @@ pub async fn create(db: &DatabaseConnection, draft: ProductDraft, initial_stock:
     product::Entity::insert(row)
         .exec_without_returning(&txn)
         .await
-        .map_err(|e| if super::is_unique_violation(&e) { Error::SkuTaken(draft.sku.clone()) } else { e.into() })?;
+        .map_err(|e| if db::is_unique_violation(&e) { Error::SkuTaken(draft.sku.clone()) } else { e.into() })?;
     set_categories(&txn, &id, &draft.category_ids).await?;
     inventory::Entity::insert(inventory::ActiveModel {
         product_id: Set(id.clone()),
@@ -153,7 +155,7 @@ pub async fn update(db: &DatabaseConnection, id: &str, patch: ProductPatch) -> R
         row.image_url = Set(url);
     }
     row.updated_at = Set(Utc::now());
-    product::Entity::update(row).exec(&txn).await.map_err(|e| match (&patch.sku, super::is_unique_violation(&e)) {
+    product::Entity::update(row).exec(&txn).await.map_err(|e| match (&patch.sku, db::is_unique_violation(&e)) {
         (Some(sku), true) => Error::SkuTaken(sku.clone()),
         _ => e.into(),
     })?;

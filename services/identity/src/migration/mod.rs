@@ -1,14 +1,5 @@
-//! identity's schema, owned by identity alone.
-
-use sea_orm_migration::{MigrationTrait, MigratorTrait};
+//! identity's schema, owned by identity alone. Migrations run at start-up (or with `identity migrate`).
 
 mod m0001_identity;
 
-pub struct Migrator;
-
-#[sea_orm_migration::async_trait::async_trait]
-impl MigratorTrait for Migrator {
-    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m0001_identity::Migration)]
-    }
-}
+mercato_kit::migrator!(m0001_identity);

@@ -26,7 +26,7 @@ pub async fn insert(
     user::Entity::insert(user::ActiveModel::from(row.clone()))
         .exec_without_returning(db)
         .await
-        .map_err(|e| if super::is_unique_violation(&e) { Error::EmailTaken } else { e.into() })?;
+        .map_err(|e| if mercato_kit::db::is_unique_violation(&e) { Error::EmailTaken } else { e.into() })?;
     Ok(row)
 }
 

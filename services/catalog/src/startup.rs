@@ -8,6 +8,7 @@ use mercato::catalog::v1::{catalog_service_server::CatalogServiceServer, stock_s
 use mercato_kit::{
     Server,
     config::{Problems, ServiceDefaults},
+    db,
     service::{self, Service},
 };
 use sea_orm::DatabaseConnection;
@@ -68,7 +69,9 @@ async fn load_seed(db: &DatabaseConnection, file: Option<&Path>) -> anyhow::Resu
         None => seed::DEFAULT_SEED.to_string(),
     };
     let parsed = seed::parse(&text)?;
-    let report = seed::load(db, &parsed).await.context("loading the seed catalog")?;
+    let txn = db::begin_write(db).await?;
+    let report = seed::load(&txn, &parsed).await.context("loading the seed catalog")?;
+    txn.commit().await.context("committing the seed catalog")?;
     tracing::info!(
         categories = report.categories,
         products = report.products,

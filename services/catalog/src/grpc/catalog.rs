@@ -1,7 +1,7 @@
 //! CatalogService: browsing (public) and administration (admin).
 
 use mercato::catalog::v1::{self as pb, catalog_service_server::CatalogService};
-use mercato_kit::error::FieldViolations;
+use mercato_kit::{db, error::FieldViolations};
 use std::pin::Pin;
 
 use futures::Stream;
@@ -164,7 +164,9 @@ impl CatalogService for CatalogApi {
             v.add("initial_stock", format!("must be 0-{MAX_STOCK}"));
         }
         let draft = v.finish(draft)?;
-        let record = products::create(&self.db, draft, req.initial_stock).await?;
+        let txn = db::begin_write(&self.db).await.map_err(Error::from)?;
+        let record = products::create(&txn, draft, req.initial_stock).await?;
+        txn.commit().await.map_err(Error::from)?;
         Ok(Response::new(pb::CreateProductResponse { product: Some(convert::product(record)) }))
     }
 
@@ -178,7 +180,9 @@ impl CatalogService for CatalogApi {
         let id = v.check("id", rules::product_id(&req.id));
         let patch = convert::patch(req.product.as_ref(), req.update_mask.as_ref(), &mut v);
         let (id, patch) = v.finish(id.zip(patch))?;
-        let record = products::update(&self.db, &id, patch).await?;
+        let txn = db::begin_write(&self.db).await.map_err(Error::from)?;
+        let record = products::update(&txn, &id, patch).await?;
+        txn.commit().await.map_err(Error::from)?;
         self.feed.changed([id.as_str()]);
         Ok(Response::new(pb::UpdateProductResponse { product: Some(convert::product(record)) }))
     }
@@ -195,7 +199,9 @@ impl CatalogService for CatalogApi {
             v.add("delta", format!("must be non-zero and within ±{MAX_STOCK}"));
         }
         let id = v.finish(id)?;
-        let (on_hand, reserved) = products::adjust_stock(&self.db, &id, req.delta).await?;
+        let txn = db::begin_write(&self.db).await.map_err(Error::from)?;
+        let (on_hand, reserved) = products::adjust_stock(&txn, &id, req.delta).await?;
+        txn.commit().await.map_err(Error::from)?;
         self.feed.changed([id.as_str()]);
         Ok(Response::new(pb::AdjustStockResponse { stock: Some(convert::stock_level(on_hand, reserved)) }))
     }

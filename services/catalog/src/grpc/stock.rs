@@ -1,7 +1,7 @@
 //! StockService: the internal reservation API the checkout saga drives.
 
 use mercato::catalog::v1::{self as pb, stock_service_server::StockService};
-use mercato_kit::error::FieldViolations;
+use mercato_kit::{db, error::FieldViolations};
 use sea_orm::DatabaseConnection;
 use tonic::{Request, Response, Status};
 
@@ -59,7 +59,9 @@ impl StockService for StockApi {
             }
         };
         let (id, lines) = v.finish(id.zip(lines))?;
-        let record = store::reserve(&self.db, &id, &req.order_id, &lines).await?;
+        let txn = db::begin_write(&self.db).await.map_err(Error::from)?;
+        let record = store::reserve(&txn, &id, &req.order_id, &lines).await?;
+        txn.commit().await.map_err(Error::from)?;
         self.changed(&record);
         Ok(Response::new(pb::ReserveStockResponse { reservation: Some(convert::reservation(record)) }))
     }
@@ -72,7 +74,9 @@ impl StockService for StockApi {
         let mut v = FieldViolations::new();
         let id = reservation_id(&request.get_ref().reservation_id, &mut v);
         let id = v.finish(id)?;
-        let record = store::release(&self.db, &id).await?;
+        let txn = db::begin_write(&self.db).await.map_err(Error::from)?;
+        let record = store::release(&txn, &id).await?;
+        txn.commit().await.map_err(Error::from)?;
         self.changed(&record);
         Ok(Response::new(pb::ReleaseStockResponse { reservation: Some(convert::reservation(record)) }))
     }
@@ -85,7 +89,9 @@ impl StockService for StockApi {
         let mut v = FieldViolations::new();
         let id = reservation_id(&request.get_ref().reservation_id, &mut v);
         let id = v.finish(id)?;
-        let record = store::commit(&self.db, &id).await?;
+        let txn = db::begin_write(&self.db).await.map_err(Error::from)?;
+        let record = store::commit(&txn, &id).await?;
+        txn.commit().await.map_err(Error::from)?;
         self.changed(&record);
         Ok(Response::new(pb::CommitStockResponse { reservation: Some(convert::reservation(record)) }))
     }

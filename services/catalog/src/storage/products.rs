@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use chrono::Utc;
 use sea_orm::{
     ActiveValue::Set,
-    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait, ExprTrait, FromQueryResult, Order,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait, ExprTrait, FromQueryResult, Order,
     QueryFilter, QueryOrder, QuerySelect,
     sea_query::{Expr, Func, LikeExpr, Query},
 };
@@ -39,7 +39,7 @@ pub struct ListFilter {
 }
 
 /// One page plus whether more follow.
-pub async fn list(db: &DatabaseConnection, filter: &ListFilter) -> Result<(Vec<ProductRecord>, bool)> {
+pub async fn list(db: &impl ConnectionTrait, filter: &ListFilter) -> Result<(Vec<ProductRecord>, bool)> {
     let mut select = product::Entity::find();
     if let Some(query) = &filter.query {
         let pattern = format!("%{}%", escape_like(query));
@@ -85,7 +85,7 @@ pub async fn get(db: &impl ConnectionTrait, id: &str) -> Result<Option<ProductRe
 }
 
 /// Products for `ids`, in the order of `ids`; missing ones are simply absent.
-pub async fn batch_get(db: &DatabaseConnection, ids: &[String]) -> Result<Vec<ProductRecord>> {
+pub async fn batch_get(db: &impl ConnectionTrait, ids: &[String]) -> Result<Vec<ProductRecord>> {
     let products =
         product::Entity::find().filter(product::Column::Id.is_in(ids.iter().map(String::as_str))).all(db).await?;
     let mut by_id: HashMap<String, ProductRecord> =
@@ -93,10 +93,9 @@ pub async fn batch_get(db: &DatabaseConnection, ids: &[String]) -> Result<Vec<Pr
     Ok(ids.iter().filter_map(|id| by_id.remove(id)).collect())
 }
 
-/// Creates a product with its categories and initial stock in one transaction.
-pub async fn create(db: &DatabaseConnection, draft: ProductDraft, initial_stock: i64) -> Result<ProductRecord> {
-    let txn = mercato_kit::db::begin_write(db).await?;
-    ensure_categories_exist(&txn, &draft.category_ids).await?;
+/// Creates a product with its categories and initial stock, inside the caller's transaction.
+pub async fn create(txn: &DatabaseTransaction, draft: ProductDraft, initial_stock: i64) -> Result<ProductRecord> {
+    ensure_categories_exist(txn, &draft.category_ids).await?;
     let now = Utc::now();
     let id = uuid::Uuid::now_v7().to_string();
     let row = product::ActiveModel {
@@ -112,28 +111,26 @@ pub async fn create(db: &DatabaseConnection, draft: ProductDraft, initial_stock:
         updated_at: Set(now),
     };
     product::Entity::insert(row)
-        .exec_without_returning(&txn)
+        .exec_without_returning(txn)
         .await
         .map_err(|e| if db::is_unique_violation(&e) { Error::SkuTaken(draft.sku.clone()) } else { e.into() })?;
-    set_categories(&txn, &id, &draft.category_ids).await?;
+    set_categories(txn, &id, &draft.category_ids).await?;
     inventory::Entity::insert(inventory::ActiveModel {
         product_id: Set(id.clone()),
         on_hand: Set(initial_stock),
         reserved: Set(0),
         updated_at: Set(now),
     })
-    .exec_without_returning(&txn)
+    .exec_without_returning(txn)
     .await?;
-    let record = get(&txn, &id).await?.ok_or_else(|| Error::ProductNotFound(id.clone()))?;
-    txn.commit().await?;
+    let record = get(txn, &id).await?.ok_or_else(|| Error::ProductNotFound(id.clone()))?;
     tracing::info!(product_id = %id, sku = %draft.sku, "product created");
     Ok(record)
 }
 
-/// Applies `patch` in one transaction.
-pub async fn update(db: &DatabaseConnection, id: &str, patch: ProductPatch) -> Result<ProductRecord> {
-    let txn = mercato_kit::db::begin_write(db).await?;
-    let Some(existing) = product::Entity::find_by_id(id).one(&txn).await? else {
+/// Applies `patch`, inside the caller's transaction.
+pub async fn update(txn: &DatabaseTransaction, id: &str, patch: ProductPatch) -> Result<ProductRecord> {
+    let Some(existing) = product::Entity::find_by_id(id).one(txn).await? else {
         return Err(Error::ProductNotFound(id.to_string()));
     };
     let mut row: product::ActiveModel = existing.into();
@@ -155,23 +152,23 @@ pub async fn update(db: &DatabaseConnection, id: &str, patch: ProductPatch) -> R
         row.image_url = Set(url);
     }
     row.updated_at = Set(Utc::now());
-    product::Entity::update(row).exec(&txn).await.map_err(|e| match (&patch.sku, db::is_unique_violation(&e)) {
+    product::Entity::update(row).exec(txn).await.map_err(|e| match (&patch.sku, db::is_unique_violation(&e)) {
         (Some(sku), true) => Error::SkuTaken(sku.clone()),
         _ => e.into(),
     })?;
     if let Some(category_ids) = &patch.category_ids {
-        ensure_categories_exist(&txn, category_ids).await?;
-        product_category::Entity::delete_many().filter(product_category::Column::ProductId.eq(id)).exec(&txn).await?;
-        set_categories(&txn, id, category_ids).await?;
+        ensure_categories_exist(txn, category_ids).await?;
+        product_category::Entity::delete_many().filter(product_category::Column::ProductId.eq(id)).exec(txn).await?;
+        set_categories(txn, id, category_ids).await?;
     }
-    let record = get(&txn, id).await?.ok_or_else(|| Error::ProductNotFound(id.to_string()))?;
-    txn.commit().await?;
+    let record = get(txn, id).await?.ok_or_else(|| Error::ProductNotFound(id.to_string()))?;
     tracing::info!(product_id = %id, "product updated");
     Ok(record)
 }
 
-/// Adds `delta` to on-hand stock in one statement; on hand never drops below reserved.
-pub async fn adjust_stock(db: &DatabaseConnection, id: &str, delta: i64) -> Result<(i64, i64)> {
+/// Adds `delta` to on-hand stock in one statement (on hand never drops below reserved), then
+/// reads the level back: both inside the caller's transaction.
+pub async fn adjust_stock(db: &DatabaseTransaction, id: &str, delta: i64) -> Result<(i64, i64)> {
     let updated = inventory::Entity::update_many()
         .col_expr(inventory::Column::OnHand, Expr::col(inventory::Column::OnHand).add(delta))
         .col_expr(inventory::Column::UpdatedAt, Expr::value(Utc::now()))
@@ -189,7 +186,7 @@ pub async fn adjust_stock(db: &DatabaseConnection, id: &str, delta: i64) -> Resu
 }
 
 /// (on hand, reserved) of one product.
-pub async fn stock_level(db: &DatabaseConnection, id: &str) -> Result<Option<(i64, i64)>> {
+pub async fn stock_level(db: &impl ConnectionTrait, id: &str) -> Result<Option<(i64, i64)>> {
     Ok(inventory::Entity::find_by_id(id).one(db).await?.map(|l| (l.on_hand, l.reserved)))
 }
 
@@ -200,7 +197,7 @@ struct CategoryCount {
 }
 
 /// Every category with its product count, ordered by name.
-pub async fn list_categories(db: &DatabaseConnection) -> Result<Vec<(category::Model, i64)>> {
+pub async fn list_categories(db: &impl ConnectionTrait) -> Result<Vec<(category::Model, i64)>> {
     let categories = category::Entity::find()
         .order_by(category::Column::Name, Order::Asc)
         .order_by(category::Column::Id, Order::Asc)

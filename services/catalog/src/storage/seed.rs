@@ -3,7 +3,7 @@
 //! stock that has moved.
 
 use chrono::Utc;
-use sea_orm::{ActiveValue::Set, DatabaseConnection, EntityTrait, sea_query::OnConflict};
+use sea_orm::{ActiveValue::Set, DatabaseTransaction, EntityTrait, sea_query::OnConflict};
 use serde::Deserialize;
 
 use super::entity::{category, inventory, product, product_category};
@@ -86,9 +86,8 @@ pub fn parse(json: &str) -> anyhow::Result<SeedFile> {
     if problems.is_empty() { Ok(seed) } else { anyhow::bail!("invalid seed file:\n  {}", problems.join("\n  ")) }
 }
 
-/// Inserts whatever of `seed` is missing, in one transaction.
-pub async fn load(db: &DatabaseConnection, seed: &SeedFile) -> anyhow::Result<SeedReport> {
-    let txn = mercato_kit::db::begin_write(db).await?;
+/// Inserts whatever of `seed` is missing, inside the caller's transaction.
+pub async fn load(txn: &DatabaseTransaction, seed: &SeedFile) -> anyhow::Result<SeedReport> {
     let now = Utc::now();
     let mut report = SeedReport::default();
     for c in &seed.categories {
@@ -99,7 +98,7 @@ pub async fn load(db: &DatabaseConnection, seed: &SeedFile) -> anyhow::Result<Se
             created_at: Set(now),
         })
         .on_conflict(OnConflict::column(category::Column::Id).do_nothing().to_owned())
-        .exec_without_returning(&txn)
+        .exec_without_returning(txn)
         .await?;
     }
     for p in &seed.products {
@@ -116,7 +115,7 @@ pub async fn load(db: &DatabaseConnection, seed: &SeedFile) -> anyhow::Result<Se
             updated_at: Set(now),
         })
         .on_conflict(OnConflict::column(product::Column::Id).do_nothing().to_owned())
-        .exec_without_returning(&txn)
+        .exec_without_returning(txn)
         .await?;
         if inserted == 0 {
             continue;
@@ -129,7 +128,7 @@ pub async fn load(db: &DatabaseConnection, seed: &SeedFile) -> anyhow::Result<Se
                     category_id: Set(c.clone()),
                 }),
             )
-            .exec_without_returning(&txn)
+            .exec_without_returning(txn)
             .await?;
         }
         inventory::Entity::insert(inventory::ActiveModel {
@@ -138,10 +137,9 @@ pub async fn load(db: &DatabaseConnection, seed: &SeedFile) -> anyhow::Result<Se
             reserved: Set(0),
             updated_at: Set(now),
         })
-        .exec_without_returning(&txn)
+        .exec_without_returning(txn)
         .await?;
     }
-    txn.commit().await?;
     Ok(report)
 }
 

@@ -1,13 +1,14 @@
-//! Stock reservations. Each operation is one write transaction: on SQLite it holds the write
-//! lock from BEGIN, on PostgreSQL the conditional UPDATEs lock the rows they change, so two
+//! Stock reservations. Each operation runs inside the caller's write transaction
+//! (`mercato_kit::db::begin_write`), so whatever else the caller writes — the events of the
+//! change, next — commits or rolls back with it. On SQLite that transaction holds the write lock
+//! from BEGIN, on PostgreSQL the conditional UPDATEs lock the rows they change, so two
 //! reservations can never both take the last unit. The CHECK constraints on inventory back
 //! this up.
 
 use chrono::Utc;
 use sea_orm::{
     ActiveValue::Set,
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait, ExprTrait, QueryFilter,
-    TransactionTrait,
+    ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, ExprTrait, QueryFilter, TransactionTrait,
     sea_query::{Expr, OnConflict},
 };
 
@@ -27,8 +28,7 @@ pub struct ReservationRecord {
 }
 
 /// Reserves every line or none. Replays (same id) return the stored outcome.
-pub async fn reserve(db: &DatabaseConnection, id: &str, order_id: &str, lines: &Lines) -> Result<ReservationRecord> {
-    let txn = mercato_kit::db::begin_write(db).await?;
+pub async fn reserve(txn: &DatabaseTransaction, id: &str, order_id: &str, lines: &Lines) -> Result<ReservationRecord> {
     let now = Utc::now();
     let inserted = reservation::Entity::insert(reservation::ActiveModel {
         id: Set(id.to_string()),
@@ -39,11 +39,10 @@ pub async fn reserve(db: &DatabaseConnection, id: &str, order_id: &str, lines: &
         updated_at: Set(now),
     })
     .on_conflict(OnConflict::column(reservation::Column::Id).do_nothing().to_owned())
-    .exec_without_returning(&txn)
+    .exec_without_returning(txn)
     .await?;
     if inserted == 0 {
-        let existing = load(&txn, id).await?.ok_or_else(|| Error::ReservationNotFound(id.to_string()))?;
-        txn.commit().await?;
+        let existing = load(txn, id).await?.ok_or_else(|| Error::ReservationNotFound(id.to_string()))?;
         // A RELEASED tombstone has no lines: the release won the race, nothing is reserved.
         if existing.status != ReservationStatus::Released && existing.lines != *lines {
             return Err(Error::ReservationConflict(id.to_string()));
@@ -56,7 +55,7 @@ pub async fn reserve(db: &DatabaseConnection, id: &str, order_id: &str, lines: &
         product_id: Set(product_id.to_string()),
         quantity: Set(quantity),
     }))
-    .exec_without_returning(&txn)
+    .exec_without_returning(txn)
     .await?;
 
     // Take every line inside a savepoint, so a shortage on any line undoes the others.
@@ -77,7 +76,7 @@ pub async fn reserve(db: &DatabaseConnection, id: &str, order_id: &str, lines: &
     }
     if short {
         attempt.rollback().await?;
-        let shortages = shortages(&txn, lines).await?;
+        let shortages = shortages(txn, lines).await?;
         reservation::Entity::update_many()
             .col_expr(reservation::Column::Status, Expr::value(ReservationStatus::Rejected.as_str()))
             .col_expr(
@@ -85,34 +84,31 @@ pub async fn reserve(db: &DatabaseConnection, id: &str, order_id: &str, lines: &
                 Expr::value(serde_json::to_string(&shortages).unwrap_or_else(|_| "[]".into())),
             )
             .filter(reservation::Column::Id.eq(id))
-            .exec(&txn)
+            .exec(txn)
             .await?;
         tracing::info!(reservation_id = id, order_id, ?shortages, "reservation rejected");
     } else {
         attempt.commit().await?;
         tracing::info!(reservation_id = id, order_id, "stock reserved");
     }
-    let record = load(&txn, id).await?.ok_or_else(|| Error::ReservationNotFound(id.to_string()))?;
-    txn.commit().await?;
-    Ok(record)
+    load(txn, id).await?.ok_or_else(|| Error::ReservationNotFound(id.to_string()))
 }
 
 /// Returns held units. Releasing an unknown id leaves a RELEASED tombstone.
-pub async fn release(db: &DatabaseConnection, id: &str) -> Result<ReservationRecord> {
-    let txn = mercato_kit::db::begin_write(db).await?;
+pub async fn release(txn: &DatabaseTransaction, id: &str) -> Result<ReservationRecord> {
     let now = Utc::now();
-    if transition(&txn, id, ReservationStatus::Reserved, ReservationStatus::Released).await? {
-        for (product_id, quantity) in load_lines(&txn, id).await?.iter() {
+    if transition(txn, id, ReservationStatus::Reserved, ReservationStatus::Released).await? {
+        for (product_id, quantity) in load_lines(txn, id).await?.iter() {
             inventory::Entity::update_many()
                 .col_expr(inventory::Column::Reserved, Expr::col(inventory::Column::Reserved).sub(quantity))
                 .col_expr(inventory::Column::UpdatedAt, Expr::value(now))
                 .filter(inventory::Column::ProductId.eq(product_id))
-                .exec(&txn)
+                .exec(txn)
                 .await?;
         }
         tracing::info!(reservation_id = id, "stock released");
     } else {
-        match load(&txn, id).await? {
+        match load(txn, id).await? {
             None => {
                 reservation::Entity::insert(reservation::ActiveModel {
                     id: Set(id.to_string()),
@@ -122,7 +118,7 @@ pub async fn release(db: &DatabaseConnection, id: &str) -> Result<ReservationRec
                     created_at: Set(now),
                     updated_at: Set(now),
                 })
-                .exec_without_returning(&txn)
+                .exec_without_returning(txn)
                 .await?;
                 tracing::info!(reservation_id = id, "release before reservation: tombstone recorded");
             }
@@ -132,28 +128,25 @@ pub async fn release(db: &DatabaseConnection, id: &str) -> Result<ReservationRec
             Some(_) => {}
         }
     }
-    let record = load(&txn, id).await?.ok_or_else(|| Error::ReservationNotFound(id.to_string()))?;
-    txn.commit().await?;
-    Ok(record)
+    load(txn, id).await?.ok_or_else(|| Error::ReservationNotFound(id.to_string()))
 }
 
 /// Sells held units: on hand and reserved both drop.
-pub async fn commit(db: &DatabaseConnection, id: &str) -> Result<ReservationRecord> {
-    let txn = mercato_kit::db::begin_write(db).await?;
+pub async fn commit(txn: &DatabaseTransaction, id: &str) -> Result<ReservationRecord> {
     let now = Utc::now();
-    if transition(&txn, id, ReservationStatus::Reserved, ReservationStatus::Committed).await? {
-        for (product_id, quantity) in load_lines(&txn, id).await?.iter() {
+    if transition(txn, id, ReservationStatus::Reserved, ReservationStatus::Committed).await? {
+        for (product_id, quantity) in load_lines(txn, id).await?.iter() {
             inventory::Entity::update_many()
                 .col_expr(inventory::Column::OnHand, Expr::col(inventory::Column::OnHand).sub(quantity))
                 .col_expr(inventory::Column::Reserved, Expr::col(inventory::Column::Reserved).sub(quantity))
                 .col_expr(inventory::Column::UpdatedAt, Expr::value(now))
                 .filter(inventory::Column::ProductId.eq(product_id))
-                .exec(&txn)
+                .exec(txn)
                 .await?;
         }
         tracing::info!(reservation_id = id, "stock committed");
     } else {
-        match load(&txn, id).await? {
+        match load(txn, id).await? {
             None => return Err(Error::ReservationNotFound(id.to_string())),
             Some(r) if r.status != ReservationStatus::Committed => {
                 return Err(Error::ReservationState {
@@ -165,18 +158,16 @@ pub async fn commit(db: &DatabaseConnection, id: &str) -> Result<ReservationReco
             Some(_) => {}
         }
     }
-    let record = load(&txn, id).await?.ok_or_else(|| Error::ReservationNotFound(id.to_string()))?;
-    txn.commit().await?;
-    Ok(record)
+    load(txn, id).await?.ok_or_else(|| Error::ReservationNotFound(id.to_string()))
 }
 
-pub async fn get(db: &DatabaseConnection, id: &str) -> Result<Option<ReservationRecord>> {
+pub async fn get(db: &impl ConnectionTrait, id: &str) -> Result<Option<ReservationRecord>> {
     load(db, id).await
 }
 
 /// Moves `id` from `from` to `to` if it is in `from`; the UPDATE is also the row lock.
 async fn transition(
-    txn: &DatabaseTransaction,
+    txn: &impl ConnectionTrait,
     id: &str,
     from: ReservationStatus,
     to: ReservationStatus,

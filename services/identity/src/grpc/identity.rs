@@ -3,6 +3,7 @@
 use mercato::identity::v1::{self as pb, identity_service_server::IdentityService};
 use mercato_kit::{
     auth::{Access, authorize, caller::ROLE_CUSTOMER, policy},
+    db,
     error::FieldViolations,
 };
 use sea_orm::DatabaseConnection;
@@ -13,7 +14,11 @@ use crate::{
     crypto::passwords::Passwords,
     domain::credentials,
     error::Error,
-    storage::{addresses, sessions, users},
+    storage::{
+        addresses,
+        sessions::{self, Rotation},
+        users,
+    },
     tokens::TokenIssuer,
 };
 
@@ -35,7 +40,9 @@ impl IdentityService for IdentityApi {
         v.check("password", credentials::password(&req.password, &req.email));
         let (email, display_name) = v.finish(email.zip(display_name))?;
         let hash = self.passwords.hash(req.password).await?;
-        let user = users::insert(&self.db, &email, &display_name, hash, &[ROLE_CUSTOMER]).await?;
+        let txn = db::begin_write(&self.db).await.map_err(Error::from)?;
+        let user = users::insert(&txn, &email, &display_name, hash, &[ROLE_CUSTOMER]).await?;
+        txn.commit().await.map_err(Error::from)?;
         tracing::info!(user_id = %user.id, "user registered");
         Ok(Response::new(pb::RegisterResponse { user: Some(convert::user(&user)) }))
     }
@@ -78,7 +85,20 @@ impl IdentityService for IdentityApi {
             v.add("refresh_token", "is required (at most 256 characters)");
         }
         v.finish(Some(()))?;
-        let (user, refresh) = sessions::rotate(&self.db, &token, self.refresh_ttl).await?;
+        let txn = db::begin_write(&self.db).await.map_err(Error::from)?;
+        let (user, refresh) = match sessions::rotate(&txn, &token, self.refresh_ttl).await? {
+            Rotation::Rotated(user, refresh) => {
+                txn.commit().await.map_err(Error::from)?;
+                (user, refresh)
+            }
+            Rotation::Reused { family_id, user_id } => {
+                // Nothing of this attempt may stand; the revocation must, so it commits alone.
+                txn.rollback().await.map_err(Error::from)?;
+                sessions::revoke_family(&self.db, &family_id).await?;
+                tracing::warn!(%user_id, %family_id, "refresh token reuse: family revoked");
+                return Err(Error::RefreshReuse.into());
+            }
+        };
         let access = self.issuer.access_token(&user)?;
         Ok(Response::new(pb::RefreshResponse { tokens: Some(convert::tokens(access, refresh)) }))
     }
@@ -122,7 +142,9 @@ impl IdentityService for IdentityApi {
         let mut v = FieldViolations::new();
         let new = convert::new_address(request.get_ref().address.as_ref(), &mut v);
         let new = v.finish(new)?;
-        let address = addresses::add(&self.db, &user_id, new).await?;
+        let txn = db::begin_write(&self.db).await.map_err(Error::from)?;
+        let address = addresses::add(&txn, &user_id, new).await?;
+        txn.commit().await.map_err(Error::from)?;
         Ok(Response::new(pb::AddAddressResponse { address: Some(convert::address(address)) }))
     }
 
@@ -141,7 +163,9 @@ impl IdentityService for IdentityApi {
     ) -> Result<Response<pb::DeleteAddressResponse>, Status> {
         let user_id = policy::user(&request)?.subject.clone();
         let id = address_id(&request.get_ref().address_id)?;
-        addresses::delete(&self.db, &user_id, &id).await?;
+        let txn = db::begin_write(&self.db).await.map_err(Error::from)?;
+        addresses::delete(&txn, &user_id, &id).await?;
+        txn.commit().await.map_err(Error::from)?;
         Ok(Response::new(pb::DeleteAddressResponse {}))
     }
 
@@ -151,7 +175,9 @@ impl IdentityService for IdentityApi {
     ) -> Result<Response<pb::SetDefaultAddressResponse>, Status> {
         let user_id = policy::user(&request)?.subject.clone();
         let id = address_id(&request.get_ref().address_id)?;
-        let address = addresses::set_default(&self.db, &user_id, &id).await?;
+        let txn = db::begin_write(&self.db).await.map_err(Error::from)?;
+        let address = addresses::set_default(&txn, &user_id, &id).await?;
+        txn.commit().await.map_err(Error::from)?;
         Ok(Response::new(pb::SetDefaultAddressResponse { address: Some(convert::address(address)) }))
     }
 

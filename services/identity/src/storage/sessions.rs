@@ -3,7 +3,9 @@
 //! whole family is revoked, logging out both the thief and the victim.
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, sea_query::Expr};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, sea_query::Expr,
+};
 
 use super::entity::{refresh_token, user};
 use crate::{
@@ -17,18 +19,21 @@ pub struct Issued {
     pub expires_at: DateTime<Utc>,
 }
 
+/// What presenting a refresh token led to.
+pub enum Rotation {
+    /// The token was current: here is its successor and the user it belongs to.
+    Rotated(user::Model, Issued),
+    /// The token had been used already: the caller must roll back and revoke `family_id`.
+    Reused { family_id: String, user_id: String },
+}
+
 /// Starts a new family for `user_id`.
-pub async fn start(db: &DatabaseConnection, user_id: &str, ttl: chrono::Duration) -> Result<Issued> {
+pub async fn start(db: &impl ConnectionTrait, user_id: &str, ttl: chrono::Duration) -> Result<Issued> {
     let family = uuid::Uuid::now_v7().to_string();
     issue(db, &family, user_id, ttl).await
 }
 
-async fn issue(
-    db: &impl sea_orm::ConnectionTrait,
-    family: &str,
-    user_id: &str,
-    ttl: chrono::Duration,
-) -> Result<Issued> {
+async fn issue(db: &impl ConnectionTrait, family: &str, user_id: &str, ttl: chrono::Duration) -> Result<Issued> {
     let token = refresh::generate()?;
     let now = Utc::now();
     let expires_at = now + ttl;
@@ -47,13 +52,12 @@ async fn issue(
     Ok(Issued { token, expires_at })
 }
 
-/// Exchanges `token` for its successor and returns the user it belongs to.
-pub async fn rotate(db: &DatabaseConnection, token: &str, ttl: chrono::Duration) -> Result<(user::Model, Issued)> {
-    let txn = mercato_kit::db::begin_write(db).await?;
+/// Exchanges `token` for its successor inside the caller's write transaction.
+pub async fn rotate(txn: &DatabaseTransaction, token: &str, ttl: chrono::Duration) -> Result<Rotation> {
     let now = Utc::now();
     let Some(row) = refresh_token::Entity::find()
         .filter(refresh_token::Column::TokenHash.eq(refresh::digest(token)))
-        .one(&txn)
+        .one(txn)
         .await?
     else {
         return Err(Error::BadRefreshToken);
@@ -66,21 +70,18 @@ pub async fn rotate(db: &DatabaseConnection, token: &str, ttl: chrono::Duration)
         .col_expr(refresh_token::Column::UsedAt, Expr::value(now))
         .filter(refresh_token::Column::Id.eq(row.id.as_str()))
         .filter(refresh_token::Column::UsedAt.is_null())
-        .exec(&txn)
+        .exec(txn)
         .await?;
     if claimed.rows_affected == 0 {
-        txn.rollback().await?;
-        revoke_family(db, &row.family_id).await?;
-        tracing::warn!(user_id = %row.user_id, family_id = %row.family_id, "refresh token reuse: family revoked");
-        return Err(Error::RefreshReuse);
+        return Ok(Rotation::Reused { family_id: row.family_id, user_id: row.user_id });
     }
-    let user = super::users::by_id(&txn, &row.user_id).await?.ok_or(Error::BadRefreshToken)?;
-    let issued = issue(&txn, &row.family_id, &row.user_id, ttl).await?;
-    txn.commit().await?;
-    Ok((user, issued))
+    let user = super::users::by_id(txn, &row.user_id).await?.ok_or(Error::BadRefreshToken)?;
+    let issued = issue(txn, &row.family_id, &row.user_id, ttl).await?;
+    Ok(Rotation::Rotated(user, issued))
 }
 
-async fn revoke_family(db: &DatabaseConnection, family: &str) -> Result<()> {
+/// Revokes every token of a family (after reuse was detected).
+pub async fn revoke_family(db: &impl ConnectionTrait, family: &str) -> Result<()> {
     refresh_token::Entity::update_many()
         .col_expr(refresh_token::Column::RevokedAt, Expr::value(Utc::now()))
         .filter(refresh_token::Column::FamilyId.eq(family))

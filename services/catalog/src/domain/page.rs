@@ -3,12 +3,13 @@
 //! other filters, so a client can't silently mix pages of two queries.
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use mercato_kit::domain::Invalid;
 use serde::{Deserialize, Serialize};
 
 pub const DEFAULT_PAGE_SIZE: u64 = 20;
 pub const MAX_PAGE_SIZE: u64 = 100;
 
-pub fn page_size(raw: i32) -> Result<u64, String> {
+pub fn page_size(raw: i32) -> Result<u64, Invalid> {
     match raw {
         0 => Ok(DEFAULT_PAGE_SIZE),
         n if n < 0 => Err("must not be negative".into()),
@@ -36,12 +37,12 @@ impl ProductCursor {
     }
 
     /// Decodes a token and checks it belongs to these filters.
-    pub fn decode(token: &str, query: &str, category: &str) -> Result<Self, String> {
+    pub fn decode(token: &str, query: &str, category: &str) -> Result<Self, Invalid> {
         let cursor: Self = URL_SAFE_NO_PAD
             .decode(token)
             .ok()
             .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-            .ok_or("is not a page token issued by this service")?;
+            .ok_or(Invalid::new("is not a page token issued by this service"))?;
         if cursor.query != query || cursor.category != category {
             return Err("was issued for a different query or category".into());
         }

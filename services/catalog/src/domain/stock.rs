@@ -2,7 +2,10 @@
 
 use std::collections::BTreeMap;
 
+use mercato_kit::domain::Invalid;
 use serde::{Deserialize, Serialize};
+
+use super::product::ProductId;
 
 pub const MAX_LINES: usize = 100;
 pub const MAX_QUANTITY: i32 = 1000;
@@ -52,27 +55,27 @@ pub struct Shortage {
 pub struct Lines(BTreeMap<String, i32>);
 
 impl Lines {
-    /// `raw` is (product_id, quantity) pairs; problems are reported per index.
-    pub fn new(raw: &[(String, i32)]) -> Result<Self, Vec<(String, String)>> {
+    /// `raw` is (product_id, quantity) pairs; problems are reported per field path.
+    pub fn new(raw: &[(String, i32)]) -> Result<Self, Vec<(String, Invalid)>> {
         let mut problems = Vec::new();
         if raw.is_empty() {
-            problems.push(("lines".into(), "must contain at least one line".into()));
+            problems.push(("lines".into(), Invalid::new("must contain at least one line")));
         }
         if raw.len() > MAX_LINES {
-            problems.push(("lines".into(), format!("at most {MAX_LINES} lines")));
+            problems.push(("lines".into(), Invalid::from(format!("at most {MAX_LINES} lines"))));
         }
         let mut lines = BTreeMap::new();
         for (i, (product_id, quantity)) in raw.iter().enumerate() {
-            match super::product::product_id(product_id) {
+            match ProductId::parse(product_id) {
                 Ok(id) => {
-                    if lines.insert(id, *quantity).is_some() {
+                    if lines.insert(String::from(id), *quantity).is_some() {
                         problems.push((format!("lines[{i}].product_id"), "appears in more than one line".into()));
                     }
                 }
                 Err(e) => problems.push((format!("lines[{i}].product_id"), e)),
             }
             if !(1..=MAX_QUANTITY).contains(quantity) {
-                problems.push((format!("lines[{i}].quantity"), format!("must be 1-{MAX_QUANTITY}")));
+                problems.push((format!("lines[{i}].quantity"), Invalid::from(format!("must be 1-{MAX_QUANTITY}"))));
             }
         }
         if problems.is_empty() { Ok(Self(lines)) } else { Err(problems) }
@@ -87,10 +90,28 @@ impl Lines {
     }
 }
 
-/// 1-128 printable ASCII characters without spaces.
-pub fn reservation_id(raw: &str) -> Result<String, String> {
-    if raw.is_empty() || raw.len() > MAX_RESERVATION_ID || !raw.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(format!("must be 1-{MAX_RESERVATION_ID} printable characters without spaces"));
+/// A reservation's id, chosen by the caller (the saga) so a retried call is a replay: 1-128
+/// printable ASCII characters without spaces.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ReservationId(String);
+
+impl ReservationId {
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        if raw.is_empty() || raw.len() > MAX_RESERVATION_ID || !raw.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(format!("must be 1-{MAX_RESERVATION_ID} printable characters without spaces").into());
+        }
+        Ok(Self(raw.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The order a reservation is for: at most 128 characters (empty for tools and tests).
+pub fn order_ref(raw: &str) -> Result<String, Invalid> {
+    if raw.len() > MAX_RESERVATION_ID {
+        return Err(format!("must be at most {MAX_RESERVATION_ID} characters").into());
     }
     Ok(raw.to_string())
 }

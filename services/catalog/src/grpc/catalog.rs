@@ -1,32 +1,26 @@
 //! CatalogService: browsing (public) and administration (admin).
 
-use mercato::catalog::v1::{self as pb, catalog_service_server::CatalogService};
-use mercato_kit::{db, error::FieldViolations};
 use std::pin::Pin;
 
 use futures::Stream;
-use mercato_kit::Shutdown;
+use mercato::catalog::v1::{self as pb, catalog_service_server::CatalogService};
+use mercato_kit::{
+    Shutdown,
+    auth::{Access, authorize},
+    db,
+};
 use sea_orm::DatabaseConnection;
 use tokio::sync::broadcast;
 use tonic::{Request, Response, Status};
 
-use mercato_kit::auth::{Access, authorize};
-
 use super::convert;
 use crate::{
     cache::ProductCache,
-    domain::{page, product as rules},
+    domain::{page, product::ProductId},
     error::Error,
     feed::StockFeed,
     storage::products::{self, ListFilter},
 };
-
-/// Longest free-text query accepted.
-const MAX_QUERY: usize = 200;
-/// Most ids one BatchGetProducts may ask for.
-const MAX_BATCH: usize = 100;
-/// Bound on a single stock movement, far above any real delivery, far below overflow.
-const MAX_STOCK: i64 = 1_000_000_000;
 
 pub struct CatalogApi {
     db: DatabaseConnection,
@@ -51,35 +45,18 @@ impl CatalogService for CatalogApi {
         request: Request<pb::ListProductsRequest>,
     ) -> Result<Response<pb::ListProductsResponse>, Status> {
         authorize(&request, Access::Public)?;
-        let req = request.into_inner();
-        let mut v = FieldViolations::new();
-        let query = req.query.trim().to_lowercase();
-        if query.chars().count() > MAX_QUERY {
-            v.add("query", format!("must be at most {MAX_QUERY} characters"));
-        }
-        let category = req.category.trim().to_string();
-        if !category.is_empty() {
-            v.check("category", rules::category_id(&category));
-        }
-        let limit = v.check("page_size", page::page_size(req.page_size));
-        let cursor = if req.page_token.is_empty() {
-            Some(None)
-        } else {
-            v.check("page_token", page::ProductCursor::decode(&req.page_token, &query, &category)).map(Some)
-        };
-        let (limit, cursor) = v.finish(limit.zip(cursor))?;
-
+        let list = convert::list_products_request(request.into_inner())?;
         let filter = ListFilter {
-            query: (!query.is_empty()).then(|| query.clone()),
-            category: (!category.is_empty()).then(|| category.clone()),
-            after: cursor.map(|c| (c.after_name, c.after_id)),
-            limit,
+            query: (!list.query.is_empty()).then(|| list.query.clone()),
+            category: list.category.as_ref().map(|c| c.as_str().to_string()),
+            after: list.cursor.map(|c| (c.after_name, c.after_id)),
+            limit: list.limit,
         };
         let (records, more) = products::list(&self.db, &filter).await?;
         let next_page_token = match (more, records.last()) {
             (true, Some(last)) => page::ProductCursor {
-                query,
-                category,
+                query: list.query,
+                category: filter.category.unwrap_or_default(),
                 after_name: last.product.name.clone(),
                 after_id: last.product.id.clone(),
             }
@@ -97,13 +74,12 @@ impl CatalogService for CatalogApi {
         request: Request<pb::GetProductRequest>,
     ) -> Result<Response<pb::GetProductResponse>, Status> {
         authorize(&request, Access::Public)?;
-        let mut v = FieldViolations::new();
-        let id = v.check("id", rules::product_id(&request.get_ref().id));
-        let id = v.finish(id)?;
-        let record = match self.cache.get(&id) {
+        let id = convert::product_id_request(&request.get_ref().id, "id")?;
+        let record = match self.cache.get(id.as_str()) {
             Some(record) => record,
             None => {
-                let record = products::get(&self.db, &id).await?.ok_or(Error::ProductNotFound(id))?;
+                let record =
+                    products::get(&self.db, id.as_str()).await?.ok_or_else(|| Error::ProductNotFound(id.into()))?;
                 self.cache.put(&record);
                 record
             }
@@ -116,36 +92,24 @@ impl CatalogService for CatalogApi {
         request: Request<pb::BatchGetProductsRequest>,
     ) -> Result<Response<pb::BatchGetProductsResponse>, Status> {
         authorize(&request, Access::Public)?;
-        let req = request.into_inner();
-        let mut v = FieldViolations::new();
-        if req.ids.is_empty() {
-            v.add("ids", "must name at least one product");
-        }
-        if req.ids.len() > MAX_BATCH {
-            v.add("ids", format!("at most {MAX_BATCH} ids"));
-        }
-        let mut ids: Vec<String> = Vec::with_capacity(req.ids.len());
-        for (i, raw) in req.ids.iter().enumerate() {
-            if let Some(id) = v.check(&format!("ids[{i}]"), rules::product_id(raw))
-                && !ids.contains(&id)
-            {
-                ids.push(id);
-            }
-        }
-        let ids = v.finish(Some(ids))?;
-        let mut cached: Vec<_> = ids.iter().map(|id| self.cache.get(id)).collect();
-        let misses: Vec<String> =
+        let ids = convert::batch_get_request(request.get_ref())?;
+        let mut cached: Vec<_> = ids.iter().map(|id| self.cache.get(id.as_str())).collect();
+        let misses: Vec<ProductId> =
             ids.iter().zip(&cached).filter(|(_, hit)| hit.is_none()).map(|(id, _)| id.clone()).collect();
         if !misses.is_empty() {
             for record in products::batch_get(&self.db, &misses).await? {
                 self.cache.put(&record);
-                if let Some(slot) = ids.iter().position(|id| *id == record.product.id) {
+                if let Some(slot) = ids.iter().position(|id| id.as_str() == record.product.id) {
                     cached[slot] = Some(record);
                 }
             }
         }
         let found: Vec<_> = cached.into_iter().flatten().collect();
-        let missing_ids = ids.iter().filter(|id| !found.iter().any(|r| &r.product.id == *id)).cloned().collect();
+        let missing_ids = ids
+            .iter()
+            .filter(|id| !found.iter().any(|r| r.product.id == id.as_str()))
+            .map(ToString::to_string)
+            .collect();
         Ok(Response::new(pb::BatchGetProductsResponse {
             products: found.into_iter().map(convert::product).collect(),
             missing_ids,
@@ -157,15 +121,9 @@ impl CatalogService for CatalogApi {
         request: Request<pb::CreateProductRequest>,
     ) -> Result<Response<pb::CreateProductResponse>, Status> {
         authorize(&request, Access::Admin)?;
-        let req = request.into_inner();
-        let mut v = FieldViolations::new();
-        let draft = convert::draft(req.product.as_ref(), &mut v);
-        if !(0..=MAX_STOCK).contains(&req.initial_stock) {
-            v.add("initial_stock", format!("must be 0-{MAX_STOCK}"));
-        }
-        let draft = v.finish(draft)?;
+        let (draft, initial_stock) = convert::create_product_request(request.get_ref())?;
         let txn = db::begin_write(&self.db).await.map_err(Error::from)?;
-        let record = products::create(&txn, draft, req.initial_stock).await?;
+        let record = products::create(&txn, draft, initial_stock).await?;
         txn.commit().await.map_err(Error::from)?;
         Ok(Response::new(pb::CreateProductResponse { product: Some(convert::product(record)) }))
     }
@@ -175,13 +133,9 @@ impl CatalogService for CatalogApi {
         request: Request<pb::UpdateProductRequest>,
     ) -> Result<Response<pb::UpdateProductResponse>, Status> {
         authorize(&request, Access::Admin)?;
-        let req = request.into_inner();
-        let mut v = FieldViolations::new();
-        let id = v.check("id", rules::product_id(&req.id));
-        let patch = convert::patch(req.product.as_ref(), req.update_mask.as_ref(), &mut v);
-        let (id, patch) = v.finish(id.zip(patch))?;
+        let (id, patch) = convert::update_product_request(request.get_ref())?;
         let txn = db::begin_write(&self.db).await.map_err(Error::from)?;
-        let record = products::update(&txn, &id, patch).await?;
+        let record = products::update(&txn, id.as_str(), patch).await?;
         txn.commit().await.map_err(Error::from)?;
         self.feed.changed([id.as_str()]);
         Ok(Response::new(pb::UpdateProductResponse { product: Some(convert::product(record)) }))
@@ -192,15 +146,9 @@ impl CatalogService for CatalogApi {
         request: Request<pb::AdjustStockRequest>,
     ) -> Result<Response<pb::AdjustStockResponse>, Status> {
         authorize(&request, Access::Admin)?;
-        let req = request.into_inner();
-        let mut v = FieldViolations::new();
-        let id = v.check("product_id", rules::product_id(&req.product_id));
-        if req.delta == 0 || req.delta.abs() > MAX_STOCK {
-            v.add("delta", format!("must be non-zero and within ±{MAX_STOCK}"));
-        }
-        let id = v.finish(id)?;
+        let (id, delta) = convert::adjust_stock_request(request.get_ref())?;
         let txn = db::begin_write(&self.db).await.map_err(Error::from)?;
-        let (on_hand, reserved) = products::adjust_stock(&txn, &id, req.delta).await?;
+        let (on_hand, reserved) = products::adjust_stock(&txn, id.as_str(), delta).await?;
         txn.commit().await.map_err(Error::from)?;
         self.feed.changed([id.as_str()]);
         Ok(Response::new(pb::AdjustStockResponse { stock: Some(convert::stock_level(on_hand, reserved)) }))
@@ -210,9 +158,7 @@ impl CatalogService for CatalogApi {
 
     async fn watch_stock(&self, request: Request<pb::WatchStockRequest>) -> Result<Response<StockStream>, Status> {
         authorize(&request, Access::Public)?;
-        let mut v = FieldViolations::new();
-        let id = v.check("product_id", rules::product_id(&request.get_ref().product_id));
-        let id = v.finish(id)?;
+        let id = String::from(convert::product_id_request(&request.get_ref().product_id, "product_id")?);
         // Subscribe before the first read, so no change between the two is missed.
         let changes = self.feed.subscribe();
         let first = products::stock_level(&self.db, &id).await?.ok_or_else(|| Error::ProductNotFound(id.clone()))?;

@@ -14,7 +14,7 @@ use mercato_kit::db;
 
 use super::entity::{category, inventory, product, product_category};
 use crate::{
-    domain::product::{ProductDraft, ProductPatch},
+    domain::product::{CategoryId, ProductDraft, ProductId, ProductPatch},
     error::{Error, Result},
 };
 
@@ -85,27 +85,27 @@ pub async fn get(db: &impl ConnectionTrait, id: &str) -> Result<Option<ProductRe
 }
 
 /// Products for `ids`, in the order of `ids`; missing ones are simply absent.
-pub async fn batch_get(db: &impl ConnectionTrait, ids: &[String]) -> Result<Vec<ProductRecord>> {
+pub async fn batch_get(db: &impl ConnectionTrait, ids: &[ProductId]) -> Result<Vec<ProductRecord>> {
     let products =
-        product::Entity::find().filter(product::Column::Id.is_in(ids.iter().map(String::as_str))).all(db).await?;
+        product::Entity::find().filter(product::Column::Id.is_in(ids.iter().map(ProductId::as_str))).all(db).await?;
     let mut by_id: HashMap<String, ProductRecord> =
         hydrate(db, products).await?.into_iter().map(|r| (r.product.id.clone(), r)).collect();
-    Ok(ids.iter().filter_map(|id| by_id.remove(id)).collect())
+    Ok(ids.iter().filter_map(|id| by_id.remove(id.as_str())).collect())
 }
 
 /// Creates a product with its categories and initial stock, inside the caller's transaction.
 pub async fn create(txn: &DatabaseTransaction, draft: ProductDraft, initial_stock: i64) -> Result<ProductRecord> {
     ensure_categories_exist(txn, &draft.category_ids).await?;
     let now = Utc::now();
-    let id = uuid::Uuid::now_v7().to_string();
+    let id = String::from(ProductId::generate());
     let row = product::ActiveModel {
         id: Set(id.clone()),
-        sku: Set(draft.sku.clone()),
+        sku: Set(draft.sku.to_string()),
         name: Set(draft.name),
         description: Set(draft.description),
-        price_currency: Set(draft.price.currency),
-        price_units: Set(draft.price.units),
-        price_nanos: Set(draft.price.nanos),
+        price_currency: Set(draft.price.currency().to_string()),
+        price_units: Set(draft.price.units()),
+        price_nanos: Set(draft.price.nanos()),
         image_url: Set(draft.image_url),
         created_at: Set(now),
         updated_at: Set(now),
@@ -113,7 +113,7 @@ pub async fn create(txn: &DatabaseTransaction, draft: ProductDraft, initial_stoc
     product::Entity::insert(row)
         .exec_without_returning(txn)
         .await
-        .map_err(|e| if db::is_unique_violation(&e) { Error::SkuTaken(draft.sku.clone()) } else { e.into() })?;
+        .map_err(|e| if db::is_unique_violation(&e) { Error::SkuTaken(draft.sku.to_string()) } else { e.into() })?;
     set_categories(txn, &id, &draft.category_ids).await?;
     inventory::Entity::insert(inventory::ActiveModel {
         product_id: Set(id.clone()),
@@ -135,7 +135,7 @@ pub async fn update(txn: &DatabaseTransaction, id: &str, patch: ProductPatch) ->
     };
     let mut row: product::ActiveModel = existing.into();
     if let Some(sku) = &patch.sku {
-        row.sku = Set(sku.clone());
+        row.sku = Set(sku.to_string());
     }
     if let Some(name) = patch.name {
         row.name = Set(name);
@@ -144,16 +144,16 @@ pub async fn update(txn: &DatabaseTransaction, id: &str, patch: ProductPatch) ->
         row.description = Set(description);
     }
     if let Some(price) = patch.price {
-        row.price_currency = Set(price.currency);
-        row.price_units = Set(price.units);
-        row.price_nanos = Set(price.nanos);
+        row.price_currency = Set(price.currency().to_string());
+        row.price_units = Set(price.units());
+        row.price_nanos = Set(price.nanos());
     }
     if let Some(url) = patch.image_url {
         row.image_url = Set(url);
     }
     row.updated_at = Set(Utc::now());
     product::Entity::update(row).exec(txn).await.map_err(|e| match (&patch.sku, db::is_unique_violation(&e)) {
-        (Some(sku), true) => Error::SkuTaken(sku.clone()),
+        (Some(sku), true) => Error::SkuTaken(sku.to_string()),
         _ => e.into(),
     })?;
     if let Some(category_ids) = &patch.category_ids {
@@ -223,28 +223,29 @@ pub async fn list_categories(db: &impl ConnectionTrait) -> Result<Vec<(category:
         .collect())
 }
 
-async fn ensure_categories_exist(db: &impl ConnectionTrait, ids: &[String]) -> Result<()> {
+async fn ensure_categories_exist(db: &impl ConnectionTrait, ids: &[CategoryId]) -> Result<()> {
     if ids.is_empty() {
         return Ok(());
     }
     let found: Vec<String> = category::Entity::find()
         .select_only()
         .column(category::Column::Id)
-        .filter(category::Column::Id.is_in(ids.iter().map(String::as_str)))
+        .filter(category::Column::Id.is_in(ids.iter().map(CategoryId::as_str)))
         .into_tuple()
         .all(db)
         .await?;
-    let missing: Vec<String> = ids.iter().filter(|id| !found.contains(id)).cloned().collect();
+    let missing: Vec<String> =
+        ids.iter().filter(|id| !found.iter().any(|f| f == id.as_str())).map(|id| id.as_str().to_string()).collect();
     if missing.is_empty() { Ok(()) } else { Err(Error::UnknownCategories(missing)) }
 }
 
-async fn set_categories(db: &impl ConnectionTrait, product_id: &str, ids: &[String]) -> Result<()> {
+async fn set_categories(db: &impl ConnectionTrait, product_id: &str, ids: &[CategoryId]) -> Result<()> {
     if ids.is_empty() {
         return Ok(());
     }
     product_category::Entity::insert_many(ids.iter().map(|c| product_category::ActiveModel {
         product_id: Set(product_id.to_string()),
-        category_id: Set(c.clone()),
+        category_id: Set(c.as_str().to_string()),
     }))
     .exec_without_returning(db)
     .await?;

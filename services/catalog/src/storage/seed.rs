@@ -3,11 +3,12 @@
 //! stock that has moved.
 
 use chrono::Utc;
+use mercato_kit::money::Money;
 use sea_orm::{ActiveValue::Set, DatabaseTransaction, EntityTrait, sea_query::OnConflict};
 use serde::Deserialize;
 
 use super::entity::{category, inventory, product, product_category};
-use crate::domain::{money::Money, product as rules};
+use crate::domain::product::{self as rules, CategoryId, ProductId, Sku};
 
 /// The catalog `just dev` starts with.
 pub const DEFAULT_SEED: &str = include_str!("../../seed/catalog.json");
@@ -60,21 +61,21 @@ pub fn parse(json: &str) -> anyhow::Result<SeedFile> {
     let seed: SeedFile = serde_json::from_str(json)?;
     let mut problems = Vec::new();
     for c in &seed.categories {
-        if let Err(e) = rules::category_id(&c.id) {
+        if let Err(e) = CategoryId::parse(&c.id) {
             problems.push(format!("category {}: {e}", c.id));
         }
     }
     for p in &seed.products {
         let checks = [
-            rules::product_id(&p.id).err(),
-            rules::sku(&p.sku).err(),
-            rules::name(&p.name).err(),
-            rules::description(&p.description).err(),
-            rules::image_url(&p.image_url).err(),
-            rules::category_ids(&p.category_ids).err(),
+            ProductId::parse(&p.id).err().map(|e| format!("id {e}")),
+            Sku::parse(&p.sku).err().map(|e| format!("sku {e}")),
+            rules::name(&p.name).err().map(|e| format!("name {e}")),
+            rules::description(&p.description).err().map(|e| format!("description {e}")),
+            rules::image_url(&p.image_url).err().map(|e| format!("image_url {e}")),
+            rules::category_ids(&p.category_ids).err().map(|e| format!("category_ids: {e}")),
             Money::price(&p.price.currency_code, p.price.units, p.price.nanos)
                 .err()
-                .map(|(f, e)| format!("price.{f}: {e}")),
+                .map(|e| format!("price.{}: {e}", e.field())),
             (p.stock < 0).then(|| "stock must not be negative".to_string()),
             p.category_ids
                 .iter()

@@ -20,7 +20,7 @@ use sea_orm::DatabaseConnection;
 use crate::{
     config::{IdentityArgs, IdentityCommand, Settings},
     crypto::{keyring::KeyRing, passwords::Passwords},
-    domain::credentials,
+    domain::credentials::{DisplayName, Email, Password},
     grpc::{
         identity::IdentityApi,
         internal::{ServiceAuthApi, SigningKeyApi},
@@ -126,19 +126,20 @@ pub async fn ensure_admin(
     display_name: &str,
     password: impl FnOnce() -> anyhow::Result<String>,
 ) -> anyhow::Result<crate::storage::entity::user::Model> {
-    let email = credentials::email(email).map_err(|e| anyhow::anyhow!("email {e}"))?;
-    let display_name = credentials::display_name(display_name).map_err(|e| anyhow::anyhow!("display name {e}"))?;
-    match users::by_email(db, &email).await? {
+    let email = Email::parse(email).map_err(|e| anyhow::anyhow!("email {e}"))?;
+    let display_name = DisplayName::parse(display_name).map_err(|e| anyhow::anyhow!("display name {e}"))?;
+    match users::by_email(db, email.as_str()).await? {
         Some(existing) => {
             let user = users::grant_role(db, existing, ROLE_ADMIN).await?;
             tracing::info!(user_id = %user.id, "admin role granted to an existing account");
             Ok(user)
         }
         None => {
-            let password = password()?;
-            credentials::password(&password, &email).map_err(|e| anyhow::anyhow!("password {e}"))?;
-            let hash = Passwords::new().await?.hash(password).await?;
-            let user = users::insert(db, &email, &display_name, hash, &[ROLE_CUSTOMER, ROLE_ADMIN]).await?;
+            let password =
+                Password::parse(&password()?, email.as_str()).map_err(|e| anyhow::anyhow!("password {e}"))?;
+            let hash = Passwords::new().await?.hash(password.expose()).await?;
+            let user =
+                users::insert(db, email.as_str(), display_name.as_str(), hash, &[ROLE_CUSTOMER, ROLE_ADMIN]).await?;
             tracing::info!(user_id = %user.id, "admin created");
             Ok(user)
         }

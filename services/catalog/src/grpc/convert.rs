@@ -39,7 +39,8 @@ pub fn list_products_request(req: pb::ListProductsRequest) -> Result<ListProduct
         v.add("query", format!("must be at most {MAX_QUERY} characters"));
     }
     let category = req.category.trim();
-    let category = if category.is_empty() { Some(None) } else { v.check("category", CategoryId::parse(category)).map(Some) };
+    let category =
+        if category.is_empty() { Some(None) } else { v.check("category", CategoryId::parse(category)).map(Some) };
     let limit = v.check("page_size", page::page_size(req.page_size));
     let cursor = if req.page_token.is_empty() {
         Some(None)
@@ -194,7 +195,9 @@ fn price(money: Option<&PbMoney>, field: &str, v: &mut FieldViolations) -> Optio
         v.add(field, "is required");
         return None;
     };
-    Money::price(&m.currency_code, m.units, m.nanos).map_err(|e| v.add(format!("{field}.{}", e.field()), e.to_string())).ok()
+    Money::price(&m.currency_code, m.units, m.nanos)
+        .map_err(|e| v.add(format!("{field}.{}", e.field()), e.to_string()))
+        .ok()
 }
 
 /// A product to create.

@@ -8,11 +8,7 @@ use tonic::{Request, Response, Status};
 use mercato_kit::auth::{Access, authorize};
 
 use super::convert;
-use crate::{
-    error::Error,
-    feed::StockFeed,
-    storage::stock as store,
-};
+use crate::{error::Error, feed::StockFeed, storage::stock as store};
 
 pub struct StockApi {
     db: DatabaseConnection,

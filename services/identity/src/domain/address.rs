@@ -1,5 +1,7 @@
 //! Shipping address rules.
 
+use mercato_kit::domain::Invalid;
+
 /// A validated address.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewAddress {
@@ -17,16 +19,16 @@ pub const MAX_ADDRESSES: u64 = 20;
 const MAX_FIELD: usize = 200;
 
 /// A required single-line text field.
-pub fn required(raw: &str) -> Result<String, String> {
+pub fn required(raw: &str) -> Result<String, Invalid> {
     let value = optional(raw)?;
     if value.is_empty() { Err("is required".into()) } else { Ok(value) }
 }
 
 /// An optional single-line text field.
-pub fn optional(raw: &str) -> Result<String, String> {
+pub fn optional(raw: &str) -> Result<String, Invalid> {
     let value = raw.trim();
     if value.chars().count() > MAX_FIELD {
-        return Err(format!("must be at most {MAX_FIELD} characters"));
+        return Err(format!("must be at most {MAX_FIELD} characters").into());
     }
     if value.chars().any(char::is_control) {
         return Err("must be a single line".into());
@@ -35,7 +37,7 @@ pub fn optional(raw: &str) -> Result<String, String> {
 }
 
 /// 1-3 non-empty lines.
-pub fn lines(raw: &[String]) -> Result<Vec<String>, String> {
+pub fn lines(raw: &[String]) -> Result<Vec<String>, Invalid> {
     let lines: Vec<String> = raw.iter().map(|l| optional(l)).collect::<Result<_, _>>()?;
     let lines: Vec<String> = lines.into_iter().filter(|l| !l.is_empty()).collect();
     match lines.len() {
@@ -46,17 +48,17 @@ pub fn lines(raw: &[String]) -> Result<Vec<String>, String> {
 }
 
 /// ISO 3166-1 alpha-2, upper-cased.
-pub fn country_code(raw: &str) -> Result<String, String> {
+pub fn country_code(raw: &str) -> Result<String, Invalid> {
     let code = raw.trim().to_uppercase();
     if code.len() == 2 && code.bytes().all(|b| b.is_ascii_uppercase()) {
         Ok(code)
     } else {
-        Err(format!("{raw:?} is not an ISO 3166-1 alpha-2 code such as DE or US"))
+        Err(format!("{raw:?} is not an ISO 3166-1 alpha-2 code such as DE or US").into())
     }
 }
 
 /// Empty, or E.164-ish: an optional '+' and 6-15 digits (spaces and dashes ignored).
-pub fn phone(raw: &str) -> Result<String, String> {
+pub fn phone(raw: &str) -> Result<String, Invalid> {
     let compact: String = raw.chars().filter(|c| !matches!(c, ' ' | '-' | '(' | ')')).collect();
     if compact.is_empty() {
         return Ok(String::new());

@@ -1,4 +1,9 @@
-//! Email, password and display-name rules.
+//! Email, password and display-name rules, as the values they produce: an `Email` or
+//! `DisplayName` anywhere past `grpc::convert` has been checked, and a `Password` never prints.
+
+use std::fmt;
+
+use mercato_kit::domain::Invalid;
 
 pub const MIN_PASSWORD: usize = 12;
 /// Bounds hashing cost: argon2 over megabytes of "password" is a denial of service.
@@ -6,56 +11,91 @@ pub const MAX_PASSWORD: usize = 128;
 pub const MAX_EMAIL: usize = 254;
 pub const MAX_DISPLAY_NAME: usize = 100;
 
-/// Trims and lower-cases, then checks the shape `local@domain.tld`.
-pub fn email(raw: &str) -> Result<String, String> {
-    let email = raw.trim().to_lowercase();
-    if email.is_empty() {
-        return Err("must not be empty".into());
+/// An email address, trimmed and lower-cased, of the shape `local@domain.tld`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Email(String);
+
+impl Email {
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        let email = raw.trim().to_lowercase();
+        if email.is_empty() {
+            return Err("must not be empty".into());
+        }
+        if email.len() > MAX_EMAIL {
+            return Err(format!("must be at most {MAX_EMAIL} characters").into());
+        }
+        let Some((local, domain)) = email.split_once('@') else {
+            return Err("is not an email address".into());
+        };
+        let domain_ok = domain.contains('.')
+            && !domain.starts_with('.')
+            && !domain.ends_with('.')
+            && !domain.contains("..")
+            && domain.chars().all(|c| c.is_alphanumeric() || c == '-' || c == '.');
+        if local.is_empty() || email.chars().any(char::is_whitespace) || !domain_ok || domain.contains('@') {
+            return Err("is not an email address".into());
+        }
+        Ok(Self(email))
     }
-    if email.len() > MAX_EMAIL {
-        return Err(format!("must be at most {MAX_EMAIL} characters"));
+
+    pub fn as_str(&self) -> &str {
+        &self.0
     }
-    let Some((local, domain)) = email.split_once('@') else {
-        return Err("is not an email address".into());
-    };
-    let domain_ok = domain.contains('.')
-        && !domain.starts_with('.')
-        && !domain.ends_with('.')
-        && !domain.contains("..")
-        && domain.chars().all(|c| c.is_alphanumeric() || c == '-' || c == '.');
-    if local.is_empty() || email.chars().any(char::is_whitespace) || !domain_ok || domain.contains('@') {
-        return Err("is not an email address".into());
-    }
-    Ok(email)
 }
 
-/// Length 12-128 (characters), and not the email address itself.
-pub fn password(raw: &str, email: &str) -> Result<(), String> {
-    let length = raw.chars().count();
-    if length < MIN_PASSWORD {
-        return Err(format!("must be at least {MIN_PASSWORD} characters"));
+/// A new password that follows the policy: 12-128 characters, and not the account's email.
+#[derive(Clone)]
+pub struct Password(String);
+
+impl Password {
+    pub fn parse(raw: &str, email: &str) -> Result<Self, Invalid> {
+        let length = raw.chars().count();
+        if length < MIN_PASSWORD {
+            return Err(format!("must be at least {MIN_PASSWORD} characters").into());
+        }
+        if length > MAX_PASSWORD {
+            return Err(format!("must be at most {MAX_PASSWORD} characters").into());
+        }
+        if raw.trim().to_lowercase() == email.trim().to_lowercase() {
+            return Err("must not be your email address".into());
+        }
+        Ok(Self(raw.to_string()))
     }
-    if length > MAX_PASSWORD {
-        return Err(format!("must be at most {MAX_PASSWORD} characters"));
+
+    /// The plaintext, for hashing only.
+    pub fn expose(self) -> String {
+        self.0
     }
-    if raw.trim().to_lowercase() == email.trim().to_lowercase() {
-        return Err("must not be your email address".into());
-    }
-    Ok(())
 }
 
-pub fn display_name(raw: &str) -> Result<String, String> {
-    let name = raw.trim();
-    if name.is_empty() {
-        return Err("must not be empty".into());
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Password([redacted])")
     }
-    if name.chars().count() > MAX_DISPLAY_NAME {
-        return Err(format!("must be at most {MAX_DISPLAY_NAME} characters"));
+}
+
+/// A display name: trimmed, 1-100 characters, no control characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DisplayName(String);
+
+impl DisplayName {
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        let name = raw.trim();
+        if name.is_empty() {
+            return Err("must not be empty".into());
+        }
+        if name.chars().count() > MAX_DISPLAY_NAME {
+            return Err(format!("must be at most {MAX_DISPLAY_NAME} characters").into());
+        }
+        if name.chars().any(char::is_control) {
+            return Err("must not contain control characters".into());
+        }
+        Ok(Self(name.to_string()))
     }
-    if name.chars().any(char::is_control) {
-        return Err("must not contain control characters".into());
+
+    pub fn as_str(&self) -> &str {
+        &self.0
     }
-    Ok(name.to_string())
 }
 
 #[cfg(test)]
@@ -64,19 +104,21 @@ mod tests {
 
     #[test]
     fn emails_are_normalised_and_checked() {
-        assert_eq!(email("  Ada@Example.COM ").unwrap(), "ada@example.com");
+        assert_eq!(Email::parse("  Ada@Example.COM ").unwrap().as_str(), "ada@example.com");
         for bad in
             ["", "ada", "ada@", "@example.com", "ada@example", "a b@example.com", "ada@example..com", "a@b@c.com"]
         {
-            assert!(email(bad).is_err(), "{bad:?}");
+            assert!(Email::parse(bad).is_err(), "{bad:?}");
         }
     }
 
     #[test]
     fn passwords_follow_the_policy() {
-        assert!(password("correct horse battery", "ada@example.com").is_ok());
-        assert!(password("short", "ada@example.com").is_err());
-        assert!(password("ada@example.com", "ADA@example.com").is_err());
-        assert!(password(&"x".repeat(129), "ada@example.com").is_err());
+        assert!(Password::parse("correct horse battery", "ada@example.com").is_ok());
+        assert!(Password::parse("short", "ada@example.com").is_err());
+        assert!(Password::parse("ada@example.com", "ADA@example.com").is_err());
+        assert!(Password::parse(&"x".repeat(129), "ada@example.com").is_err());
+        let password = Password::parse("correct horse battery", "ada@example.com").unwrap();
+        assert!(!format!("{password:?}").contains("horse"));
     }
 }

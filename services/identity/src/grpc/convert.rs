@@ -3,10 +3,95 @@
 use mercato::identity::v1 as pb;
 use mercato_kit::error::FieldViolations;
 
+use tonic::Status;
+
 use crate::{
-    domain::address::{self as rules, NewAddress},
+    domain::{
+        address::{self as rules, NewAddress},
+        credentials::{self, DisplayName, Email, Password},
+    },
     storage::{entity, sessions::Issued},
 };
+
+/// A validated Register.
+#[derive(Debug)]
+pub struct Registration {
+    pub email: Email,
+    pub display_name: DisplayName,
+    pub password: Password,
+}
+
+pub fn register_request(req: &pb::RegisterRequest) -> Result<Registration, Status> {
+    let mut v = FieldViolations::new();
+    let email = v.check("email", Email::parse(&req.email));
+    let display_name = v.check("display_name", DisplayName::parse(&req.display_name));
+    let password = v.check("password", Password::parse(&req.password, &req.email));
+    let (email, (display_name, password)) = v.finish(email.zip(display_name.zip(password)))?;
+    Ok(Registration { email, display_name, password })
+}
+
+/// A login attempt. The email is only normalised, not checked for shape: a malformed one
+/// simply matches no account, and answers like any wrong credential.
+#[derive(Debug)]
+pub struct LoginAttempt {
+    pub email: String,
+    pub password: String,
+}
+
+pub fn login_request(req: pb::LoginRequest) -> Result<LoginAttempt, Status> {
+    let mut v = FieldViolations::new();
+    if req.email.trim().is_empty() {
+        v.add("email", "is required");
+    }
+    if req.password.is_empty() {
+        v.add("password", "is required");
+    }
+    if req.password.chars().count() > credentials::MAX_PASSWORD {
+        v.add("password", format!("must be at most {} characters", credentials::MAX_PASSWORD));
+    }
+    v.finish(Some(()))?;
+    Ok(LoginAttempt { email: req.email.trim().to_lowercase(), password: req.password })
+}
+
+/// The refresh token presented (opaque; at most 256 characters).
+pub fn refresh_request(req: pb::RefreshRequest) -> Result<String, Status> {
+    let mut v = FieldViolations::new();
+    if req.refresh_token.is_empty() || req.refresh_token.len() > 256 {
+        v.add("refresh_token", "is required (at most 256 characters)");
+    }
+    v.finish(Some(req.refresh_token))
+}
+
+/// UpdateProfile may change the display name only.
+pub fn update_profile_request(req: pb::UpdateProfileRequest) -> Result<DisplayName, Status> {
+    let mut v = FieldViolations::new();
+    let Some(user) = req.user else {
+        v.add("user", "is required");
+        return Err(v.into_status());
+    };
+    for path in req.update_mask.map(|m| m.paths).unwrap_or_default() {
+        if path != "display_name" {
+            v.add("update_mask", format!("{path:?} cannot be updated here; only display_name can"));
+        }
+    }
+    let display_name = v.check("user.display_name", DisplayName::parse(&user.display_name));
+    v.finish(display_name)
+}
+
+pub fn add_address_request(req: &pb::AddAddressRequest) -> Result<NewAddress, Status> {
+    let mut v = FieldViolations::new();
+    let new = new_address(req.address.as_ref(), &mut v);
+    v.finish(new)
+}
+
+/// An address id as the caller sent it: another user's, or a made-up one, reads as NOT_FOUND.
+pub fn address_id_request(raw: &str) -> Result<String, Status> {
+    let mut v = FieldViolations::new();
+    if raw.is_empty() || raw.len() > 64 {
+        v.add("address_id", "is required (at most 64 characters)");
+    }
+    v.finish(Some(raw.to_string()))
+}
 
 pub use mercato_kit::time::timestamp;
 
@@ -49,7 +134,7 @@ pub fn tokens(access: (String, chrono::DateTime<chrono::Utc>), refresh: Issued) 
     }
 }
 
-pub fn new_address(a: Option<&pb::Address>, v: &mut FieldViolations) -> Option<NewAddress> {
+fn new_address(a: Option<&pb::Address>, v: &mut FieldViolations) -> Option<NewAddress> {
     let Some(a) = a else {
         v.add("address", "is required");
         return None;

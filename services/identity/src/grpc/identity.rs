@@ -4,7 +4,6 @@ use mercato::identity::v1::{self as pb, identity_service_server::IdentityService
 use mercato_kit::{
     auth::{Access, authorize, caller::ROLE_CUSTOMER, policy},
     db,
-    error::FieldViolations,
 };
 use sea_orm::DatabaseConnection;
 use tonic::{Request, Response, Status};
@@ -12,7 +11,6 @@ use tonic::{Request, Response, Status};
 use super::convert;
 use crate::{
     crypto::passwords::Passwords,
-    domain::credentials,
     error::Error,
     storage::{
         addresses,
@@ -33,15 +31,10 @@ pub struct IdentityApi {
 impl IdentityService for IdentityApi {
     async fn register(&self, request: Request<pb::RegisterRequest>) -> Result<Response<pb::RegisterResponse>, Status> {
         authorize(&request, Access::Public)?;
-        let req = request.into_inner();
-        let mut v = FieldViolations::new();
-        let email = v.check("email", credentials::email(&req.email));
-        let display_name = v.check("display_name", credentials::display_name(&req.display_name));
-        v.check("password", credentials::password(&req.password, &req.email));
-        let (email, display_name) = v.finish(email.zip(display_name))?;
-        let hash = self.passwords.hash(req.password).await?;
+        let new = convert::register_request(request.get_ref())?;
+        let hash = self.passwords.hash(new.password.expose()).await?;
         let txn = db::begin_write(&self.db).await.map_err(Error::from)?;
-        let user = users::insert(&txn, &email, &display_name, hash, &[ROLE_CUSTOMER]).await?;
+        let user = users::insert(&txn, new.email.as_str(), new.display_name.as_str(), hash, &[ROLE_CUSTOMER]).await?;
         txn.commit().await.map_err(Error::from)?;
         tracing::info!(user_id = %user.id, "user registered");
         Ok(Response::new(pb::RegisterResponse { user: Some(convert::user(&user)) }))
@@ -49,21 +42,10 @@ impl IdentityService for IdentityApi {
 
     async fn login(&self, request: Request<pb::LoginRequest>) -> Result<Response<pb::LoginResponse>, Status> {
         authorize(&request, Access::Public)?;
-        let req = request.into_inner();
-        let mut v = FieldViolations::new();
-        if req.email.trim().is_empty() {
-            v.add("email", "is required");
-        }
-        if req.password.is_empty() {
-            v.add("password", "is required");
-        }
-        if req.password.chars().count() > credentials::MAX_PASSWORD {
-            v.add("password", format!("must be at most {} characters", credentials::MAX_PASSWORD));
-        }
-        v.finish(Some(()))?;
+        let attempt = convert::login_request(request.into_inner())?;
         // Whatever the email, one argon2 verification runs: no timing oracle for accounts.
-        let user = users::by_email(&self.db, &req.email.trim().to_lowercase()).await?;
-        let ok = self.passwords.verify(req.password, user.as_ref().map(|u| u.password_hash.clone())).await?;
+        let user = users::by_email(&self.db, &attempt.email).await?;
+        let ok = self.passwords.verify(attempt.password, user.as_ref().map(|u| u.password_hash.clone())).await?;
         let Some(user) = user.filter(|_| ok) else {
             tracing::info!("login failed");
             return Err(Error::BadCredentials.into());
@@ -79,12 +61,7 @@ impl IdentityService for IdentityApi {
 
     async fn refresh(&self, request: Request<pb::RefreshRequest>) -> Result<Response<pb::RefreshResponse>, Status> {
         authorize(&request, Access::Public)?;
-        let token = request.into_inner().refresh_token;
-        let mut v = FieldViolations::new();
-        if token.is_empty() || token.len() > 256 {
-            v.add("refresh_token", "is required (at most 256 characters)");
-        }
-        v.finish(Some(()))?;
+        let token = convert::refresh_request(request.into_inner())?;
         let txn = db::begin_write(&self.db).await.map_err(Error::from)?;
         let (user, refresh) = match sessions::rotate(&txn, &token, self.refresh_ttl).await? {
             Rotation::Rotated(user, refresh) => {
@@ -116,21 +93,8 @@ impl IdentityService for IdentityApi {
         request: Request<pb::UpdateProfileRequest>,
     ) -> Result<Response<pb::UpdateProfileResponse>, Status> {
         let user_id = policy::user(&request)?.subject.clone();
-        let req = request.into_inner();
-        let mut v = FieldViolations::new();
-        let Some(user) = req.user else {
-            v.add("user", "is required");
-            return Err(v.into_status());
-        };
-        let paths = req.update_mask.map(|m| m.paths).unwrap_or_default();
-        for path in &paths {
-            if path != "display_name" {
-                v.add("update_mask", format!("{path:?} cannot be updated here; only display_name can"));
-            }
-        }
-        let display_name = v.check("user.display_name", credentials::display_name(&user.display_name));
-        let display_name = v.finish(display_name)?;
-        let updated = users::set_display_name(&self.db, &user_id, &display_name).await?;
+        let display_name = convert::update_profile_request(request.into_inner())?;
+        let updated = users::set_display_name(&self.db, &user_id, display_name.as_str()).await?;
         Ok(Response::new(pb::UpdateProfileResponse { user: Some(convert::user(&updated)) }))
     }
 
@@ -139,9 +103,7 @@ impl IdentityService for IdentityApi {
         request: Request<pb::AddAddressRequest>,
     ) -> Result<Response<pb::AddAddressResponse>, Status> {
         let user_id = policy::user(&request)?.subject.clone();
-        let mut v = FieldViolations::new();
-        let new = convert::new_address(request.get_ref().address.as_ref(), &mut v);
-        let new = v.finish(new)?;
+        let new = convert::add_address_request(request.get_ref())?;
         let txn = db::begin_write(&self.db).await.map_err(Error::from)?;
         let address = addresses::add(&txn, &user_id, new).await?;
         txn.commit().await.map_err(Error::from)?;
@@ -162,7 +124,7 @@ impl IdentityService for IdentityApi {
         request: Request<pb::DeleteAddressRequest>,
     ) -> Result<Response<pb::DeleteAddressResponse>, Status> {
         let user_id = policy::user(&request)?.subject.clone();
-        let id = address_id(&request.get_ref().address_id)?;
+        let id = convert::address_id_request(&request.get_ref().address_id)?;
         let txn = db::begin_write(&self.db).await.map_err(Error::from)?;
         addresses::delete(&txn, &user_id, &id).await?;
         txn.commit().await.map_err(Error::from)?;
@@ -174,7 +136,7 @@ impl IdentityService for IdentityApi {
         request: Request<pb::SetDefaultAddressRequest>,
     ) -> Result<Response<pb::SetDefaultAddressResponse>, Status> {
         let user_id = policy::user(&request)?.subject.clone();
-        let id = address_id(&request.get_ref().address_id)?;
+        let id = convert::address_id_request(&request.get_ref().address_id)?;
         let txn = db::begin_write(&self.db).await.map_err(Error::from)?;
         let address = addresses::set_default(&txn, &user_id, &id).await?;
         txn.commit().await.map_err(Error::from)?;
@@ -200,12 +162,4 @@ impl IdentityService for IdentityApi {
             .collect();
         Ok(Response::new(pb::GetJwksResponse { keys }))
     }
-}
-
-fn address_id(raw: &str) -> Result<String, Status> {
-    let mut v = FieldViolations::new();
-    if raw.is_empty() || raw.len() > 64 {
-        v.add("address_id", "is required (at most 64 characters)");
-    }
-    v.finish(Some(raw.to_string()))
 }

@@ -22,18 +22,21 @@ pub struct Cli {
     /// catalog's gRPC endpoint.
     #[arg(long, env = "CATALOG_URL", default_value = "http://127.0.0.1:50052")]
     pub catalog_url: String,
-    /// orders' gRPC endpoint.
-    #[arg(long, env = "ORDERS_URL", default_value = "http://127.0.0.1:50053")]
-    pub orders_url: String,
-    /// payments' gRPC endpoint.
-    #[arg(long, env = "PAYMENTS_URL", default_value = "http://127.0.0.1:50054")]
-    pub payments_url: String,
-    /// shipping's gRPC endpoint.
-    #[arg(long, env = "SHIPPING_URL", default_value = "http://127.0.0.1:50055")]
-    pub shipping_url: String,
-    /// notifications' gRPC endpoint.
-    #[arg(long, env = "NOTIFICATIONS_URL", default_value = "http://127.0.0.1:50056")]
-    pub notifications_url: String,
+    // The contexts below have no default while their services are not built: an upstream the
+    // gateway is configured with is one /readyz waits for. Unset, a context's routes answer
+    // 503 (UNAVAILABLE) saying so; `just dev` sets each URL once the binary exists.
+    /// orders' gRPC endpoint, e.g. http://127.0.0.1:50053 [default: not routed].
+    #[arg(long, env = "ORDERS_URL")]
+    pub orders_url: Option<String>,
+    /// payments' gRPC endpoint, e.g. http://127.0.0.1:50054 [default: not routed].
+    #[arg(long, env = "PAYMENTS_URL")]
+    pub payments_url: Option<String>,
+    /// shipping's gRPC endpoint, e.g. http://127.0.0.1:50055 [default: not routed].
+    #[arg(long, env = "SHIPPING_URL")]
+    pub shipping_url: Option<String>,
+    /// notifications' gRPC endpoint, e.g. http://127.0.0.1:50056 [default: not routed].
+    #[arg(long, env = "NOTIFICATIONS_URL")]
+    pub notifications_url: Option<String>,
 
     /// Deadline for a call through the edge, sent upstream as grpc-timeout (a client's own
     /// shorter grpc-timeout wins).
@@ -81,27 +84,35 @@ pub struct Config {
     pub aggregate_part_timeout: Duration,
 }
 
-/// Endpoint of each bounded context.
-#[derive(Debug, Clone)]
-pub struct Upstreams {
-    pub identity: String,
-    pub catalog: String,
-    pub orders: String,
-    pub payments: String,
-    pub shipping: String,
-    pub notifications: String,
+/// The bounded contexts this gateway routes to, each with its endpoint: what it proxies and
+/// what its /readyz waits for.
+#[derive(Debug, Clone, Default)]
+pub struct Upstreams(pub Vec<(&'static str, String)>);
+
+impl Upstreams {
+    pub fn url(&self, context: &str) -> Option<&str> {
+        self.0.iter().find(|(c, _)| *c == context).map(|(_, url)| url.as_str())
+    }
 }
 
 impl Cli {
     pub fn config(&self) -> Result<Config, ConfigError> {
         let mut p = Problems::default();
         let common = self.common.validate(DEFAULTS, &mut p);
-        let mut url = |setting: &str, raw: &str| p.check(setting, check_http_url(raw));
-        let catalog = url("CATALOG_URL (--catalog-url)", &self.catalog_url);
-        let orders = url("ORDERS_URL (--orders-url)", &self.orders_url);
-        let payments = url("PAYMENTS_URL (--payments-url)", &self.payments_url);
-        let shipping = url("SHIPPING_URL (--shipping-url)", &self.shipping_url);
-        let notifications = url("NOTIFICATIONS_URL (--notifications-url)", &self.notifications_url);
+        let catalog = p.check("CATALOG_URL (--catalog-url)", check_http_url(&self.catalog_url));
+        let mut optional = Some(Vec::new());
+        for (context, setting, raw) in [
+            ("orders", "ORDERS_URL (--orders-url)", &self.orders_url),
+            ("payments", "PAYMENTS_URL (--payments-url)", &self.payments_url),
+            ("shipping", "SHIPPING_URL (--shipping-url)", &self.shipping_url),
+            ("notifications", "NOTIFICATIONS_URL (--notifications-url)", &self.notifications_url),
+        ] {
+            let Some(raw) = raw else { continue };
+            match p.check(setting, check_http_url(raw)) {
+                Some(url) => optional.iter_mut().for_each(|list| list.push((context, url.clone()))),
+                None => optional = None,
+            }
+        }
         let upstream_timeout = p.check("UPSTREAM_TIMEOUT (--upstream-timeout)", parse_duration(&self.upstream_timeout));
         let connections =
             p.check("UPSTREAM_CONNECTIONS (--upstream-connections)", parse_count(&self.upstream_connections, 1, 64));
@@ -132,14 +143,12 @@ impl Cli {
         let config = (|| {
             let common = common?;
             Some(Config {
-                upstreams: Upstreams {
-                    identity: common.auth.identity_url.clone(),
-                    catalog: catalog?,
-                    orders: orders?,
-                    payments: payments?,
-                    shipping: shipping?,
-                    notifications: notifications?,
-                },
+                upstreams: Upstreams(
+                    [("identity", common.auth.identity_url.clone()), ("catalog", catalog?)]
+                        .into_iter()
+                        .chain(optional?)
+                        .collect(),
+                ),
                 common,
                 upstream_timeout: upstream_timeout?,
                 upstream_connections: usize::try_from(connections?).ok()?,

@@ -14,15 +14,15 @@ use std::{
 use futures::future::BoxFuture;
 use mercato_kit::{admin::ReadinessCheck, client};
 use prost_reflect::{DescriptorPool, ServiceDescriptor};
-use tonic::transport::Channel;
+use tonic::{Status, transport::Channel};
 use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient};
 
 use crate::{config::Upstreams, unary::UnaryClient};
 
 pub struct Mesh {
     pool: DescriptorPool,
-    /// context ("catalog") → its connections.
-    channels: HashMap<String, Connections>,
+    /// context ("catalog") → its connections, for every configured context.
+    channels: HashMap<&'static str, Connections>,
     exposed: HashSet<String>,
 }
 
@@ -58,17 +58,10 @@ pub fn is_public(service: &ServiceDescriptor) -> bool {
 impl Mesh {
     pub fn new(pool: DescriptorPool, upstreams: &Upstreams, connections: usize) -> anyhow::Result<Self> {
         let mut channels = HashMap::new();
-        for (context, url) in [
-            ("identity", &upstreams.identity),
-            ("catalog", &upstreams.catalog),
-            ("orders", &upstreams.orders),
-            ("payments", &upstreams.payments),
-            ("shipping", &upstreams.shipping),
-            ("notifications", &upstreams.notifications),
-        ] {
+        for (context, url) in &upstreams.0 {
             let list = (0..connections.max(1)).map(|_| client::channel(url)).collect::<anyhow::Result<Vec<_>>>()?;
             let unary = Arc::new(UnaryClient::new(url, connections)?);
-            channels.insert(context.to_string(), Connections { channels: list, next: AtomicUsize::new(0), unary });
+            channels.insert(*context, Connections { channels: list, next: AtomicUsize::new(0), unary });
         }
         let exposed = pool.services().filter(is_public).map(|s| s.full_name().to_string()).collect();
         Ok(Self { pool, channels, exposed })
@@ -86,30 +79,53 @@ impl Mesh {
         self.exposed.iter().map(String::as_str)
     }
 
-    /// The channel for a public service; `None` for internal or unknown ones.
-    pub fn channel_for(&self, service: &str) -> Option<Channel> {
-        if !self.is_exposed(service) {
-            return None;
-        }
-        self.channels.get(context_of(service)?)?.pick()
+    /// The channel for a public service.
+    pub fn channel_for(&self, service: &str) -> Result<Channel, Unserved> {
+        self.connections_for(service)?.pick().ok_or(Unserved::NotPublic)
     }
 
-    /// The unary client for a public service; `None` for internal or unknown ones.
-    pub fn unary_for(&self, service: &str) -> Option<Arc<UnaryClient>> {
-        if !self.is_exposed(service) {
-            return None;
-        }
-        self.unary_context(context_of(service)?)
+    /// The unary client for a public service.
+    pub fn unary_for(&self, service: &str) -> Result<Arc<UnaryClient>, Unserved> {
+        Ok(self.connections_for(service)?.unary.clone())
     }
 
-    /// The channel for a context (readiness checks).
-    pub fn context(&self, context: &str) -> Option<Channel> {
-        self.channels.get(context)?.pick()
+    fn connections_for(&self, service: &str) -> Result<&Connections, Unserved> {
+        if !self.is_exposed(service) {
+            return Err(Unserved::NotPublic);
+        }
+        let context = context_of(service).ok_or(Unserved::NotPublic)?;
+        self.channels.get(context).ok_or_else(|| Unserved::NotConfigured(context.to_string()))
+    }
+
+    /// Every configured context with a channel to it (readiness checks).
+    pub fn contexts(&self) -> impl Iterator<Item = (&'static str, Channel)> + '_ {
+        self.channels.iter().filter_map(|(context, c)| Some((*context, c.pick()?)))
     }
 
     /// The unary client for a context, for the gateway's own calls (aggregation).
     pub fn unary_context(&self, context: &str) -> Option<Arc<UnaryClient>> {
         self.channels.get(context).map(|c| c.unary.clone())
+    }
+}
+
+/// Why a gRPC service is not reachable through this gateway.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unserved {
+    /// Internal (no HTTP mapping) or unknown: never reachable from outside.
+    NotPublic,
+    /// Public, but the gateway has no endpoint for its context.
+    NotConfigured(String),
+}
+
+impl Unserved {
+    pub fn status(&self, service: &str) -> Status {
+        match self {
+            Self::NotPublic => Status::unimplemented(format!("no public service {service:?} behind this gateway")),
+            Self::NotConfigured(context) => Status::unavailable(format!(
+                "{context} is not configured at this gateway ({}_URL is unset)",
+                context.to_uppercase()
+            )),
+        }
     }
 }
 

@@ -51,9 +51,12 @@ where
                 Ok(response.unwrap_or_else(|e: Infallible| match e {}))
             });
         }
-        let Some(channel) = self.mesh.channel_for(&service) else {
-            let status = Status::unimplemented(format!("no public service {service:?} behind this gateway"));
-            return Box::pin(async move { Ok(status.into_http()) });
+        let channel = match self.mesh.channel_for(&service) {
+            Ok(channel) => channel,
+            Err(unserved) => {
+                let status = unserved.status(&service);
+                return Box::pin(async move { Ok(status.into_http()) });
+            }
         };
         cap_deadline(req.headers_mut(), self.deadline);
         Box::pin(async move {

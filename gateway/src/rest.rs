@@ -58,16 +58,21 @@ pub async fn handle(State(rest): State<Arc<Rest>>, req: Request<Body>) -> Respon
     let route = found.route;
     let method = &route.method;
     let service = method.parent_service();
-    let not_served = || rest.error(&Status::unimplemented(format!("{} is not served here", service.full_name())));
     if route.server_streaming {
-        let Some(channel) = rest.mesh.channel_for(service.full_name()) else { return not_served() };
+        let channel = match rest.mesh.channel_for(service.full_name()) {
+            Ok(channel) => channel,
+            Err(unserved) => return rest.error(&unserved.status(service.full_name())),
+        };
         let metadata = upstream::forward_metadata(&parts.headers);
         return match upstream::server_streaming(channel, method, message, metadata).await {
             Ok(stream) => sse::respond(&parts.headers, rest.mesh.clone(), route.clone(), stream),
             Err(status) => rest.error(&status),
         };
     }
-    let Some(client) = rest.mesh.unary_for(service.full_name()) else { return not_served() };
+    let client = match rest.mesh.unary_for(service.full_name()) {
+        Ok(client) => client,
+        Err(unserved) => return rest.error(&unserved.status(service.full_name())),
+    };
     let headers = upstream::forward_headers(&parts.headers);
     match upstream::unary(&client, &route.grpc_path, method, &message, headers, rest.timeout).await {
         Ok(reply) => match transcode::response_json(route, &reply) {

@@ -62,10 +62,9 @@ impl App {
         let metrics = Metrics::new(config.common.service, config.common.version);
         let edge_metrics = Arc::new(EdgeMetrics::register(metrics.registry())?);
         let (lifecycle, health_service) = Lifecycle::new(config.common.shutdown);
-        for (name, context) in [("identity", "identity"), ("catalog", "catalog")] {
-            if let Some(channel) = mesh.context(context) {
-                lifecycle.readiness().add(UpstreamReady { name, channel });
-            }
+        // Ready when every upstream it is configured with is: no list to keep in step.
+        for (name, channel) in mesh.contexts() {
+            lifecycle.readiness().add(UpstreamReady { name, channel });
         }
         let verifier = Arc::new(Verifier::new(
             config.common.auth.settings.clone(),

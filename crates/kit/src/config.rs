@@ -4,7 +4,12 @@
 
 use std::{fmt, net::SocketAddr, str::FromStr, time::Duration};
 
-use crate::{auth::AuthSettings, secret::Secret, telemetry::LogConfig};
+use crate::{
+    auth::AuthSettings,
+    nats::{NatsArgs, NatsConfig},
+    secret::Secret,
+    telemetry::LogConfig,
+};
 
 /// Exit code for invalid configuration (`EX_CONFIG` from sysexits.h).
 pub const EXIT_CONFIG: u8 = 78;
@@ -69,6 +74,9 @@ pub struct CommonArgs {
     /// add wake-ups and context switches.
     #[arg(long, global = true, env = "WORKER_THREADS")]
     pub worker_threads: Option<String>,
+
+    #[command(flatten)]
+    pub nats: NatsArgs,
 }
 
 /// Per-service defaults for the common flags.
@@ -95,6 +103,7 @@ pub struct CommonConfig {
     pub auth: AuthConfig,
     /// `None`: one per available CPU.
     pub worker_threads: Option<usize>,
+    pub nats: NatsConfig,
 }
 
 /// Where keys come from, what tokens must say, and this service's own credentials.
@@ -168,6 +177,8 @@ impl CommonArgs {
                 .map(Some),
         };
 
+        let nats = self.nats.validate(problems);
+
         let (
             Some(grpc_addr),
             Some(admin_addr),
@@ -178,6 +189,7 @@ impl CommonArgs {
             Some(identity_url),
             Some(request_timeout),
             Some(worker_threads),
+            Some(nats),
         ) = (
             grpc_addr,
             admin_addr,
@@ -188,6 +200,7 @@ impl CommonArgs {
             identity_url,
             request_timeout,
             worker_threads,
+            nats,
         )
         else {
             return None;
@@ -210,6 +223,7 @@ impl CommonArgs {
                 client_secret: self.service_client_secret.clone().map(Secret::new),
             },
             worker_threads,
+            nats,
         })
     }
 }
@@ -344,6 +358,13 @@ mod tests {
             jwt_service_audience: "a".into(),
             service_client_secret: Some("short".into()),
             worker_threads: Some("0".into()),
+            nats: NatsArgs {
+                nats_url: "nats://127.0.0.1:99999".into(),
+                nats_creds_file: None,
+                nats_user: None,
+                nats_password: None,
+                nats_token: None,
+            },
         };
         let defaults = ServiceDefaults { name: "t", version: "0", grpc_port: 1, admin_port: 2 };
         let mut problems = Problems::default();
@@ -358,7 +379,7 @@ mod tests {
         }
         .validate("t", &mut problems);
         let err = problems.finish(config.zip(db)).unwrap_err().to_string();
-        for needle in ["GRPC_ADDR", "DATABASE_URL", "DB_MAX_CONNECTIONS", "LOG_FORMAT", "WORKER_THREADS"] {
+        for needle in ["GRPC_ADDR", "DATABASE_URL", "DB_MAX_CONNECTIONS", "LOG_FORMAT", "WORKER_THREADS", "NATS_URL"] {
             assert!(err.contains(needle), "{needle} missing from {err}");
         }
     }

@@ -13,6 +13,7 @@ pub mod grpc;
 pub mod lifecycle;
 pub mod metrics;
 pub mod money;
+pub mod nats;
 pub mod process;
 pub mod reflection;
 pub mod request_id;

@@ -3,7 +3,7 @@
 use http::{Method, StatusCode};
 use mercato_kit::testing::http_get;
 
-use crate::helpers::{SEEDED_ID, Stack, get, http};
+use crate::helpers::{SEEDED_ID, Stack, dead_url, get, http};
 
 #[tokio::test]
 async fn login_attempts_are_rate_limited_per_ip_with_standard_headers() {
@@ -97,15 +97,44 @@ async fn an_unavailable_upstream_is_503_fast_and_probes_report_upstreams() {
 }
 
 #[tokio::test]
+async fn readiness_covers_every_configured_upstream_and_a_dead_one_is_503_fast() {
+    let dead = dead_url();
+    let stack = Stack::start_with(&["--orders-url", &dead]).await;
+    let token = stack.identity.customer_token("orders-down@example.com").await.unwrap();
+    let started = std::time::Instant::now();
+    let down = http(Method::GET, &stack.url("/v1/orders"), &[("authorization", &format!("Bearer {token}"))], "").await;
+    assert_eq!(down.status, StatusCode::SERVICE_UNAVAILABLE, "{:?}", down.body);
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+
+    let (code, body) = http_get(stack.gateway_admin, "/readyz").await.unwrap();
+    assert_eq!(code, 503, "{body}");
+    assert!(body.contains(r#""catalog":"ok""#) && body.contains(r#""identity":"ok""#), "{body}");
+    assert!(body.contains(r#""orders":"#) && !body.contains(r#""orders":"ok""#), "{body}");
+    assert!(!body.contains("payments"), "an unconfigured context is not waited for: {body}");
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn an_unconfigured_context_says_so() {
+    let stack = Stack::start().await;
+    let token = stack.identity.customer_token("unrouted@example.com").await.unwrap();
+    let reply = http(Method::GET, &stack.url("/v1/orders"), &[("authorization", &format!("Bearer {token}"))], "").await;
+    assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(reply.json()["message"].as_str().unwrap().contains("ORDERS_URL is unset"), "{:?}", reply.body);
+    stack.stop().await;
+}
+
+#[tokio::test]
 async fn bad_config_is_refused_before_any_port_is_bound() {
     let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_gateway"))
         .args(["--catalog-url", "ftp://nowhere", "--rate-limit-per-minute", "0", "--cors-origins", "not an origin"])
+        .args(["--orders-url", "orders:50053"])
         .output()
         .await
         .unwrap();
     assert_eq!(output.status.code(), Some(78));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    for setting in ["CATALOG_URL", "RATE_LIMIT_PER_MINUTE", "CORS_ORIGINS"] {
+    for setting in ["CATALOG_URL", "RATE_LIMIT_PER_MINUTE", "CORS_ORIGINS", "ORDERS_URL"] {
         assert!(stderr.contains(setting), "{setting} missing: {stderr}");
     }
 }

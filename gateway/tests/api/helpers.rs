@@ -103,7 +103,6 @@ impl Stack {
 
         let relay = if relay { Some(Relay::start(catalog.grpc_addr).await) } else { None };
         let catalog_url = format!("http://{}", relay.as_ref().map_or(catalog.grpc_addr, |r| r.addr));
-        let dead = dead_url();
         let mut args = vec![
             "gateway",
             "--grpc-addr",
@@ -117,7 +116,6 @@ impl Stack {
         if !gateway_args.contains(&"--catalog-url") {
             args.extend(["--catalog-url", &catalog_url]);
         }
-        args.extend(["--orders-url", &dead]);
         args.extend_from_slice(gateway_args);
         let gateway =
             mercato_gateway::App::build(mercato_gateway::Cli::try_parse_from(args).unwrap().config().unwrap())

@@ -19,6 +19,7 @@ const SEEDED_ID: &str = "364dc957-51ca-4f13-889e-665df2d6633f";
 async fn bad_config_exits_non_zero_naming_every_problem_before_binding() {
     let output = tokio::process::Command::new(BIN)
         .args(["--grpc-addr", "127.0.0.1:70000", "--database-url", "definitely not a url"])
+        .args(["--nats-url", "http://127.0.0.1:4222"])
         .output()
         .await
         .unwrap();
@@ -26,6 +27,7 @@ async fn bad_config_exits_non_zero_naming_every_problem_before_binding() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("GRPC_ADDR") && stderr.contains("70000"), "{stderr}");
     assert!(stderr.contains("DATABASE_URL"), "{stderr}");
+    assert!(stderr.contains("NATS_URL") && stderr.contains("nats://"), "{stderr}");
     assert!(!String::from_utf8_lossy(&output.stdout).contains("serving"));
 }
 

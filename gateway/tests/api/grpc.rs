@@ -7,7 +7,7 @@ use mercato::{
     },
     identity::v1::{LoginRequest, RegisterRequest, identity_service_client::IdentityServiceClient},
 };
-use tokio_stream::StreamExt;
+use mercato_kit::testing::next;
 use tonic::Code;
 
 use crate::helpers::{SEEDED_ID, Stack};
@@ -69,7 +69,7 @@ async fn reflection_through_the_gateway_lists_public_services() {
         message_request: Some(MessageRequest::ListServices(String::new())),
     };
     let mut stream = client.server_reflection_info(tokio_stream::once(request)).await.unwrap().into_inner();
-    let Some(MessageResponse::ListServicesResponse(list)) = stream.next().await.unwrap().unwrap().message_response
+    let Some(MessageResponse::ListServicesResponse(list)) = next(&mut stream).await.unwrap().unwrap().message_response
     else {
         panic!("expected a service list");
     };

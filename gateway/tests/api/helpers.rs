@@ -1,7 +1,6 @@
 use std::{
     net::SocketAddr,
     sync::{Arc, Mutex},
-    time::Duration,
 };
 
 use bytes::Bytes;
@@ -11,10 +10,7 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::{client::legacy::Client, rt::TokioExecutor};
 use mercato_catalog::testing::TestCatalog;
 use mercato_identity::testing::TestIdentity;
-use mercato_kit::{
-    Shutdown,
-    testing::{Backend, TestDatabase},
-};
+use mercato_kit::testing::{Backend, Running, TestDatabase};
 use tokio::task::JoinHandle;
 
 /// identity + catalog (seeded) + the gateway, in this process.
@@ -25,7 +21,7 @@ pub struct Stack {
     pub identity: TestIdentity,
     pub relay: Option<Relay>,
     catalog: TestCatalog,
-    gateway_stop: (Shutdown, JoinHandle<anyhow::Result<()>>),
+    gateway_running: Running,
 }
 
 /// A TCP relay between the gateway and an upstream whose connections a test can cut, as an
@@ -122,10 +118,12 @@ impl Stack {
                 .await
                 .unwrap();
         let (gateway_addr, gateway_admin) = (gateway.addr(), gateway.admin_addr());
-        let stop = Shutdown::new();
-        let gateway_stop = (stop.clone(), tokio::spawn(gateway.run_until_stopped(stop)));
+        let gateway_running =
+            Running::spawn("gateway", gateway_addr, gateway_admin, |stop| gateway.run_until_stopped(stop))
+                .await
+                .unwrap();
         let catalog_admin = catalog.admin_addr;
-        Self { gateway: gateway_addr, gateway_admin, catalog_admin, identity, relay, catalog, gateway_stop }
+        Self { gateway: gateway_addr, gateway_admin, catalog_admin, identity, relay, catalog, gateway_running }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -133,9 +131,7 @@ impl Stack {
     }
 
     pub async fn stop(self) {
-        let (stop, task) = self.gateway_stop;
-        stop.trigger();
-        tokio::time::timeout(Duration::from_secs(10), task).await.unwrap().unwrap().unwrap();
+        self.gateway_running.stop().await.unwrap();
         self.catalog.stop().await.unwrap();
         self.identity.stop().await.unwrap();
     }

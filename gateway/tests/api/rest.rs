@@ -1,8 +1,8 @@
 //! REST/JSON through the gateway, one test per transcoding feature.
 
-use futures::StreamExt;
 use http::{Method, StatusCode};
 use http_body_util::BodyExt;
+use mercato_kit::testing::next;
 
 use crate::helpers::{SEEDED_ID, Stack, bearer, get, http, violated_fields};
 
@@ -154,7 +154,7 @@ async fn server_streams_become_server_sent_events_or_ndjson() {
     let response = client.request(watch("text/event-stream")).await.unwrap();
     assert_eq!(response.headers()["content-type"], "text/event-stream");
     let mut frames = response.into_body().into_data_stream();
-    let first = String::from_utf8(frames.next().await.unwrap().unwrap().to_vec()).unwrap();
+    let first = String::from_utf8(next(&mut frames).await.unwrap().unwrap().to_vec()).unwrap();
     assert!(first.starts_with("data: {") && first.ends_with("\n\n"), "{first:?}");
     assert!(first.contains(r#""onHand":"142""#), "{first}");
 
@@ -166,7 +166,7 @@ async fn server_streams_become_server_sent_events_or_ndjson() {
     )
     .await;
     assert_eq!(adjusted.status, StatusCode::OK);
-    let second = String::from_utf8(frames.next().await.unwrap().unwrap().to_vec()).unwrap();
+    let second = String::from_utf8(next(&mut frames).await.unwrap().unwrap().to_vec()).unwrap();
     assert!(second.contains(r#""onHand":"145""#), "{second}");
     // The client hangs up: the upstream stream is cancelled, not left running.
     drop(frames);
@@ -187,7 +187,7 @@ async fn server_streams_become_server_sent_events_or_ndjson() {
     let response = client.request(watch("application/json")).await.unwrap();
     assert_eq!(response.headers()["content-type"], "application/x-ndjson");
     let mut frames = response.into_body().into_data_stream();
-    let line = String::from_utf8(frames.next().await.unwrap().unwrap().to_vec()).unwrap();
+    let line = String::from_utf8(next(&mut frames).await.unwrap().unwrap().to_vec()).unwrap();
     let json: serde_json::Value = serde_json::from_str(line.trim_end()).unwrap();
     assert_eq!(json["result"]["stock"]["onHand"], "145");
     drop(frames);

@@ -7,11 +7,7 @@ use mercato::identity::v1::{
     IssueServiceTokenRequest, LoginRequest, RegisterRequest, identity_service_client::IdentityServiceClient,
     service_auth_service_client::ServiceAuthServiceClient,
 };
-use mercato_kit::{
-    Shutdown,
-    service::{self, App},
-    testing::{Backend, TestDatabase, service_args},
-};
+use mercato_kit::testing::{Backend, Running, TestDatabase, service_args};
 use tonic::transport::Channel;
 
 use crate::{Identity, startup::ensure_admin};
@@ -23,14 +19,13 @@ pub const SERVICES: &[&str] = &["catalog", "orders", "payments", "shipping", "no
 pub const ADMIN_EMAIL: &str = "admin@mercato.test";
 pub const PASSWORD: &str = "correct horse battery staple";
 
+#[derive(Debug)]
 pub struct TestIdentity {
     pub grpc_addr: SocketAddr,
     pub admin_addr: SocketAddr,
     pub channel: Channel,
     pub db: sea_orm::DatabaseConnection,
-    shutdown: Shutdown,
-    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
-    _database: TestDatabase,
+    running: Running,
 }
 
 impl TestIdentity {
@@ -48,15 +43,12 @@ impl TestIdentity {
         let clients: Vec<String> = SERVICES.iter().map(|s| format!("{s}={SERVICE_SECRET}")).collect();
         let clients = clients.join(",");
         let mut args = service_args("identity", &database);
-        args.extend(["--service-clients", &clients]);
-        args.extend_from_slice(extra);
-        let config = service::config::<Identity>(&service::parse::<Identity>(args)?)?;
-        let app = App::build::<Identity>(config).await?;
-        let (grpc_addr, admin_addr, db) = (app.grpc_addr(), app.admin_addr(), app.db().clone());
-        let shutdown = Shutdown::new();
-        let task = tokio::spawn(app.run_until_stopped(shutdown.clone()));
-        let channel = Channel::from_shared(format!("http://{grpc_addr}"))?.connect().await?;
-        Ok(Self { grpc_addr, admin_addr, channel, db, shutdown, task: Some(task), _database: database })
+        args.extend(["--service-clients".to_string(), clients]);
+        args.extend(extra.iter().map(|a| a.to_string()));
+        let running = Running::service::<Identity>(args, Some(database)).await?;
+        let db = running.db.clone().ok_or_else(|| anyhow::anyhow!("identity runs without a database"))?;
+        let channel = Channel::from_shared(running.url())?.connect().await?;
+        Ok(Self { grpc_addr: running.grpc_addr, admin_addr: running.admin_addr, channel, db, running })
     }
 
     pub fn url(&self) -> String {
@@ -108,11 +100,8 @@ impl TestIdentity {
             .access_token)
     }
 
-    pub async fn stop(mut self) -> anyhow::Result<()> {
-        self.shutdown.trigger();
-        if let Some(task) = self.task.take() {
-            task.await??;
-        }
-        Ok(())
+    /// Triggers shutdown and waits (bounded) for identity to drain and stop.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.running.stop().await
     }
 }

@@ -1,5 +1,5 @@
+use mercato_kit::testing::next;
 use mercato_kit::testing::{Backend, http_get};
-use tokio_stream::StreamExt;
 use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient};
 use tonic_reflection::pb::{v1, v1alpha};
 
@@ -36,7 +36,7 @@ async fn reflection_lists_exactly_the_served_services_in_v1_and_v1alpha() {
     };
     let mut stream = client.server_reflection_info(tokio_stream::once(request)).await.unwrap().into_inner();
     let Some(v1::server_reflection_response::MessageResponse::ListServicesResponse(list)) =
-        stream.next().await.unwrap().unwrap().message_response
+        next(&mut stream).await.unwrap().unwrap().message_response
     else {
         panic!("expected a service list");
     };
@@ -53,7 +53,7 @@ async fn reflection_lists_exactly_the_served_services_in_v1_and_v1alpha() {
         )),
     };
     let mut stream = alpha.server_reflection_info(tokio_stream::once(request)).await.unwrap().into_inner();
-    let response = stream.next().await.unwrap().unwrap().message_response;
+    let response = next(&mut stream).await.unwrap().unwrap().message_response;
     assert!(
         matches!(response, Some(v1alpha::server_reflection_response::MessageResponse::FileDescriptorResponse(ref f)) if !f.file_descriptor_proto.is_empty()),
         "{response:?}"

@@ -6,6 +6,7 @@ use mercato::catalog::v1::{
 use mercato_catalog::testing::TestCatalog;
 use mercato_identity::testing::TestIdentity;
 pub(crate) use mercato_kit::on_both_databases;
+pub use mercato_kit::testing::violated_fields;
 use mercato_kit::{
     auth::service_token::Bearer,
     testing::{Backend, TestDatabase},
@@ -87,17 +88,4 @@ pub async fn create_product(app: &TestApp, sku: &str, stock: i64) -> String {
         .product
         .expect("product")
         .id
-}
-
-/// The field paths of an INVALID_ARGUMENT status's BadRequest detail.
-pub fn violated_fields(status: &tonic::Status) -> Vec<String> {
-    use tonic_types::StatusExt;
-    assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
-    status
-        .get_details_bad_request()
-        .expect("a BadRequest detail")
-        .field_violations
-        .into_iter()
-        .map(|v| v.field)
-        .collect()
 }

@@ -1,5 +1,6 @@
 //! The real binary as a process: bad config, graceful shutdown with a call in flight.
 
+use mercato_kit::testing::{next, next_within};
 use std::time::Duration;
 
 use mercato::catalog::v1::{self as pb, ReservationStatus, stock_service_client::StockServiceClient};
@@ -9,7 +10,6 @@ use mercato_kit::{
     testing::{Backend, ServiceProcess, TestDatabase, eventually, http_get},
 };
 use sea_orm::sqlx::{Connection, SqliteConnection};
-use tokio_stream::StreamExt;
 use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient};
 
 const BIN: &str = env!("CARGO_BIN_EXE_catalog");
@@ -66,7 +66,7 @@ async fn sigterm_reports_not_serving_lets_the_in_flight_call_finish_and_exits_ze
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(watch.next().await.unwrap().unwrap().status, ServingStatus::Serving as i32);
+    assert_eq!(next(&mut watch).await.unwrap().unwrap().status, ServingStatus::Serving as i32);
 
     // Hold SQLite's write lock from outside, so the next reservation is genuinely in flight.
     let mut blocker = SqliteConnection::connect(db.url()).await.unwrap();
@@ -92,7 +92,7 @@ async fn sigterm_reports_not_serving_lets_the_in_flight_call_finish_and_exits_ze
     .await;
 
     process.terminate().unwrap();
-    let status = tokio::time::timeout(Duration::from_secs(5), watch.next()).await.unwrap().unwrap().unwrap();
+    let status = next_within(&mut watch, Duration::from_secs(5)).await.unwrap().unwrap();
     assert_eq!(status.status, ServingStatus::NotServing as i32);
     drop(watch);
     let (code, body) = http_get(admin, "/readyz").await.unwrap();

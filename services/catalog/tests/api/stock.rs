@@ -1,6 +1,7 @@
 use futures::future::join_all;
 use mercato::catalog::v1::{self as pb, ReservationStatus};
 use mercato_kit::testing::Backend;
+use mercato_kit::testing::next;
 use tonic::Code;
 
 use crate::helpers::{TestApp, create_product, on_both_databases, spawn_app};
@@ -146,20 +147,19 @@ async fn release_and_commit_follow_the_reservation_lifecycle(backend: Backend) {
 
 #[tokio::test]
 async fn watch_stock_streams_the_current_level_then_every_change() {
-    use tokio_stream::StreamExt;
     let app = spawn_app(Backend::Sqlite).await;
     let product = create_product(&app, "TEST-WATCH", 5).await;
     let mut anonymous = mercato::catalog::v1::catalog_service_client::CatalogServiceClient::new(app.channel.clone());
     let mut stream =
         anonymous.watch_stock(pb::WatchStockRequest { product_id: product.clone() }).await.unwrap().into_inner();
-    let first = stream.next().await.unwrap().unwrap();
+    let first = next(&mut stream).await.unwrap().unwrap();
     assert_eq!(first.stock, Some(pb::StockLevel { on_hand: 5, reserved: 0, available: 5 }));
 
     app.stock().reserve_stock(reserve("watched", &product, 2)).await.unwrap();
-    let second = stream.next().await.unwrap().unwrap();
+    let second = next(&mut stream).await.unwrap().unwrap();
     assert_eq!(second.stock, Some(pb::StockLevel { on_hand: 5, reserved: 2, available: 3 }));
     app.stock().commit_stock(pb::CommitStockRequest { reservation_id: "watched".into() }).await.unwrap();
-    let third = stream.next().await.unwrap().unwrap();
+    let third = next(&mut stream).await.unwrap().unwrap();
     assert_eq!(third.stock, Some(pb::StockLevel { on_hand: 3, reserved: 0, available: 3 }));
 
     let unknown = anonymous
@@ -169,5 +169,5 @@ async fn watch_stock_streams_the_current_level_then_every_change() {
     assert_eq!(unknown.code(), Code::NotFound);
     // Shutdown ends open streams instead of waiting for them: stop() would time out otherwise.
     app.stop().await;
-    assert!(stream.next().await.is_none_or(|r| r.is_err()));
+    assert!(next(&mut stream).await.is_none_or(|r| r.is_err()));
 }

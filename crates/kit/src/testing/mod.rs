@@ -1,0 +1,117 @@
+//! Helpers for integration tests (feature `testing`): fresh databases on real servers, services
+//! started in-process or as processes, and polling with a deadline instead of sleeping.
+//!
+//! Every wait here is a deadline scaled by [`patience`]: on a loaded machine (CI on two cores)
+//! set `MERCATO_TEST_PATIENCE=3` to triple them all, rather than loosening a test.
+
+mod database;
+mod grpc;
+mod process;
+mod running;
+
+use std::{future::Future, time::Duration};
+
+pub use self::{
+    database::{Backend, DEFAULT_PG_ADMIN_URL, TestDatabase},
+    grpc::{next, next_within, violated_fields},
+    process::ServiceProcess,
+    running::Running,
+};
+
+/// The environment variable holding the patience factor (a positive number, default 1).
+pub const PATIENCE_VAR: &str = "MERCATO_TEST_PATIENCE";
+
+/// `deadline` scaled by the patience factor of the environment (see the module docs).
+pub fn patience(deadline: Duration) -> Duration {
+    deadline.mul_f64(factor(std::env::var(PATIENCE_VAR).ok().as_deref()))
+}
+
+/// The factor `raw` asks for: a positive number (kept within 0.1-100), else 1.
+fn factor(raw: Option<&str>) -> f64 {
+    raw.and_then(|raw| raw.trim().parse::<f64>().ok())
+        .filter(|f| f.is_finite() && *f > 0.0)
+        .map_or(1.0, |f| f.clamp(0.1, 100.0))
+}
+
+/// Polls `probe` every 10 ms until it returns `Some`, or panics after `deadline` (times the
+/// patience factor) naming `what`.
+pub async fn eventually<T, F, Fut>(deadline: Duration, what: &str, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = patience(deadline);
+    let until = tokio::time::Instant::now() + deadline;
+    loop {
+        if let Some(value) = probe().await {
+            return value;
+        }
+        assert!(tokio::time::Instant::now() < until, "timed out after {deadline:?} waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// The command line every in-process test service starts from: `binary` on free loopback ports
+/// over `database`. Callers append their service's own flags.
+pub fn service_args(binary: &str, database: &TestDatabase) -> Vec<String> {
+    [binary, "--grpc-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0", "--database-url", database.url()]
+        .map(str::to_string)
+        .into()
+}
+
+/// A plain HTTP/1.0 GET on loopback: status code and body. Enough for the admin endpoints,
+/// without pulling an HTTP client into every test binary.
+pub async fn http_get(addr: std::net::SocketAddr, path: &str) -> anyhow::Result<(u16, String)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let deadline = patience(Duration::from_secs(10));
+    let mut raw = Vec::new();
+    tokio::time::timeout(deadline, async {
+        let mut stream = tokio::net::TcpStream::connect(addr).await?;
+        stream.write_all(format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes()).await?;
+        stream.read_to_end(&mut raw).await
+    })
+    .await
+    .map_err(|_| anyhow::anyhow!("GET {path} on {addr}: no answer within {deadline:?}"))??;
+    let text = String::from_utf8_lossy(&raw);
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| anyhow::anyhow!("no status line in {head:?}"))?;
+    Ok((status, body.to_string()))
+}
+
+/// Runs a test body (an `async fn(Backend)` in the enclosing module) once on SQLite and once on
+/// PostgreSQL, as two tests named `<body>::on_sqlite` and `<body>::on_postgres`.
+#[macro_export]
+macro_rules! on_both_databases {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test]
+            async fn on_sqlite() {
+                super::$name($crate::testing::Backend::Sqlite).await
+            }
+            #[tokio::test]
+            async fn on_postgres() {
+                super::$name($crate::testing::Backend::Postgres).await
+            }
+        }
+    )*};
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_patience_factor_is_a_positive_number_or_one() {
+        assert_eq!(factor(None), 1.0);
+        assert_eq!(factor(Some(" 3 ")), 3.0);
+        assert_eq!(factor(Some("0.5")), 0.5);
+        for bad in ["0", "-2", "slow", "NaN", "inf"] {
+            assert_eq!(factor(Some(bad)), 1.0, "{bad}");
+        }
+        assert_eq!(factor(Some("1e9")), 100.0);
+    }
+}

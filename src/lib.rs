@@ -3,6 +3,7 @@
 
 #![allow(clippy::all, missing_docs, rustdoc::all)]
 
+#[allow(unreachable_pub, missing_debug_implementations)]
 mod generated {
     include!(concat!(env!("OUT_DIR"), "/mercato_protos.rs"));
 }

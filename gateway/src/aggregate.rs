@@ -3,7 +3,7 @@
 //! in `degraded`) rather than failing the whole response: a home page without recommendations
 //! beats an error page.
 
-use std::{sync::Arc, time::Duration};
+use std::{fmt, sync::Arc, time::Duration};
 
 use futures::future::{BoxFuture, join_all};
 use http::HeaderMap;
@@ -17,6 +17,12 @@ use crate::{unary::UnaryClient, upstream};
 pub struct Part {
     pub name: &'static str,
     pub fetch: BoxFuture<'static, Result<Value, Status>>,
+}
+
+impl fmt::Debug for Part {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Part").field("name", &self.name).finish_non_exhaustive()
+    }
 }
 
 /// Runs every part concurrently, each within `budget`. Returns the parts that arrived and
@@ -53,6 +59,17 @@ pub struct Target<'a> {
     pub client: Option<Arc<UnaryClient>>,
     pub headers: HeaderMap,
     pub budget: Duration,
+}
+
+/// The headers carry the caller's `Authorization`: only their names are shown.
+impl fmt::Debug for Target<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Target")
+            .field("client", &self.client)
+            .field("headers", &self.headers.keys().collect::<Vec<_>>())
+            .field("budget", &self.budget)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A part that calls `method` (full name, e.g. `mercato.catalog.v1.CatalogService.ListCategories`)

@@ -16,6 +16,7 @@ use crate::{
     upstream::forward_headers,
 };
 
+#[derive(Debug)]
 pub struct Home {
     pub mesh: Arc<Mesh>,
     pub budget: Duration,

@@ -4,6 +4,7 @@
 
 use std::{
     collections::{HashMap, HashSet},
+    fmt,
     sync::{
         Arc,
         atomic::{AtomicUsize, Ordering},
@@ -24,6 +25,16 @@ pub struct Mesh {
     /// context ("catalog") → its connections, for every configured context.
     channels: HashMap<&'static str, Connections>,
     exposed: HashSet<String>,
+}
+
+/// The descriptor pool and the connections are left out: large, and nothing a reader needs.
+impl fmt::Debug for Mesh {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Mesh")
+            .field("contexts", &self.channels.keys().collect::<Vec<_>>())
+            .field("exposed", &self.exposed)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Several HTTP/2 connections to one upstream, used in turn. One connection is one socket and
@@ -130,6 +141,7 @@ impl Unserved {
 }
 
 /// /readyz: the named upstream answers its health check with SERVING.
+#[derive(Debug)]
 pub struct UpstreamReady {
     pub name: &'static str,
     pub channel: Channel,

@@ -15,7 +15,7 @@ use tower::{Service, ServiceExt};
 
 use crate::mesh::Mesh;
 
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct GrpcProxy {
     mesh: Arc<Mesh>,
     /// Reflection and health, served here rather than forwarded.

@@ -1,7 +1,7 @@
 //! REST/JSON requests, transcoded to the gRPC method their path names (the routes come from
 //! the contracts' `google.api.http` annotations; none is written by hand).
 
-use std::{sync::Arc, time::Duration};
+use std::{fmt, sync::Arc, time::Duration};
 
 use axum::{body::Body, extract::State, response::IntoResponse};
 use http::{HeaderValue, Request, Response, StatusCode, header};
@@ -22,6 +22,18 @@ pub struct Rest {
     pub timeout: Duration,
     pub max_body: usize,
     pub trust_forwarded_for: bool,
+}
+
+/// The route table is left out: its descriptors print every message of the contracts in full.
+impl fmt::Debug for Rest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Rest")
+            .field("mesh", &self.mesh)
+            .field("timeout", &self.timeout)
+            .field("max_body", &self.max_body)
+            .field("trust_forwarded_for", &self.trust_forwarded_for)
+            .finish_non_exhaustive()
+    }
 }
 
 pub async fn handle(State(rest): State<Arc<Rest>>, req: Request<Body>) -> Response<Body> {

@@ -4,7 +4,7 @@
 //! The one port speaks HTTP/1.1 and HTTP/2 (h2c). By content type a request is native gRPC
 //! (forwarded as is), grpc-web (translated by tonic-web, then forwarded) or REST (transcoded).
 
-use std::{convert::Infallible, net::SocketAddr, sync::Arc, time::Duration};
+use std::{convert::Infallible, fmt, net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::Context as _;
 use axum::{Router, body::Body, routing::get};
@@ -51,6 +51,17 @@ pub struct App {
     lifecycle: Lifecycle,
     metrics: Metrics,
     max_header_bytes: usize,
+}
+
+impl fmt::Debug for App {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("App")
+            .field("addr", &self.addr())
+            .field("admin_addr", &self.admin_addr())
+            .field("lifecycle", &self.lifecycle)
+            .field("max_header_bytes", &self.max_header_bytes)
+            .finish_non_exhaustive()
+    }
 }
 
 impl App {

@@ -8,6 +8,7 @@
 //! figures). Server streams, the native gRPC pass-through and aggregation keep using `Channel`.
 
 use std::{
+    fmt,
     sync::{
         Arc, Mutex,
         atomic::{AtomicU64, AtomicUsize, Ordering},
@@ -37,6 +38,15 @@ pub struct UnaryClient {
     authority: http::uri::Authority,
     slots: Vec<Arc<Slot>>,
     next: AtomicUsize,
+}
+
+impl fmt::Debug for UnaryClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UnaryClient")
+            .field("authority", &self.authority)
+            .field("connections", &self.slots.len())
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Default)]

@@ -1,6 +1,7 @@
 //! catalog as the bench drives it: a binary, a database and a folder for its logs.
 
 use std::{
+    fmt,
     net::SocketAddr,
     path::{Path, PathBuf},
     time::{Duration, Instant},
@@ -22,7 +23,19 @@ pub struct Catalog {
     logs: PathBuf,
 }
 
+/// The database URL may carry a password: never shown.
+impl fmt::Debug for Catalog {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Catalog")
+            .field("bin", &self.bin)
+            .field("database_url", &"[redacted]")
+            .field("logs", &self.logs)
+            .finish()
+    }
+}
+
 /// A serving catalog and how long it took to get there.
+#[derive(Debug)]
 pub struct Started {
     pub proc: Proc,
     pub grpc_addr: SocketAddr,

@@ -1,5 +1,7 @@
 //! A PostgreSQL database that exists for one bench run.
 
+use std::fmt;
+
 use anyhow::Context;
 use sea_orm::{ConnectionTrait, Database};
 
@@ -8,6 +10,13 @@ pub struct BenchDatabase {
     admin_url: String,
     name: String,
     url: String,
+}
+
+/// Both URLs may carry a password: only the database's name is shown.
+impl fmt::Debug for BenchDatabase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BenchDatabase").field("name", &self.name).finish_non_exhaustive()
+    }
 }
 
 impl BenchDatabase {

@@ -3,7 +3,10 @@
 //! through the gateway; the gRPC load generator calls catalog directly at the same concurrency,
 //! so the gateway's hop can be told apart from catalog's own time.
 
-use std::path::{Path, PathBuf};
+use std::{
+    fmt,
+    path::{Path, PathBuf},
+};
 
 use anyhow::Context;
 
@@ -21,6 +24,7 @@ use crate::{
 const BODY_SIZE_TOLERANCE: f64 = 0.2;
 
 /// What the REST phase measured.
+#[derive(Debug)]
 pub struct EdgeResult {
     pub path: String,
     /// The gateway's --worker-threads (0: its default).
@@ -45,6 +49,13 @@ pub struct Edge<'a> {
     pub args: &'a Args,
     pub wrk_bin: PathBuf,
     pub logs: &'a Path,
+}
+
+/// `args` is left out: it holds `--pg-admin-url`, which may carry a password.
+impl fmt::Debug for Edge<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Edge").field("wrk_bin", &self.wrk_bin).field("logs", &self.logs).finish_non_exhaustive()
+    }
 }
 
 impl Edge<'_> {

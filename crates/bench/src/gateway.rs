@@ -17,6 +17,7 @@ const SERVING_DEADLINE: Duration = Duration::from_secs(30);
 /// the bench gives up.
 const FIRST_ANSWER_DEADLINE: Duration = Duration::from_secs(15);
 
+#[derive(Debug)]
 pub struct Gateway {
     pub bin: PathBuf,
     pub logs: PathBuf,
@@ -27,6 +28,7 @@ pub struct Gateway {
 }
 
 /// A serving gateway.
+#[derive(Debug)]
 pub struct Started {
     pub proc: Proc,
     pub addr: SocketAddr,

@@ -30,6 +30,7 @@ pub fn free_port() -> anyhow::Result<u16> {
 
 /// A running child. Dropping it kills the process (SIGKILL), so no error path leaves one
 /// behind; [`Proc::stop`] is the polite way.
+#[derive(Debug)]
 pub struct Proc {
     name: String,
     child: Child,

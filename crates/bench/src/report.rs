@@ -27,6 +27,7 @@ pub const TARGET_GATEWAY_RSS_MB: f64 = 30.0;
 /// Width of a target's label in the targets list.
 const TARGET_LABEL: usize = 32;
 
+#[derive(Debug)]
 pub struct Summary {
     pub load: LoadConfig,
     pub echo: LoadResult,

@@ -9,6 +9,7 @@ use crate::catalog::Catalog;
 const STOP_GRACE: Duration = Duration::from_secs(25);
 
 /// Start-up times and anything odd seen while stopping.
+#[derive(Debug)]
 pub struct Startup {
     pub runs: Vec<Duration>,
     pub warnings: Vec<String>,

@@ -4,6 +4,7 @@
 //! traffic and are never exposed through the edge.
 
 use std::{
+    fmt,
     sync::{
         Arc, RwLock,
         atomic::{AtomicBool, Ordering},
@@ -35,6 +36,19 @@ struct Inner {
     checks: RwLock<Vec<Arc<dyn ReadinessCheck>>>,
     started: AtomicBool,
     draining: AtomicBool,
+}
+
+impl fmt::Debug for Readiness {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // `try_read`: a Debug call must never block on (or deadlock with) a writer.
+        let checks: Option<Vec<&'static str>> =
+            self.0.checks.try_read().ok().map(|c| c.iter().map(|c| c.name()).collect());
+        f.debug_struct("Readiness")
+            .field("checks", &checks)
+            .field("started", &self.0.started.load(Ordering::SeqCst))
+            .field("draining", &self.0.draining.load(Ordering::SeqCst))
+            .finish()
+    }
 }
 
 impl Readiness {

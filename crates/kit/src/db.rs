@@ -215,6 +215,7 @@ fn sqlite_file(url: &str) -> Option<&str> {
 }
 
 /// /readyz check: the pool can hand out a connection that answers.
+#[derive(Debug)]
 pub struct DatabaseReady(pub DatabaseConnection);
 
 impl ReadinessCheck for DatabaseReady {

@@ -3,6 +3,7 @@
 //! metrics — including the final status of streams, which only their trailers carry.
 
 use std::{
+    fmt,
     pin::Pin,
     sync::Arc,
     task::{Context, Poll, ready},
@@ -22,7 +23,7 @@ use crate::{
 };
 
 /// See the module docs.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct ObserveLayer {
     metrics: Arc<GrpcMetrics>,
 }
@@ -44,6 +45,12 @@ impl<S> Layer<S> for ObserveLayer {
 pub struct Observe<S> {
     inner: S,
     metrics: Arc<GrpcMetrics>,
+}
+
+impl<S> fmt::Debug for Observe<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Observe").field("metrics", &self.metrics).finish_non_exhaustive()
+    }
 }
 
 /// What is needed to record the end of one call.

@@ -9,13 +9,14 @@ use prometheus::{
 
 /// The registry a server exposes on /metrics, with the RPC metrics already in it. Services
 /// register their own (business KPIs, pool use) with [`Metrics::registry`].
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct Metrics {
     registry: Registry,
     pub grpc: Arc<GrpcMetrics>,
 }
 
 /// Rate, errors and duration of every RPC.
+#[derive(Debug)]
 pub struct GrpcMetrics {
     pub started: IntCounterVec,
     pub handled: IntCounterVec,

@@ -124,6 +124,15 @@ pub struct JsonLayer<W> {
     writer: W,
 }
 
+impl<W> fmt::Debug for JsonLayer<W> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JsonLayer")
+            .field("service", &self.service)
+            .field("version", &self.version)
+            .finish_non_exhaustive()
+    }
+}
+
 impl<W> JsonLayer<W> {
     pub fn new(service: &'static str, version: &'static str, writer: W) -> Self {
         Self { service, version, writer }

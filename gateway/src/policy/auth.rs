@@ -5,6 +5,7 @@
 //! services verify it again (defence in depth) and act for the user.
 
 use std::{
+    fmt,
     pin::Pin,
     sync::Arc,
     task::{Context, Poll},
@@ -17,7 +18,7 @@ use tower::{Layer, Service};
 
 use super::kind::{Kind, refuse};
 
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct EdgeAuthLayer(pub Arc<Verifier>);
 
 impl<S> Layer<S> for EdgeAuthLayer {
@@ -31,6 +32,12 @@ impl<S> Layer<S> for EdgeAuthLayer {
 pub struct EdgeAuth<S> {
     inner: S,
     verifier: Arc<Verifier>,
+}
+
+impl<S> fmt::Debug for EdgeAuth<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EdgeAuth").field("verifier", &self.verifier).finish_non_exhaustive()
+    }
 }
 
 /// `WWW-Authenticate` for a refused or missing token (RFC 6750).

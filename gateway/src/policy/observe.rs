@@ -5,6 +5,7 @@
 //! the request's span carries it.
 
 use std::{
+    fmt,
     pin::Pin,
     sync::Arc,
     task::{Context, Poll},
@@ -20,6 +21,7 @@ use tracing::Instrument;
 use super::kind::Kind;
 
 /// Edge RED metrics, by request kind and HTTP status.
+#[derive(Debug)]
 pub struct EdgeMetrics {
     requests: IntCounterVec,
     seconds: HistogramVec,
@@ -42,7 +44,7 @@ impl EdgeMetrics {
     }
 }
 
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct ObserveLayer(pub Arc<EdgeMetrics>);
 
 impl<S> Layer<S> for ObserveLayer {
@@ -56,6 +58,12 @@ impl<S> Layer<S> for ObserveLayer {
 pub struct Observe<S> {
     inner: S,
     metrics: Arc<EdgeMetrics>,
+}
+
+impl<S> fmt::Debug for Observe<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Observe").field("metrics", &self.metrics).finish_non_exhaustive()
+    }
 }
 
 impl<S, B, RB> Service<Request<B>> for Observe<S>

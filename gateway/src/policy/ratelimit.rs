@@ -5,6 +5,7 @@
 
 use std::{
     collections::HashMap,
+    fmt,
     pin::Pin,
     sync::{Arc, Mutex},
     task::{Context, Poll},
@@ -26,6 +27,16 @@ pub struct RateLimiter {
     capacity: f64,
     per_second: f64,
     buckets: Mutex<(HashMap<String, Bucket>, u64)>,
+}
+
+/// The buckets are left out: one per client (user ids, IP addresses), and many.
+impl fmt::Debug for RateLimiter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RateLimiter")
+            .field("capacity", &self.capacity)
+            .field("per_second", &self.per_second)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -119,6 +130,16 @@ pub struct RateLimitLayer {
     pub trust_forwarded_for: bool,
 }
 
+impl fmt::Debug for RateLimitLayer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RateLimitLayer")
+            .field("general", &self.general)
+            .field("credentials", &self.credentials)
+            .field("trust_forwarded_for", &self.trust_forwarded_for)
+            .finish_non_exhaustive()
+    }
+}
+
 impl<S> Layer<S> for RateLimitLayer {
     type Service = RateLimit<S>;
     fn layer(&self, inner: S) -> RateLimit<S> {
@@ -130,6 +151,12 @@ impl<S> Layer<S> for RateLimitLayer {
 pub struct RateLimit<S> {
     inner: S,
     layer: RateLimitLayer,
+}
+
+impl<S> fmt::Debug for RateLimit<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RateLimit").field("layer", &self.layer).finish_non_exhaustive()
+    }
 }
 
 impl<S, B> Service<Request<B>> for RateLimit<S>

@@ -10,11 +10,11 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::{client::legacy::Client, rt::TokioExecutor};
 use mercato_catalog::testing::TestCatalog;
 use mercato_identity::testing::TestIdentity;
-use mercato_kit::testing::{Backend, Running, TestDatabase};
+use mercato_kit::testing::{Backend, FREE_PORTS, Running, TestDatabase};
 use tokio::task::JoinHandle;
 
 /// identity + catalog (seeded) + the gateway, in this process.
-pub struct Stack {
+pub(crate) struct Stack {
     pub gateway: SocketAddr,
     pub gateway_admin: SocketAddr,
     pub catalog_admin: SocketAddr,
@@ -26,7 +26,7 @@ pub struct Stack {
 
 /// A TCP relay between the gateway and an upstream whose connections a test can cut, as an
 /// upstream crash or a load balancer dropping idle connections would.
-pub struct Relay {
+pub(crate) struct Relay {
     pub addr: SocketAddr,
     relayed: Arc<Mutex<Vec<JoinHandle<()>>>>,
     accept: JoinHandle<()>,
@@ -52,7 +52,7 @@ impl Relay {
     }
 
     /// Closes every relayed connection; returns how many there were. New ones still work.
-    pub fn cut(&self) -> usize {
+    pub(crate) fn cut(&self) -> usize {
         let cut: Vec<_> = self.relayed.lock().unwrap().drain(..).collect();
         for relay in &cut {
             relay.abort();
@@ -69,7 +69,7 @@ impl Drop for Relay {
 }
 
 /// A port nothing listens on (bound, then released).
-pub fn dead_url() -> String {
+pub(crate) fn dead_url() -> String {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     drop(listener);
@@ -77,17 +77,17 @@ pub fn dead_url() -> String {
 }
 
 impl Stack {
-    pub async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         Self::start_with(&[]).await
     }
 
     /// `gateway_args` are appended to the gateway's flags (e.g. a stricter rate limit).
-    pub async fn start_with(gateway_args: &[&str]) -> Self {
+    pub(crate) async fn start_with(gateway_args: &[&str]) -> Self {
         Self::build(gateway_args, false).await
     }
 
     /// The gateway reaches catalog through a [`Relay`] the test can cut.
-    pub async fn start_behind_relay() -> Self {
+    pub(crate) async fn start_behind_relay() -> Self {
         Self::build(&[], true).await
     }
 
@@ -99,15 +99,9 @@ impl Stack {
 
         let relay = if relay { Some(Relay::start(catalog.grpc_addr).await) } else { None };
         let catalog_url = format!("http://{}", relay.as_ref().map_or(catalog.grpc_addr, |r| r.addr));
-        let mut args = vec![
-            "gateway",
-            "--grpc-addr",
-            "127.0.0.1:0",
-            "--admin-addr",
-            "127.0.0.1:0",
-            "--identity-url",
-            &identity_url,
-        ];
+        let mut args = vec!["gateway"];
+        args.extend(FREE_PORTS);
+        args.extend(["--identity-url", &identity_url]);
         // Unless the test points catalog elsewhere (at a dead port, say), it is the real one.
         if !gateway_args.contains(&"--catalog-url") {
             args.extend(["--catalog-url", &catalog_url]);
@@ -126,11 +120,11 @@ impl Stack {
         Self { gateway: gateway_addr, gateway_admin, catalog_admin, identity, relay, catalog, gateway_running }
     }
 
-    pub fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.gateway)
     }
 
-    pub async fn stop(self) {
+    pub(crate) async fn stop(self) {
         self.gateway_running.stop().await.unwrap();
         self.catalog.stop().await.unwrap();
         self.identity.stop().await.unwrap();
@@ -138,20 +132,20 @@ impl Stack {
 }
 
 /// A response as a test sees it.
-pub struct Reply {
+pub(crate) struct Reply {
     pub status: StatusCode,
     pub headers: HeaderMap,
     pub body: Bytes,
 }
 
 impl Reply {
-    pub fn json(&self) -> serde_json::Value {
+    pub(crate) fn json(&self) -> serde_json::Value {
         serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.body))
     }
 }
 
 /// One HTTP/1.1 request (what curl would send).
-pub async fn http(method: Method, url: &str, headers: &[(&str, &str)], body: &str) -> Reply {
+pub(crate) async fn http(method: Method, url: &str, headers: &[(&str, &str)], body: &str) -> Reply {
     let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
     let mut request = Request::builder().method(method).uri(url);
     for (name, value) in headers {
@@ -166,16 +160,16 @@ pub async fn http(method: Method, url: &str, headers: &[(&str, &str)], body: &st
     Reply { status: parts.status, headers: parts.headers, body }
 }
 
-pub async fn get(url: &str) -> Reply {
+pub(crate) async fn get(url: &str) -> Reply {
     http(Method::GET, url, &[], "").await
 }
 
-pub fn bearer(token: &str) -> String {
+pub(crate) fn bearer(token: &str) -> String {
     format!("Bearer {token}")
 }
 
 /// The field paths of a REST 400's BadRequest detail.
-pub fn violated_fields(reply: &Reply) -> Vec<String> {
+pub(crate) fn violated_fields(reply: &Reply) -> Vec<String> {
     assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{:?}", reply.body);
     let json = reply.json();
     json["details"]
@@ -187,4 +181,4 @@ pub fn violated_fields(reply: &Reply) -> Vec<String> {
         .collect()
 }
 
-pub const SEEDED_ID: &str = "364dc957-51ca-4f13-889e-665df2d6633f";
+pub(crate) const SEEDED_ID: &str = "364dc957-51ca-4f13-889e-665df2d6633f";

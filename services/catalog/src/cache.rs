@@ -8,6 +8,7 @@
 
 use std::{
     collections::HashMap,
+    fmt,
     sync::{Arc, RwLock},
     time::{Duration, Instant},
 };
@@ -20,6 +21,14 @@ const MAX_ENTRIES: usize = 10_000;
 
 #[derive(Clone, Default)]
 pub struct ProductCache(Arc<RwLock<HashMap<String, (Instant, ProductRecord)>>>);
+
+/// How many entries, not the entries: up to `MAX_ENTRIES` products.
+impl fmt::Debug for ProductCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // `try_read`: a Debug call must never block on (or deadlock with) a writer.
+        f.debug_struct("ProductCache").field("entries", &self.0.try_read().ok().map(|e| e.len())).finish()
+    }
+}
 
 impl ProductCache {
     pub fn get(&self, id: &str) -> Option<ProductRecord> {

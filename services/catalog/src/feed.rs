@@ -5,6 +5,8 @@
 //! that misses notifications still converges on the true level. Scope: one replica. Watchers
 //! on other replicas learn of changes when the events issue publishes stock events on NATS.
 
+use std::fmt;
+
 use tokio::sync::broadcast;
 
 use crate::cache::ProductCache;
@@ -15,6 +17,12 @@ const CAPACITY: usize = 1024;
 /// Also drops the changed products from the read cache, so this replica reads its own writes.
 #[derive(Clone)]
 pub struct StockFeed(broadcast::Sender<String>, ProductCache);
+
+impl fmt::Debug for StockFeed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StockFeed").field("watchers", &self.0.receiver_count()).field("cache", &self.1).finish()
+    }
+}
 
 impl StockFeed {
     pub fn new(cache: ProductCache) -> Self {

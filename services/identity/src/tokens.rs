@@ -20,7 +20,7 @@ use crate::{
 /// Service tokens live briefly: a leaked one is useless within minutes.
 pub const SERVICE_TOKEN_TTL: Duration = Duration::from_secs(300);
 
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct TokenIssuer {
     pub keys: KeyRing,
     pub settings: AuthSettings,

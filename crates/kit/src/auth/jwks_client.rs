@@ -11,6 +11,7 @@ use super::{keys::PublicKey, verifier::KeySource};
 const FETCH_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Fetches the JWKS from identity over gRPC.
+#[derive(Debug)]
 pub struct IdentityJwks {
     client: IdentityServiceClient<Channel>,
 }

@@ -3,6 +3,7 @@
 //! lands in the request extensions; anything else → UNAUTHENTICATED before the handler runs.
 
 use std::{
+    fmt,
     pin::Pin,
     sync::Arc,
     task::{Context, Poll},
@@ -14,7 +15,7 @@ use tower::{Layer, Service};
 
 use super::verifier::{AuthError, Verifier};
 
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct AuthLayer {
     verifier: Arc<Verifier>,
 }
@@ -36,6 +37,12 @@ impl<S> Layer<S> for AuthLayer {
 pub struct Auth<S> {
     inner: S,
     verifier: Arc<Verifier>,
+}
+
+impl<S> fmt::Debug for Auth<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Auth").field("verifier", &self.verifier).finish_non_exhaustive()
+    }
 }
 
 impl<S, B, RB> Service<Request<B>> for Auth<S>

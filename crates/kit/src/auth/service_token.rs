@@ -2,7 +2,10 @@
 //! ([`forward_user`]); acting for itself (a saga step, a consumer) it presents a service token
 //! from identity, cached and renewed a minute before it expires ([`ServiceTokens`]).
 
-use std::time::{Duration, Instant};
+use std::{
+    fmt,
+    time::{Duration, Instant},
+};
 
 use mercato::identity::v1::{IssueServiceTokenRequest, service_auth_service_client::ServiceAuthServiceClient};
 use tonic::{Request, Status, metadata::MetadataValue, transport::Channel};
@@ -31,6 +34,16 @@ pub struct ServiceTokens {
     service: String,
     secret: Secret<String>,
     cached: tokio::sync::Mutex<Option<(String, Instant)>>,
+}
+
+/// Never shows the cached token; the client secret is a [`Secret`] and prints redacted.
+impl fmt::Debug for ServiceTokens {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServiceTokens")
+            .field("service", &self.service)
+            .field("secret", &self.secret)
+            .finish_non_exhaustive()
+    }
 }
 
 impl ServiceTokens {
@@ -77,6 +90,13 @@ impl ServiceTokens {
 /// An interceptor that sends a fixed bearer token on every call (tools, tests, CLIs).
 #[derive(Clone)]
 pub struct Bearer(MetadataValue<tonic::metadata::Ascii>);
+
+/// The header value is the token itself: never shown.
+impl fmt::Debug for Bearer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Bearer").field(&"[redacted]").finish()
+    }
+}
 
 impl Bearer {
     pub fn new(token: &str) -> Result<Self, Status> {

@@ -8,6 +8,7 @@
 
 use std::{
     collections::HashMap,
+    fmt,
     sync::{Arc, RwLock},
     time::{Duration, Instant},
 };
@@ -80,6 +81,15 @@ pub struct Verifier {
     min_refresh: Duration,
     cache: RwLock<Cache>,
     refreshing: tokio::sync::Mutex<()>,
+}
+
+impl fmt::Debug for Verifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Verifier")
+            .field("settings", &self.settings)
+            .field("min_refresh", &self.min_refresh)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Default)]
@@ -203,7 +213,7 @@ impl Verifier {
 }
 
 /// Keys held in memory: identity's own ring, and tests.
-#[derive(Clone, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct StaticKeys(pub Arc<RwLock<Vec<PublicKey>>>);
 
 impl KeySource for StaticKeys {

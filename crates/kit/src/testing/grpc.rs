@@ -9,7 +9,7 @@ use tonic_types::StatusExt;
 use super::patience;
 
 /// How long a test waits for a stream's next item before failing.
-pub const STREAM_ITEM_DEADLINE: Duration = Duration::from_secs(10);
+pub(super) const STREAM_ITEM_DEADLINE: Duration = Duration::from_secs(10);
 
 /// The field paths of an INVALID_ARGUMENT status's BadRequest detail. Panics (the test fails)
 /// if the status is anything else.

@@ -51,12 +51,16 @@ where
     }
 }
 
+/// Flags that put a binary's gRPC and admin listeners on free loopback ports.
+pub const FREE_PORTS: [&str; 4] = ["--grpc-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0"];
+
 /// The command line every in-process test service starts from: `binary` on free loopback ports
 /// over `database`. Callers append their service's own flags.
 pub fn service_args(binary: &str, database: &TestDatabase) -> Vec<String> {
-    [binary, "--grpc-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0", "--database-url", database.url()]
-        .map(str::to_string)
-        .into()
+    let mut args = vec![binary.to_string()];
+    args.extend(FREE_PORTS.map(str::to_string));
+    args.extend(["--database-url".to_string(), database.url().to_string()]);
+    args
 }
 
 /// A plain HTTP/1.0 GET on loopback: status code and body. Enough for the admin endpoints,

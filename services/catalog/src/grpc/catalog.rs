@@ -22,6 +22,7 @@ use crate::{
     storage::products::{self, ListFilter},
 };
 
+#[derive(Debug)]
 pub struct CatalogApi {
     db: DatabaseConnection,
     feed: StockFeed,

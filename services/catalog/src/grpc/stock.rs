@@ -10,6 +10,7 @@ use mercato_kit::auth::{Access, authorize};
 use super::convert;
 use crate::{error::Error, feed::StockFeed, storage::stock as store};
 
+#[derive(Debug)]
 pub struct StockApi {
     db: DatabaseConnection,
     feed: StockFeed,

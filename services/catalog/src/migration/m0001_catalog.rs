@@ -6,8 +6,10 @@
 use sea_orm_migration::{prelude::*, schema::*};
 
 #[derive(DeriveMigrationName)]
-pub struct Migration;
+pub(super) struct Migration;
 
+// async_trait rewrites these signatures; spelling out `SchemaManager<'_>` would break them.
+#[allow(elided_lifetimes_in_paths)]
 #[sea_orm_migration::async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {

@@ -6,18 +6,18 @@ use mercato::catalog::v1::{
 use mercato_catalog::testing::TestCatalog;
 use mercato_identity::testing::TestIdentity;
 pub(crate) use mercato_kit::on_both_databases;
-pub use mercato_kit::testing::violated_fields;
+pub(crate) use mercato_kit::testing::violated_fields;
 use mercato_kit::{
     auth::service_token::Bearer,
     testing::{Backend, TestDatabase},
 };
 use tonic::{codegen::InterceptedService, transport::Channel};
 
-pub type CatalogClient = CatalogServiceClient<InterceptedService<Channel, Bearer>>;
-pub type StockClient = StockServiceClient<InterceptedService<Channel, Bearer>>;
+pub(crate) type CatalogClient = CatalogServiceClient<InterceptedService<Channel, Bearer>>;
+pub(crate) type StockClient = StockServiceClient<InterceptedService<Channel, Bearer>>;
 
 /// A seeded catalog running in this process on free ports.
-pub struct TestApp {
+pub(crate) struct TestApp {
     pub admin_addr: SocketAddr,
     pub channel: Channel,
     pub identity: TestIdentity,
@@ -28,31 +28,31 @@ pub struct TestApp {
 
 impl TestApp {
     /// Catalog as an administrator (who may also do everything the public may).
-    pub fn catalog(&self) -> CatalogClient {
+    pub(crate) fn catalog(&self) -> CatalogClient {
         self.catalog_as(&self.admin_token)
     }
 
-    pub fn catalog_as(&self, token: &str) -> CatalogClient {
+    pub(crate) fn catalog_as(&self, token: &str) -> CatalogClient {
         CatalogServiceClient::with_interceptor(self.channel.clone(), Bearer::new(token).unwrap())
     }
 
     /// The stock API as another mercato service.
-    pub fn stock(&self) -> StockClient {
+    pub(crate) fn stock(&self) -> StockClient {
         self.stock_as(&self.service_token)
     }
 
-    pub fn stock_as(&self, token: &str) -> StockClient {
+    pub(crate) fn stock_as(&self, token: &str) -> StockClient {
         StockServiceClient::with_interceptor(self.channel.clone(), Bearer::new(token).unwrap())
     }
 
     /// Triggers shutdown and waits for the app to finish draining.
-    pub async fn stop(self) {
+    pub(crate) async fn stop(self) {
         self.catalog.stop().await.expect("catalog stops cleanly within 10s");
         self.identity.stop().await.expect("identity stops cleanly");
     }
 }
 
-pub async fn spawn_app(backend: Backend) -> TestApp {
+pub(crate) async fn spawn_app(backend: Backend) -> TestApp {
     // identity's own database is SQLite: the backend under test is catalog's.
     let identity = TestIdentity::spawn(Backend::Sqlite, &[]).await.expect("identity starts");
     let db = TestDatabase::create(backend).await.expect("test database");
@@ -66,7 +66,7 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 }
 
 /// A valid new product; `sku` must be unique per test.
-pub fn new_product(sku: &str, units: i64) -> pb::Product {
+pub(crate) fn new_product(sku: &str, units: i64) -> pb::Product {
     pb::Product {
         sku: sku.to_string(),
         name: format!("Test product {sku}"),
@@ -79,7 +79,7 @@ pub fn new_product(sku: &str, units: i64) -> pb::Product {
 }
 
 /// Creates a product with `stock` units on hand and returns its id.
-pub async fn create_product(app: &TestApp, sku: &str, stock: i64) -> String {
+pub(crate) async fn create_product(app: &TestApp, sku: &str, stock: i64) -> String {
     app.catalog()
         .create_product(pb::CreateProductRequest { product: Some(new_product(sku, 10)), initial_stock: stock })
         .await

@@ -1,13 +1,12 @@
 //! The real binary as a process: bad config, graceful shutdown with a call in flight.
 
-use mercato_kit::testing::{next, next_within};
 use std::time::Duration;
 
 use mercato::catalog::v1::{self as pb, ReservationStatus, stock_service_client::StockServiceClient};
 use mercato_identity::testing::TestIdentity;
 use mercato_kit::{
     auth::service_token::Bearer,
-    testing::{Backend, ServiceProcess, TestDatabase, eventually, http_get},
+    testing::{Backend, FREE_PORTS, ServiceProcess, TestDatabase, eventually, http_get, next, next_within},
 };
 use sea_orm::sqlx::{Connection, SqliteConnection};
 use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient};
@@ -40,18 +39,18 @@ async fn sigterm_reports_not_serving_lets_the_in_flight_call_finish_and_exits_ze
     let mut process = ServiceProcess::spawn(
         BIN,
         &[
-            "--grpc-addr",
-            "127.0.0.1:0",
-            "--admin-addr",
-            "127.0.0.1:0",
-            "--database-url",
-            db.url(),
-            "--seed-on-start",
-            "--shutdown-timeout",
-            "15s",
-            "--identity-url",
-            &identity_url,
-        ],
+            &FREE_PORTS[..],
+            &[
+                "--database-url",
+                db.url(),
+                "--seed-on-start",
+                "--shutdown-timeout",
+                "15s",
+                "--identity-url",
+                &identity_url,
+            ],
+        ]
+        .concat(),
         Duration::from_secs(20),
     )
     .await
@@ -113,15 +112,15 @@ async fn every_log_line_of_a_call_carries_its_request_id() {
     let mut process = ServiceProcess::spawn(
         BIN,
         &[
-            "--grpc-addr",
-            "127.0.0.1:0",
-            "--admin-addr",
-            "127.0.0.1:0",
-            "--database-url",
-            db.url(),
-            "--log-level",
-            "debug,sqlx=warn,sea_orm=warn,h2=warn,hyper=warn,tower=warn,sea_orm_migration=warn",
-        ],
+            &FREE_PORTS[..],
+            &[
+                "--database-url",
+                db.url(),
+                "--log-level",
+                "debug,sqlx=warn,sea_orm=warn,h2=warn,hyper=warn,tower=warn,sea_orm_migration=warn",
+            ],
+        ]
+        .concat(),
         Duration::from_secs(20),
     )
     .await

@@ -6,6 +6,7 @@
 //! are published, so the next key can be published before it starts signing).
 
 use std::{
+    fmt,
     path::PathBuf,
     sync::{Arc, RwLock},
     time::Duration,
@@ -41,6 +42,23 @@ pub struct KeyRing {
     db: DatabaseConnection,
     /// Retired keys stay published this long (longest token lifetime plus clock leeway).
     publish_retired_for: Duration,
+}
+
+/// Key ids only: the signing key itself is never shown.
+impl fmt::Debug for KeyRing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // `try_read`: a Debug call must never block on (or deadlock with) a rotation.
+        let ring = self.ring.try_read().ok();
+        f.debug_struct("KeyRing")
+            .field("active_kid", &ring.as_ref().map(|r| r.active.kid().to_string()))
+            .field(
+                "published_kids",
+                &ring.as_ref().map(|r| r.published.iter().map(|k| k.kid.as_str()).collect::<Vec<_>>()),
+            )
+            .field("origin", &self.origin)
+            .field("publish_retired_for", &self.publish_retired_for)
+            .finish_non_exhaustive()
+    }
 }
 
 impl KeyRing {

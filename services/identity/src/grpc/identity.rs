@@ -20,6 +20,7 @@ use crate::{
     tokens::TokenIssuer,
 };
 
+#[derive(Debug)]
 pub struct IdentityApi {
     pub db: DatabaseConnection,
     pub passwords: Passwords,

@@ -15,6 +15,7 @@ use crate::{
     tokens::{SERVICE_TOKEN_TTL, ServiceClients, TokenIssuer},
 };
 
+#[derive(Debug)]
 pub struct ServiceAuthApi {
     pub issuer: TokenIssuer,
     pub clients: ServiceClients,
@@ -50,6 +51,7 @@ impl ServiceAuthService for ServiceAuthApi {
     }
 }
 
+#[derive(Debug)]
 pub struct SigningKeyApi {
     pub issuer: TokenIssuer,
 }

@@ -2,6 +2,8 @@
 //! and adds its successor. Presenting a used token again means it was stolen (or replayed): the
 //! whole family is revoked, logging out both the thief and the victim.
 
+use std::fmt;
+
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, sea_query::Expr,
@@ -19,12 +21,33 @@ pub struct Issued {
     pub expires_at: DateTime<Utc>,
 }
 
+/// The token is a live credential: never shown.
+impl fmt::Debug for Issued {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Issued").field("token", &"[redacted]").field("expires_at", &self.expires_at).finish()
+    }
+}
+
 /// What presenting a refresh token led to.
 pub enum Rotation {
     /// The token was current: here is its successor and the user it belongs to.
     Rotated(user::Model, Issued),
     /// The token had been used already: the caller must roll back and revoke `family_id`.
     Reused { family_id: String, user_id: String },
+}
+
+/// Of the user only the id: the row's Debug shows the email and the password hash.
+impl fmt::Debug for Rotation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Rotated(user, issued) => {
+                f.debug_struct("Rotated").field("user_id", &user.id).field("issued", issued).finish_non_exhaustive()
+            }
+            Self::Reused { family_id, user_id } => {
+                f.debug_struct("Reused").field("family_id", family_id).field("user_id", user_id).finish()
+            }
+        }
+    }
 }
 
 /// Starts a new family for `user_id`.

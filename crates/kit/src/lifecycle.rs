@@ -178,3 +178,85 @@ impl Lifecycle {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    async fn admin() -> Admin {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Admin { listener, router: Router::new() }
+    }
+
+    fn timings(delay_ms: u64) -> ShutdownTimings {
+        ShutdownTimings { delay: Duration::from_millis(delay_ms), timeout: Duration::from_secs(5) }
+    }
+
+    #[tokio::test]
+    async fn shutdown_runs_not_serving_then_drain_then_workers_in_that_order() {
+        let (mut lifecycle, _health) = Lifecycle::new(timings(50));
+        let events = Arc::new(Mutex::new(Vec::new()));
+        let readiness = lifecycle.readiness().clone();
+
+        let log = events.clone();
+        let stop_accepting = lifecycle.stop_accepting();
+        let ready = readiness.clone();
+        let serving = async move {
+            stop_accepting.wait().await;
+            let (ready_now, _) = ready.check().await;
+            log.lock().unwrap().push(format!("stop accepting (ready: {ready_now})"));
+            Ok(())
+        };
+        let log = events.clone();
+        let draining = lifecycle.draining();
+        lifecycle.workers().add("recorder", move |stop: Shutdown| async move {
+            stop.wait().await;
+            assert!(draining.is_triggered(), "streams were told to end before workers stop");
+            log.lock().unwrap().push("worker stopped".to_string());
+            Ok(())
+        });
+
+        let shutdown = Shutdown::new();
+        let addrs = (SocketAddr::from(([127, 0, 0, 1], 1)), SocketAddr::from(([127, 0, 0, 1], 2)));
+        let run = tokio::spawn(lifecycle.run(shutdown.clone(), addrs, admin().await, serving));
+        tokio::time::timeout(Duration::from_secs(5), async {
+            while !readiness.is_started() {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+        .await
+        .unwrap();
+        assert!(readiness.check().await.0, "ready once started");
+        shutdown.trigger();
+        run.await.unwrap().unwrap();
+        assert_eq!(*events.lock().unwrap(), ["stop accepting (ready: false)", "worker stopped"]);
+    }
+
+    #[tokio::test]
+    async fn a_failing_worker_takes_the_service_down_with_its_error() {
+        let (mut lifecycle, _health) = Lifecycle::new(timings(10_000));
+        lifecycle.workers().add("broken", |_| async { anyhow::bail!("the broker is gone for good") });
+        let stop_accepting = lifecycle.stop_accepting();
+        let serving = async move {
+            stop_accepting.wait().await;
+            Ok(())
+        };
+        let addrs = (SocketAddr::from(([127, 0, 0, 1], 1)), SocketAddr::from(([127, 0, 0, 1], 2)));
+        let started = Instant::now();
+        let result = lifecycle.run(Shutdown::new(), addrs, admin().await, serving).await;
+        let error = format!("{:#}", result.unwrap_err());
+        assert!(error.contains("worker broken failed") && error.contains("broker is gone"), "{error}");
+        // A failure skips the load-balancer delay: nothing is gained by serving on broken.
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
+
+    #[tokio::test]
+    async fn a_listener_that_stops_on_its_own_is_an_error() {
+        let (lifecycle, _health) = Lifecycle::new(timings(0));
+        let addrs = (SocketAddr::from(([127, 0, 0, 1], 1)), SocketAddr::from(([127, 0, 0, 1], 2)));
+        let result = lifecycle.run(Shutdown::new(), addrs, admin().await, async { Ok(()) }).await;
+        assert!(format!("{:#}", result.unwrap_err()).contains("stopped unexpectedly"));
+    }
+}

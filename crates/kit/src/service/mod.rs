@@ -6,6 +6,8 @@
 
 mod app;
 mod cli;
+#[cfg(test)]
+mod tests;
 
 use std::{fmt, future::Future};
 

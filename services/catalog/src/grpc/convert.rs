@@ -38,15 +38,17 @@ pub fn list_products_request(req: pb::ListProductsRequest) -> Result<ListProduct
     if query.chars().count() > MAX_QUERY {
         v.add("query", format!("must be at most {MAX_QUERY} characters"));
     }
-    let category = req.category.trim();
-    let category =
-        if category.is_empty() { Some(None) } else { v.check("category", CategoryId::parse(category)).map(Some) };
+    let raw_category = req.category.trim();
+    let category = if raw_category.is_empty() {
+        Some(None)
+    } else {
+        v.check("category", CategoryId::parse(raw_category)).map(Some)
+    };
     let limit = v.check("page_size", page::page_size(req.page_size));
     let cursor = if req.page_token.is_empty() {
         Some(None)
     } else {
-        let category = req.category.trim();
-        v.check("page_token", ProductCursor::decode(&req.page_token, &query, category)).map(Some)
+        v.check("page_token", ProductCursor::decode(&req.page_token, &query, raw_category)).map(Some)
     };
     let (category, (limit, cursor)) = v.finish(category.zip(limit.zip(cursor)))?;
     Ok(ListProducts { query, category, cursor, limit })

@@ -4,7 +4,10 @@
 
 use std::ops::Deref;
 
-use mercato_kit::testing::{Running, TestDatabase, service_args};
+use mercato_kit::{
+    service::Service,
+    testing::{Running, TestDatabase, service_args},
+};
 
 use crate::Catalog;
 
@@ -16,7 +19,7 @@ impl TestCatalog {
     /// Starts catalog on `database` with the bundled seed, trusting tokens signed by the
     /// identity at `identity_url`. It has reported started when this returns.
     pub async fn spawn(database: TestDatabase, identity_url: &str) -> anyhow::Result<Self> {
-        let mut args = service_args("catalog", &database);
+        let mut args = service_args(Catalog::DEFAULTS.name, &database);
         args.extend(["--seed-on-start", "--identity-url", identity_url].map(str::to_string));
         Ok(Self(Running::service::<Catalog>(args, Some(database)).await?))
     }

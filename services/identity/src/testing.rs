@@ -7,7 +7,10 @@ use mercato::identity::v1::{
     IssueServiceTokenRequest, LoginRequest, RegisterRequest, identity_service_client::IdentityServiceClient,
     service_auth_service_client::ServiceAuthServiceClient,
 };
-use mercato_kit::testing::{Backend, Running, TestDatabase, service_args};
+use mercato_kit::{
+    service::Service,
+    testing::{Backend, Running, TestDatabase, service_args},
+};
 use tonic::transport::Channel;
 
 use crate::{Identity, startup::ensure_admin};
@@ -42,7 +45,7 @@ impl TestIdentity {
     async fn spawn_with(database: TestDatabase, extra: &[&str]) -> anyhow::Result<Self> {
         let clients: Vec<String> = SERVICES.iter().map(|s| format!("{s}={SERVICE_SECRET}")).collect();
         let clients = clients.join(",");
-        let mut args = service_args("identity", &database);
+        let mut args = service_args(Identity::DEFAULTS.name, &database);
         args.extend(["--service-clients".to_string(), clients]);
         args.extend(extra.iter().map(|a| a.to_string()));
         let running = Running::service::<Identity>(args, Some(database)).await?;

@@ -180,9 +180,8 @@ pub async fn migrate<M: MigratorTrait>(db: &DatabaseConnection) -> Result<(), Db
     M::up(db, None).await
 }
 
-/// Declares `pub struct Migrator` running a service's migrations in order; each named module
-/// holds one `Migration`. The kit's own tables (the outbox, processed events) will join here,
-/// so every service gets them by the same line.
+/// Declares `pub struct Migrator` running the kit's own migration (the outbox, processed
+/// events) and then a service's migrations in order; each named module holds one `Migration`.
 ///
 /// ```ignore
 /// mercato_kit::migrator!(m0001_catalog, m0002_search_index);
@@ -197,7 +196,7 @@ macro_rules! migrator {
         #[$crate::db::async_trait]
         impl $crate::db::MigratorTrait for Migrator {
             fn migrations() -> Vec<Box<dyn $crate::db::MigrationTrait>> {
-                vec![$(Box::new($migration::Migration)),+]
+                vec![Box::new($crate::events::migration::Migration), $(Box::new($migration::Migration)),+]
             }
         }
     };

@@ -1,0 +1,410 @@
+//! The outbox relay: publishes committed outbox rows to JetStream, awaits the acks, marks the
+//! rows sent. One step ([`Relay::relay_once`]) is the unit tests drive; [`Relay::run`] only
+//! waits, backs off and watches shutdown.
+//!
+//! - PostgreSQL: any number of replicas relay at once. Each claims a batch with `FOR UPDATE
+//!   SKIP LOCKED` and publishes only the rows whose aggregate's oldest unsent row is in its own
+//!   batch, so per aggregate events leave in commit order even when two relays race.
+//! - SQLite: one relay publishes, the holder of a lease (`outbox_lease`) renewed as it works;
+//!   another process on the same file stands by and takes over when the lease lapses.
+//! - A crash between publishing and marking re-publishes the rows: JetStream drops them by
+//!   `Nats-Msg-Id` within the duplicate window.
+//! - Within one round, rows are published pipelined and marked up to the first that failed;
+//!   if a later one did land, it is a duplicate next round. Only then (a failed publish whose
+//!   successor of the same aggregate succeeded) can a consumer see that aggregate out of order.
+
+use std::{
+    collections::{HashMap, HashSet},
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use async_nats::{HeaderMap, jetstream::message::PublishMessage};
+use chrono::Utc;
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, EntityTrait, FromQueryResult, QueryFilter,
+    QueryOrder, QuerySelect, TransactionTrait,
+    sea_query::{Expr, LockBehavior, LockType},
+};
+use tokio::{sync::Notify, time::Instant};
+
+use super::{
+    Broker, StreamSpec,
+    broker::DLQ_STREAM,
+    headers,
+    metrics::EventMetrics,
+    migration::entity::{outbox, outbox_lease},
+};
+use crate::{db, shutdown::Shutdown};
+
+/// How long a SQLite relay's lease lasts without renewal; another process takes over after it.
+const LEASE: Duration = Duration::from_secs(10);
+const LEASE_NAME: &str = "relay";
+/// Failure backoff: from this, doubling, to the cap, with full jitter.
+const BACKOFF_START: Duration = Duration::from_millis(100);
+const BACKOFF_CAP: Duration = Duration::from_secs(10);
+/// Housekeeping (gauges, pruning) runs at most this often.
+const GAUGES_EVERY: Duration = Duration::from_secs(1);
+const PRUNE_EVERY: Duration = Duration::from_secs(60);
+/// On shutdown the relay keeps publishing until the outbox is empty, for at most this many
+/// rounds (the lifecycle's deadline bounds it too).
+const FLUSH_ROUNDS: usize = 64;
+
+/// What one relay round did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Outcome {
+    /// Rows published and marked sent.
+    pub published: usize,
+    /// A full batch: more rows may be waiting, go again at once.
+    pub more: bool,
+    /// Another relay holds the lease (SQLite); nothing was tried.
+    pub standby: bool,
+}
+
+/// See the module docs.
+#[derive(Debug)]
+pub struct Relay {
+    db: DatabaseConnection,
+    broker: Broker,
+    wake: Arc<Notify>,
+    streams: Vec<StreamSpec>,
+    holder: String,
+    lease_until: Mutex<Option<Instant>>,
+    metrics: EventMetrics,
+}
+
+#[derive(Debug, FromQueryResult)]
+struct Head {
+    aggregate: String,
+    head: i64,
+}
+
+#[derive(Debug, FromQueryResult)]
+struct Backlog {
+    unsent: i64,
+    oldest: Option<chrono::DateTime<Utc>>,
+}
+
+impl Relay {
+    pub(crate) fn new(
+        db: DatabaseConnection,
+        broker: Broker,
+        wake: Arc<Notify>,
+        streams: Vec<StreamSpec>,
+        metrics: EventMetrics,
+    ) -> Self {
+        let holder = format!("{}-{}", broker.service(), crate::domain::new_uuid());
+        Self { db, broker, wake, streams, holder, lease_until: Mutex::new(None), metrics }
+    }
+
+    /// One round: claim, publish, await acks, mark sent.
+    pub async fn relay_once(&self) -> anyhow::Result<Outcome> {
+        let result = match self.db.get_database_backend() {
+            DatabaseBackend::Postgres => self.round_postgres().await,
+            _ => self.round_sqlite().await,
+        };
+        if result.is_err() {
+            self.metrics.outbox_failures.inc();
+        }
+        result
+    }
+
+    async fn round_postgres(&self) -> anyhow::Result<Outcome> {
+        let batch = self.broker.config.batch;
+        let txn = self.db.begin().await?;
+        let rows = outbox::Entity::find()
+            .filter(outbox::Column::SentAt.is_null())
+            .order_by_asc(outbox::Column::Id)
+            .limit(u64::try_from(batch).unwrap_or(u64::MAX))
+            .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
+            .all(&txn)
+            .await?;
+        if rows.is_empty() {
+            txn.commit().await?;
+            return Ok(Outcome::default());
+        }
+        let mine: HashSet<i64> = rows.iter().map(|r| r.id).collect();
+        let aggregates: Vec<&str> = rows.iter().map(|r| r.aggregate.as_str()).collect::<HashSet<_>>().into_iter().collect();
+        // A plain read sees rows other relays hold: an aggregate whose oldest unsent row is
+        // theirs waits for them.
+        let heads: HashMap<String, i64> = outbox::Entity::find()
+            .select_only()
+            .column(outbox::Column::Aggregate)
+            .column_as(outbox::Column::Id.min(), "head")
+            .filter(outbox::Column::SentAt.is_null())
+            .filter(outbox::Column::Aggregate.is_in(aggregates))
+            .group_by(outbox::Column::Aggregate)
+            .into_model::<Head>()
+            .all(&txn)
+            .await?
+            .into_iter()
+            .map(|h| (h.aggregate, h.head))
+            .collect();
+        let publishable: Vec<&outbox::Model> =
+            rows.iter().filter(|r| heads.get(&r.aggregate).is_some_and(|head| mine.contains(head))).collect();
+        let (sent, failure) = self.publish(&publishable).await;
+        mark_sent(&txn, &sent).await?;
+        txn.commit().await?;
+        self.after_marking(sent.len());
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(Outcome { published: sent.len(), more: rows.len() == batch, standby: false }),
+        }
+    }
+
+    async fn round_sqlite(&self) -> anyhow::Result<Outcome> {
+        if !self.hold_lease().await? {
+            return Ok(Outcome { standby: true, ..Outcome::default() });
+        }
+        let batch = self.broker.config.batch;
+        let rows = outbox::Entity::find()
+            .filter(outbox::Column::SentAt.is_null())
+            .order_by_asc(outbox::Column::Id)
+            .limit(u64::try_from(batch).unwrap_or(u64::MAX))
+            .all(&self.db)
+            .await?;
+        if rows.is_empty() {
+            return Ok(Outcome::default());
+        }
+        let all: Vec<&outbox::Model> = rows.iter().collect();
+        let (sent, failure) = self.publish(&all).await;
+        // Publishing happened outside any transaction: SQLite has one writer, and the
+        // service's own writes must not wait on the broker.
+        let txn = db::begin_write(&self.db).await?;
+        mark_sent(&txn, &sent).await?;
+        txn.commit().await?;
+        self.after_marking(sent.len());
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(Outcome { published: sent.len(), more: rows.len() == batch, standby: false }),
+        }
+    }
+
+    fn after_marking(&self, sent: usize) {
+        self.metrics.outbox_published.inc_by(u64::try_from(sent).unwrap_or(0));
+    }
+
+    /// Takes or renews the SQLite lease; renewal is skipped while more than half of it is left.
+    async fn hold_lease(&self) -> Result<bool, DbErr> {
+        if let Ok(until) = self.lease_until.lock()
+            && until.is_some_and(|until| until > Instant::now() + LEASE / 2)
+        {
+            return Ok(true);
+        }
+        let now = Utc::now();
+        let expires = now + chrono::Duration::from_std(LEASE).unwrap_or_default();
+        let txn = db::begin_write(&self.db).await?;
+        let current = outbox_lease::Entity::find_by_id(LEASE_NAME).one(&txn).await?;
+        let mine = match current {
+            None => {
+                outbox_lease::Entity::insert(outbox_lease::ActiveModel {
+                    name: sea_orm::ActiveValue::Set(LEASE_NAME.into()),
+                    holder: sea_orm::ActiveValue::Set(self.holder.clone()),
+                    expires_at: sea_orm::ActiveValue::Set(expires),
+                })
+                .exec_without_returning(&txn)
+                .await?;
+                true
+            }
+            Some(lease) if lease.holder == self.holder || lease.expires_at < now => {
+                outbox_lease::Entity::update_many()
+                    .col_expr(outbox_lease::Column::Holder, Expr::value(self.holder.clone()))
+                    .col_expr(outbox_lease::Column::ExpiresAt, Expr::value(expires))
+                    .filter(outbox_lease::Column::Name.eq(LEASE_NAME))
+                    .exec(&txn)
+                    .await?;
+                true
+            }
+            Some(_) => false,
+        };
+        txn.commit().await?;
+        if let Ok(mut until) = self.lease_until.lock() {
+            *until = mine.then(|| Instant::now() + LEASE);
+        }
+        Ok(mine)
+    }
+
+    /// Publishes `rows` pipelined, in order; returns the ids acknowledged before the first
+    /// failure, and that failure.
+    async fn publish(&self, rows: &[&outbox::Model]) -> (Vec<i64>, Option<anyhow::Error>) {
+        let js = self.broker.jetstream();
+        let mut pending = Vec::with_capacity(rows.len());
+        let mut failure = None;
+        for row in rows {
+            let message = PublishMessage::build()
+                .payload(row.payload.clone().into())
+                .headers(event_headers(row))
+                .message_id(row.event_id.as_str());
+            match js.send_publish(row.subject.clone(), message).await {
+                Ok(ack) => pending.push((row.id, ack)),
+                Err(e) => {
+                    failure = Some(anyhow::Error::new(e).context(format!("publishing {}", row.subject)));
+                    break;
+                }
+            }
+        }
+        let mut sent = Vec::with_capacity(pending.len());
+        for (id, ack) in pending {
+            if failure.is_some() {
+                break;
+            }
+            match ack.await {
+                Ok(_) => sent.push(id),
+                Err(e) => failure = Some(anyhow::Error::new(e).context("awaiting the JetStream ack")),
+            }
+        }
+        (sent, failure)
+    }
+
+    /// Gauges and pruning, each at most at its own pace.
+    async fn housekeeping(&self, last_gauges: &mut Instant, last_prune: &mut Instant) {
+        if last_gauges.elapsed() >= GAUGES_EVERY {
+            *last_gauges = Instant::now();
+            let backlog = outbox::Entity::find()
+                .select_only()
+                .column_as(outbox::Column::Id.count(), "unsent")
+                .column_as(outbox::Column::CreatedAt.min(), "oldest")
+                .filter(outbox::Column::SentAt.is_null())
+                .into_model::<Backlog>()
+                .one(&self.db)
+                .await;
+            if let Ok(Some(backlog)) = backlog {
+                self.metrics.outbox_backlog.set(backlog.unsent);
+                let age = backlog.oldest.map_or(0.0, |at| (Utc::now() - at).as_seconds_f64().max(0.0));
+                self.metrics.outbox_oldest_unsent_seconds.set(age);
+            }
+        }
+        if last_prune.elapsed() >= PRUNE_EVERY {
+            *last_prune = Instant::now();
+            let cutoff = Utc::now() - chrono::Duration::from_std(self.broker.config.retention).unwrap_or_default();
+            match outbox::Entity::delete_many().filter(outbox::Column::SentAt.lt(cutoff)).exec(&self.db).await {
+                Ok(done) if done.rows_affected > 0 => {
+                    tracing::debug!(pruned = done.rows_affected, "sent outbox rows pruned")
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "pruning the outbox failed"),
+            }
+        }
+    }
+
+    /// Provisions the service's streams (and the dead-letter stream), then relays until
+    /// `stop`; then flushes what is committed and returns.
+    pub async fn run(self, stop: Shutdown) -> anyhow::Result<()> {
+        let mut failures: u32 = 0;
+        while let Err(e) = self.provision().await {
+            failures += 1;
+            if failures == 1 || failures.is_multiple_of(20) {
+                tracing::warn!(error = format!("{e:#}"), attempts = failures, "cannot provision streams yet; retrying");
+            }
+            tokio::select! {
+                () = stop.wait() => return Ok(()),
+                () = tokio::time::sleep(backoff(failures)) => {}
+            }
+        }
+        failures = 0;
+        let poll = self.broker.config.poll_interval;
+        let (mut last_gauges, mut last_prune) = (Instant::now() - GAUGES_EVERY, Instant::now());
+        loop {
+            if stop.is_triggered() {
+                self.flush().await;
+                return Ok(());
+            }
+            match self.relay_once().await {
+                Ok(outcome) => {
+                    if failures > 0 {
+                        tracing::info!(after = failures, "outbox relay recovered");
+                    }
+                    failures = 0;
+                    if outcome.more {
+                        continue;
+                    }
+                }
+                Err(e) => {
+                    failures += 1;
+                    // Logged once when it starts failing, then every 20th attempt: a broker
+                    // outage must not flood the logs.
+                    if failures == 1 || failures.is_multiple_of(20) {
+                        tracing::warn!(error = format!("{e:#}"), attempts = failures, "outbox relay failing; backing off");
+                    }
+                }
+            }
+            self.housekeeping(&mut last_gauges, &mut last_prune).await;
+            let wait = if failures > 0 { backoff(failures) } else { poll };
+            tokio::select! {
+                () = stop.wait() => {}
+                () = self.wake.notified(), if failures == 0 => {}
+                () = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+
+    async fn provision(&self) -> anyhow::Result<()> {
+        for spec in self.streams.iter().copied().chain([DLQ_STREAM]) {
+            self.broker.ensure_stream(spec).await?;
+        }
+        Ok(())
+    }
+
+    /// Publishes what is committed before the process exits, within a few rounds.
+    async fn flush(&self) {
+        for _ in 0..FLUSH_ROUNDS {
+            match self.relay_once().await {
+                Ok(outcome) if outcome.published > 0 && !outcome.standby => continue,
+                Ok(_) => return,
+                Err(e) => {
+                    tracing::warn!(error = format!("{e:#}"), "could not flush the outbox; the rows stay for next start");
+                    return;
+                }
+            }
+        }
+    }
+}
+
+async fn mark_sent(db: &impl ConnectionTrait, ids: &[i64]) -> Result<(), DbErr> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    outbox::Entity::update_many()
+        .col_expr(outbox::Column::SentAt, Expr::value(Utc::now()))
+        .filter(outbox::Column::Id.is_in(ids.iter().copied()))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+fn event_headers(row: &outbox::Model) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    headers.insert(headers::EVENT_ID, row.event_id.as_str());
+    headers.insert(headers::EVENT_TYPE, row.event_type.as_str());
+    if let Ok(serde_json::Value::Object(extra)) = serde_json::from_str::<serde_json::Value>(&row.headers) {
+        for (name, value) in extra {
+            if let Some(value) = value.as_str() {
+                headers.insert(name.as_str(), value);
+            }
+        }
+    }
+    headers
+}
+
+/// Exponential backoff with full jitter: a random delay up to `start × 2^(failures-1)`,
+/// capped, so relays of many replicas do not retry in step.
+fn backoff(failures: u32) -> Duration {
+    let ceiling = BACKOFF_START.saturating_mul(1 << failures.saturating_sub(1).min(16)).min(BACKOFF_CAP);
+    ceiling.mul_f64(rand::random::<f64>()).max(Duration::from_millis(10))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_to_its_cap_with_jitter() {
+        for failures in 1..40 {
+            let delay = backoff(failures);
+            assert!(delay <= BACKOFF_CAP, "{delay:?}");
+            assert!(delay >= Duration::from_millis(10));
+        }
+        let ceiling_first = BACKOFF_START;
+        assert!((0..50).map(|_| backoff(1)).all(|d| d <= ceiling_first));
+    }
+}

@@ -65,7 +65,9 @@ impl Broker {
                 .credentials_file(path)
                 .await
                 .with_context(|| format!("reading the NATS credentials file {}", path.display()))?,
-            NatsAuth::UserPassword { user, password } => options.user_and_password(user.clone(), password.expose().clone()),
+            NatsAuth::UserPassword { user, password } => {
+                options.user_and_password(user.clone(), password.expose().clone())
+            }
             NatsAuth::Token(token) => options.token(token.expose().clone()),
         };
         let client = options.connect(nats.servers.clone()).await.context("connecting to NATS")?;

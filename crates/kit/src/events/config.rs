@@ -110,8 +110,8 @@ impl EventsArgs {
         let replicas = problems.check("EVENTS_REPLICAS (--events-replicas)", parse_count(&self.events_replicas, 1, 5));
         let dlq_max_age = duration(problems, "DLQ_MAX_AGE (--dlq-max-age)", &self.dlq_max_age);
         let ack_wait = duration(problems, "CONSUMER_ACK_WAIT (--consumer-ack-wait)", &self.consumer_ack_wait);
-        let max_deliver =
-            problems.check("CONSUMER_MAX_DELIVER (--consumer-max-deliver)", parse_count(&self.consumer_max_deliver, 1, 100));
+        let max_deliver = problems
+            .check("CONSUMER_MAX_DELIVER (--consumer-max-deliver)", parse_count(&self.consumer_max_deliver, 1, 100));
         let backoff = problems.check("CONSUMER_BACKOFF (--consumer-backoff)", parse_backoff(&self.consumer_backoff));
         let max_ack_pending = problems.check(
             "CONSUMER_MAX_ACK_PENDING (--consumer-max-ack-pending)",
@@ -119,13 +119,15 @@ impl EventsArgs {
         );
         let in_flight =
             problems.check("CONSUMER_IN_FLIGHT (--consumer-in-flight)", parse_count(&self.consumer_in_flight, 1, 1024));
-        let poll_interval = duration(problems, "OUTBOX_POLL_INTERVAL (--outbox-poll-interval)", &self.outbox_poll_interval);
+        let poll_interval =
+            duration(problems, "OUTBOX_POLL_INTERVAL (--outbox-poll-interval)", &self.outbox_poll_interval);
         let batch = problems.check("OUTBOX_BATCH (--outbox-batch)", parse_count(&self.outbox_batch, 1, 10_000));
         let retention = duration(problems, "OUTBOX_RETENTION (--outbox-retention)", &self.outbox_retention);
         if let (Some(window), Some(age)) = (duplicate_window, max_age)
             && window > age
         {
-            problems.push("EVENTS_DUPLICATE_WINDOW (--events-duplicate-window)", "must not be longer than EVENTS_MAX_AGE");
+            problems
+                .push("EVENTS_DUPLICATE_WINDOW (--events-duplicate-window)", "must not be longer than EVENTS_MAX_AGE");
         }
         if let Some(poll) = poll_interval
             && poll.is_zero()

@@ -17,10 +17,7 @@ use async_nats::{
 };
 use chrono::Utc;
 use futures::{StreamExt, future::BoxFuture};
-use sea_orm::{
-    ActiveValue::Set, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait,
-    sea_query::OnConflict,
-};
+use sea_orm::{ActiveValue::Set, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, sea_query::OnConflict};
 use tokio::time::Instant;
 
 use super::{Broker, Event, Outbox, headers, metrics::EventMetrics, migration::entity::processed_event, scope};
@@ -148,7 +145,9 @@ impl<E: Event, H: Handler<E>> Consumer<E, H> {
                 return Ok(());
             }
             let messages = match self.ensure().await {
-                Ok(consumer) => consumer.stream().max_messages_per_batch(in_flight).messages().await.map_err(Into::into),
+                Ok(consumer) => {
+                    consumer.stream().max_messages_per_batch(in_flight).messages().await.map_err(Into::into)
+                }
                 Err(e) => Err(e),
             };
             let messages = match messages {
@@ -159,7 +158,12 @@ impl<E: Event, H: Handler<E>> Consumer<E, H> {
                 Err(e) => {
                     failures += 1;
                     if failures == 1 || failures.is_multiple_of(20) {
-                        tracing::warn!(consumer = self.name, stream = self.stream, error = format!("{e:#}"), "consumer cannot start yet; retrying");
+                        tracing::warn!(
+                            consumer = self.name,
+                            stream = self.stream,
+                            error = format!("{e:#}"),
+                            "consumer cannot start yet; retrying"
+                        );
                     }
                     tokio::select! {
                         () = stop.wait() => return Ok(()),
@@ -203,7 +207,9 @@ impl<E: Event, H: Handler<E>> Consumer<E, H> {
         }
         let max_deliver = self.broker.config().max_deliver;
         if attempt > max_deliver {
-            return self.dead_letter(message, "delivery attempts exhausted (no ack within CONSUMER_ACK_WAIT)", attempt).await;
+            return self
+                .dead_letter(message, "delivery attempts exhausted (no ack within CONSUMER_ACK_WAIT)", attempt)
+                .await;
         }
         let Some(event_id) = header(headers::EVENT_ID).or_else(|| header(headers::MSG_ID)) else {
             return self.dead_letter(message, "no event id header", attempt).await;
@@ -219,7 +225,8 @@ impl<E: Event, H: Handler<E>> Consumer<E, H> {
             Ok(event) => event,
             Err(e) => return self.dead_letter(message, &format!("undecodable {}: {e}", E::TYPE), attempt).await,
         };
-        let correlation = scope::Correlation { request_id: header(headers::REQUEST_ID), traceparent: header(headers::TRACEPARENT) };
+        let correlation =
+            scope::Correlation { request_id: header(headers::REQUEST_ID), traceparent: header(headers::TRACEPARENT) };
         let result = scope::with(correlation, self.handle_once(event, &event_id, attempt)).await;
         match result {
             Ok(true) => {
@@ -253,7 +260,9 @@ impl<E: Event, H: Handler<E>> Consumer<E, H> {
             processed_at: Set(Utc::now()),
         })
         .on_conflict(
-            OnConflict::columns([processed_event::Column::EventId, processed_event::Column::Consumer]).do_nothing().to_owned(),
+            OnConflict::columns([processed_event::Column::EventId, processed_event::Column::Consumer])
+                .do_nothing()
+                .to_owned(),
         )
         .exec_without_returning(&txn)
         .await?;
@@ -307,7 +316,11 @@ impl<E: Event, H: Handler<E>> Consumer<E, H> {
                 Handled::DeadLettered
             }
             Err(e) => {
-                tracing::warn!(consumer = self.name, error = format!("{e:#}"), "cannot dead-letter yet; redelivering later");
+                tracing::warn!(
+                    consumer = self.name,
+                    error = format!("{e:#}"),
+                    "cannot dead-letter yet; redelivering later"
+                );
                 ack(message, AckKind::Nak(Some(self.broker.config().backoff_after(1)))).await;
                 Handled::Retried
             }

@@ -11,7 +11,11 @@ use super::{Broker, Event, headers};
 use crate::shutdown::Shutdown;
 
 /// The worker that calls `on_event` for each new `E` in `stream`, on this replica.
-pub fn follow<E, F>(broker: Broker, stream: &'static str, on_event: F) -> impl FnOnce(Shutdown) -> BoxFuture<'static, anyhow::Result<()>> + Send + 'static
+pub fn follow<E, F>(
+    broker: Broker,
+    stream: &'static str,
+    on_event: F,
+) -> impl FnOnce(Shutdown) -> BoxFuture<'static, anyhow::Result<()>> + Send + 'static
 where
     E: Event,
     F: Fn(E) + Send + Sync + 'static,
@@ -54,7 +58,11 @@ where
                     };
                     match next {
                         Some(Ok(message)) => {
-                            let typed = message.headers.as_ref().and_then(|h| h.get(headers::EVENT_TYPE)).map(|v| v.as_str().to_string());
+                            let typed = message
+                                .headers
+                                .as_ref()
+                                .and_then(|h| h.get(headers::EVENT_TYPE))
+                                .map(|v| v.as_str().to_string());
                             if typed.as_deref() != Some(E::TYPE) {
                                 continue;
                             }

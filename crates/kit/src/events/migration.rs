@@ -39,7 +39,12 @@ impl MigrationTrait for Migration {
             .await?;
         manager
             .create_index(
-                Index::create().name("idx_outbox_unsent").table(Outbox::Table).col(Outbox::SentAt).col(Outbox::Id).to_owned(),
+                Index::create()
+                    .name("idx_outbox_unsent")
+                    .table(Outbox::Table)
+                    .col(Outbox::SentAt)
+                    .col(Outbox::Id)
+                    .to_owned(),
             )
             .await?;
         manager

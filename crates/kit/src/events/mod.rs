@@ -28,6 +28,7 @@ use std::sync::Arc;
 use sea_orm::DatabaseConnection;
 use tokio::sync::Notify;
 
+use self::metrics::EventMetrics;
 pub use self::{
     broker::{Broker, DLQ_STREAM, StreamSpec},
     config::{EventsArgs, EventsConfig},
@@ -35,7 +36,6 @@ pub use self::{
     outbox::Outbox,
     relay::{Outcome, Relay},
 };
-use self::metrics::EventMetrics;
 use crate::shutdown::Shutdown;
 
 /// A service's events: its broker, database and outbox, from which the relay, consumers and
@@ -52,7 +52,12 @@ pub struct Events {
 
 impl Events {
     /// `streams`: those this service publishes into (provisioned by its relay).
-    pub fn new(broker: Broker, db: DatabaseConnection, registry: &prometheus::Registry, streams: Vec<StreamSpec>) -> Self {
+    pub fn new(
+        broker: Broker,
+        db: DatabaseConnection,
+        registry: &prometheus::Registry,
+        streams: Vec<StreamSpec>,
+    ) -> Self {
         let wake = Arc::new(Notify::new());
         let outbox = Outbox::new(broker.service, broker.version, wake.clone());
         Self { broker, db, outbox, wake, metrics: EventMetrics::register(registry), streams }

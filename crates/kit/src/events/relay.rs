@@ -22,8 +22,8 @@ use std::{
 use async_nats::{HeaderMap, jetstream::message::PublishMessage};
 use chrono::Utc;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, EntityTrait, FromQueryResult, QueryFilter,
-    QueryOrder, QuerySelect, TransactionTrait,
+    ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, EntityTrait, FromQueryResult,
+    QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
     sea_query::{Expr, LockBehavior, LockType},
 };
 use tokio::{sync::Notify, time::Instant};
@@ -124,7 +124,8 @@ impl Relay {
             return Ok(Outcome::default());
         }
         let mine: HashSet<i64> = rows.iter().map(|r| r.id).collect();
-        let aggregates: Vec<&str> = rows.iter().map(|r| r.aggregate.as_str()).collect::<HashSet<_>>().into_iter().collect();
+        let aggregates: Vec<&str> =
+            rows.iter().map(|r| r.aggregate.as_str()).collect::<HashSet<_>>().into_iter().collect();
         // A plain read sees rows other relays hold: an aggregate whose oldest unsent row is
         // theirs waits for them.
         let heads: HashMap<String, i64> = outbox::Entity::find()
@@ -324,7 +325,11 @@ impl Relay {
                     // Logged once when it starts failing, then every 20th attempt: a broker
                     // outage must not flood the logs.
                     if failures == 1 || failures.is_multiple_of(20) {
-                        tracing::warn!(error = format!("{e:#}"), attempts = failures, "outbox relay failing; backing off");
+                        tracing::warn!(
+                            error = format!("{e:#}"),
+                            attempts = failures,
+                            "outbox relay failing; backing off"
+                        );
                     }
                 }
             }
@@ -352,7 +357,10 @@ impl Relay {
                 Ok(outcome) if outcome.published > 0 && !outcome.standby => continue,
                 Ok(_) => return,
                 Err(e) => {
-                    tracing::warn!(error = format!("{e:#}"), "could not flush the outbox; the rows stay for next start");
+                    tracing::warn!(
+                        error = format!("{e:#}"),
+                        "could not flush the outbox; the rows stay for next start"
+                    );
                     return;
                 }
             }

@@ -6,6 +6,7 @@
 
 mod database;
 mod grpc;
+mod nats;
 mod process;
 mod running;
 
@@ -14,6 +15,7 @@ use std::{future::Future, time::Duration};
 pub use self::{
     database::{Backend, DEFAULT_PG_ADMIN_URL, TestDatabase},
     grpc::{next, next_within, violated_fields},
+    nats::TestNats,
     process::ServiceProcess,
     running::Running,
 };

@@ -1,0 +1,197 @@
+use std::{sync::Arc, time::Duration};
+
+use mercato_kit::{
+    Secret, Shutdown,
+    db::{self, DatabaseConfig},
+    events::{Broker, Delivery, Event, Events, EventsConfig, Handler, HandlerError, StreamSpec},
+    nats::{NatsAuth, NatsConfig},
+    testing::{Backend, TestDatabase, TestNats},
+};
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, FromQueryResult,
+    sea_query::{Alias, Query},
+};
+use tokio::task::JoinHandle;
+
+pub(crate) const STREAM: StreamSpec = StreamSpec { name: "KITTEST", subjects: &["kittest.v1.>"] };
+
+/// The event the tests publish: `n` numbers it, `key` is its aggregate.
+#[derive(Clone, PartialEq, prost::Message)]
+pub(crate) struct Thing {
+    #[prost(string, tag = "1")]
+    pub(crate) key: String,
+    #[prost(int64, tag = "2")]
+    pub(crate) n: i64,
+}
+
+impl Event for Thing {
+    const SUBJECT: &'static str = "kittest.v1.thing_happened";
+    const TYPE: &'static str = "mercato.kittest.v1.Thing";
+    fn aggregate(&self) -> String {
+        self.key.clone()
+    }
+}
+
+mod m0001_effects {
+    use sea_orm_migration::prelude::*;
+
+    #[derive(DeriveMigrationName)]
+    pub(crate) struct Migration;
+
+    #[allow(elided_lifetimes_in_paths)]
+    #[sea_orm_migration::async_trait::async_trait]
+    impl MigrationTrait for Migration {
+        async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+            manager
+                .get_connection()
+                .execute_unprepared("CREATE TABLE effects (event_id VARCHAR(64) NOT NULL, n BIGINT NOT NULL)")
+                .await
+                .map(|_| ())
+        }
+    }
+}
+
+mercato_kit::migrator!(m0001_effects);
+
+/// Settings small enough that retries and dead letters happen within a test.
+pub(crate) fn fast_config() -> EventsConfig {
+    EventsConfig {
+        ack_wait: Duration::from_secs(2),
+        max_deliver: 3,
+        backoff: vec![Duration::from_millis(50)],
+        poll_interval: Duration::from_millis(100),
+        batch: 64,
+        ..EventsConfig::default()
+    }
+}
+
+/// One service's worth of events: a database with the kit's tables and `effects`, a broker on
+/// the test's own nats-server, and the workers the test starts.
+pub(crate) struct Harness {
+    pub(crate) db: DatabaseConnection,
+    pub(crate) events: Events,
+    pub(crate) nats: TestNats,
+    workers: Vec<(Shutdown, JoinHandle<anyhow::Result<()>>)>,
+    _database: TestDatabase,
+}
+
+impl Harness {
+    pub(crate) async fn new(backend: Backend) -> Self {
+        Self::with_config(backend, fast_config()).await
+    }
+
+    pub(crate) async fn with_config(backend: Backend, config: EventsConfig) -> Self {
+        let nats = TestNats::start().await.unwrap();
+        let database = TestDatabase::create(backend).await.unwrap();
+        let db = db::connect(&DatabaseConfig {
+            url: Secret::new(database.url().to_string()),
+            max_connections: 10,
+            min_connections: 1,
+            acquire_timeout: Duration::from_secs(5),
+            statement_timeout: Duration::from_secs(5),
+        })
+        .await
+        .unwrap();
+        db::migrate::<Migrator>(&db).await.unwrap();
+        let events = Self::events_on(&nats, &db, config).await;
+        Self { db, events, nats, workers: Vec::new(), _database: database }
+    }
+
+    /// Another replica's events over the same database and broker.
+    pub(crate) async fn events_on(nats: &TestNats, db: &DatabaseConnection, config: EventsConfig) -> Events {
+        let nats_config = NatsConfig { servers: vec![nats.url()], auth: NatsAuth::None };
+        let broker = Broker::connect(&nats_config, config, "kittest", "0.0.0").await.unwrap();
+        Events::new(broker, db.clone(), &prometheus::Registry::new(), vec![STREAM])
+    }
+
+    pub(crate) fn spawn(
+        &mut self,
+        worker: impl FnOnce(Shutdown) -> futures::future::BoxFuture<'static, anyhow::Result<()>>,
+    ) -> usize {
+        let stop = Shutdown::new();
+        let task = tokio::spawn(worker(stop.clone()));
+        self.workers.push((stop, task));
+        self.workers.len() - 1
+    }
+
+    pub(crate) fn spawn_relay(&mut self) -> usize {
+        let relay = self.events.relay();
+        self.spawn(move |stop| Box::pin(relay.run(stop)))
+    }
+
+    pub(crate) fn spawn_consumer(&mut self, name: &'static str, handler: Record) -> usize {
+        let worker = self.events.consumer::<Thing, _>(name, STREAM.name, handler);
+        self.spawn(worker)
+    }
+
+    /// Signals one worker and waits for it to return.
+    pub(crate) async fn stop_worker(&mut self, index: usize) {
+        let (stop, task) = &mut self.workers[index];
+        stop.trigger();
+        tokio::time::timeout(Duration::from_secs(20), task).await.expect("worker stops in time").unwrap().unwrap();
+    }
+
+    /// Commits `things` in one transaction through the outbox.
+    pub(crate) async fn commit(&self, things: impl IntoIterator<Item = Thing>) {
+        let txn = db::begin_write(&self.db).await.unwrap();
+        for thing in things {
+            self.events.outbox().publish(&txn, &thing).await.unwrap();
+        }
+        self.events.outbox().commit(txn).await.unwrap();
+    }
+
+    /// (effects, distinct events with an effect)
+    pub(crate) async fn effects(&self) -> (i64, i64) {
+        #[derive(FromQueryResult)]
+        struct Counts {
+            total: i64,
+            distinct_events: i64,
+        }
+        let sql = "SELECT COUNT(*) AS total, COUNT(DISTINCT event_id) AS distinct_events FROM effects";
+        let stmt = sea_orm::Statement::from_string(self.db.get_database_backend(), sql);
+        let counts = Counts::find_by_statement(stmt).one(&self.db).await.unwrap().unwrap();
+        (counts.total, counts.distinct_events)
+    }
+
+    pub(crate) async fn effect_numbers(&self) -> Vec<i64> {
+        #[derive(FromQueryResult)]
+        struct Row {
+            n: i64,
+        }
+        let stmt = sea_orm::Statement::from_string(self.db.get_database_backend(), "SELECT n FROM effects ORDER BY n");
+        Row::find_by_statement(stmt).all(&self.db).await.unwrap().into_iter().map(|r| r.n).collect()
+    }
+}
+
+pub(crate) fn things(range: std::ops::Range<i64>) -> Vec<Thing> {
+    range.map(|n| Thing { key: format!("key-{}", n % 7), n }).collect()
+}
+
+/// A handler that records each event as a row of `effects`, and can be told to fail.
+#[derive(Clone, Default)]
+pub(crate) struct Record {
+    /// Numbers whose handling always fails, transiently.
+    pub(crate) always_fails: Vec<i64>,
+    /// How long each handling takes.
+    pub(crate) delay: Duration,
+    pub(crate) started: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Handler<Thing> for Record {
+    async fn handle(&self, event: Thing, delivery: &Delivery<'_>) -> Result<(), HandlerError> {
+        self.started.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        if self.always_fails.contains(&event.n) {
+            return Err(HandlerError::Transient(anyhow::anyhow!("thing {} always fails", event.n)));
+        }
+        if !self.delay.is_zero() {
+            tokio::time::sleep(self.delay).await;
+        }
+        let insert = Query::insert()
+            .into_table(Alias::new("effects"))
+            .columns([Alias::new("event_id"), Alias::new("n")])
+            .values_panic([delivery.event_id.into(), event.n.into()])
+            .to_owned();
+        delivery.txn.execute(&insert).await?;
+        Ok(())
+    }
+}

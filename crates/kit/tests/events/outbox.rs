@@ -1,0 +1,111 @@
+use std::time::Duration;
+
+use mercato_kit::{
+    db,
+    events::{StreamSpec, headers},
+    on_both_databases,
+    testing::{Backend, eventually},
+};
+
+use crate::helpers::{Harness, Record, STREAM, Thing, things};
+
+async fn a_thousand_committed_events_arrive_exactly_once_and_a_rollback_publishes_nothing(backend: Backend) {
+    let mut h = Harness::new(backend).await;
+    h.spawn_relay();
+    h.spawn_consumer("effects", Record::default());
+
+    let rolled_back = db::begin_write(&h.db).await.unwrap();
+    for thing in things(5000..5010) {
+        h.events.outbox().publish(&rolled_back, &thing).await.unwrap();
+    }
+    rolled_back.rollback().await.unwrap();
+    for batch in 0..100 {
+        h.commit(things(batch * 10..batch * 10 + 10)).await;
+    }
+
+    eventually(Duration::from_secs(60), "1,000 effects", || async { (h.effects().await.0 >= 1000).then_some(()) })
+        .await;
+    assert_eq!(h.effects().await, (1000, 1000));
+    assert!(h.effect_numbers().await.iter().all(|n| *n < 1000), "nothing of the rolled-back transaction");
+    assert_eq!(stream_messages(&h, STREAM).await, 1000);
+}
+
+async fn events_committed_while_nats_is_down_are_kept_and_published_when_it_returns(backend: Backend) {
+    let mut h = Harness::new(backend).await;
+    h.spawn_relay();
+    h.spawn_consumer("effects", Record::default());
+    h.commit(things(0..100)).await;
+    eventually(Duration::from_secs(30), "the first 100", || async { (h.effects().await.0 >= 100).then_some(()) }).await;
+
+    h.nats.stop().await.unwrap();
+    for batch in 1..5 {
+        h.commit(things(batch * 100..batch * 100 + 100)).await;
+    }
+    h.nats.restart().await.unwrap();
+
+    eventually(Duration::from_secs(60), "all 500 after the restart", || async {
+        (h.effects().await.0 >= 500).then_some(())
+    })
+    .await;
+    assert_eq!(h.effects().await, (500, 500));
+}
+
+async fn events_carry_their_id_type_producer_and_time(backend: Backend) {
+    let mut h = Harness::new(backend).await;
+    h.spawn_relay();
+    h.commit([Thing { key: "k".into(), n: 1 }]).await;
+    let message = eventually(Duration::from_secs(10), "the event in the stream", || async {
+        let stream = h.events.broker().jetstream().get_stream(STREAM.name).await.ok()?;
+        stream.get_raw_message(1).await.ok()
+    })
+    .await;
+    let get = |name: &str| message.headers.get(name).map(|v| v.as_str().to_string());
+    let id = get(headers::EVENT_ID).unwrap();
+    assert!(uuid::Uuid::parse_str(&id).is_ok_and(|u| u.get_version_num() == 7), "{id}");
+    assert_eq!(get(headers::MSG_ID).as_deref(), Some(id.as_str()));
+    assert_eq!(get(headers::EVENT_TYPE).as_deref(), Some("mercato.kittest.v1.Thing"));
+    assert_eq!(get(headers::PRODUCER).as_deref(), Some("kittest"));
+    assert!(get(headers::OCCURRED_AT).is_some_and(|t| chrono::DateTime::parse_from_rfc3339(&t).is_ok()));
+    assert_eq!(message.subject.as_str(), "kittest.v1.thing_happened");
+}
+
+async fn two_relays_on_one_database_publish_each_event_once_in_order_per_aggregate(backend: Backend) {
+    let mut h = Harness::new(backend).await;
+    let second = Harness::events_on(&h.nats, &h.db, crate::helpers::fast_config()).await;
+    h.spawn_relay();
+    let relay = second.relay();
+    h.spawn(move |stop| Box::pin(relay.run(stop)));
+    for batch in 0..30 {
+        h.commit(things(batch * 10..batch * 10 + 10)).await;
+    }
+    eventually(Duration::from_secs(60), "300 in the stream", || async {
+        (stream_messages(&h, STREAM).await >= 300).then_some(())
+    })
+    .await;
+    // Give a straggler the chance to show up as a duplicate, then check order per aggregate.
+    let stream = h.events.broker().jetstream().get_stream(STREAM.name).await.unwrap();
+    let mut last_per_key = std::collections::HashMap::<String, i64>::new();
+    let mut seen = 0;
+    for sequence in 1..=stream_messages(&h, STREAM).await {
+        let message = stream.get_raw_message(sequence).await.unwrap();
+        let thing: Thing = prost::Message::decode(message.payload).unwrap();
+        let previous = last_per_key.insert(thing.key.clone(), thing.n);
+        assert!(previous.is_none_or(|p| p < thing.n), "{} after {previous:?} for {}", thing.n, thing.key);
+        seen += 1;
+    }
+    assert_eq!(seen, 300, "each event exactly once in the stream");
+}
+
+async fn stream_messages(h: &Harness, spec: StreamSpec) -> u64 {
+    match h.events.broker().jetstream().get_stream(spec.name).await {
+        Ok(mut stream) => stream.info().await.map_or(0, |i| i.state.messages),
+        Err(_) => 0,
+    }
+}
+
+on_both_databases!(
+    a_thousand_committed_events_arrive_exactly_once_and_a_rollback_publishes_nothing,
+    events_committed_while_nats_is_down_are_kept_and_published_when_it_returns,
+    events_carry_their_id_type_producer_and_time,
+    two_relays_on_one_database_publish_each_event_once_in_order_per_aggregate,
+);

@@ -4,6 +4,7 @@ pub mod cache;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod events;
 pub mod feed;
 pub mod grpc;
 pub mod migration;

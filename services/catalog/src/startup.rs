@@ -4,18 +4,21 @@
 use std::path::Path;
 
 use anyhow::Context;
-use mercato::catalog::v1::{catalog_service_server::CatalogServiceServer, stock_service_server::StockServiceServer};
+use mercato::catalog::v1::{
+    self as pb, catalog_service_server::CatalogServiceServer, stock_service_server::StockServiceServer,
+};
 use mercato_kit::{
-    Server,
     config::{Problems, ServiceDefaults},
     db,
-    service::{self, Service},
+    events::StreamSpec,
+    service::{self, Service, Setup},
 };
 use sea_orm::DatabaseConnection;
 
 use crate::{
     cache::ProductCache,
     config::{CatalogArgs, CatalogCommand, Settings},
+    events,
     feed::StockFeed,
     grpc::{catalog::CatalogApi, stock::StockApi},
     migration::Migrator,
@@ -39,20 +42,48 @@ impl Service for Catalog {
     type Settings = Settings;
     type Migrator = Migrator;
 
+    const STREAM: Option<StreamSpec> = Some(StreamSpec { name: events::STREAM, subjects: &["catalog.v1.>"] });
+
     fn settings(args: &CatalogArgs, problems: &mut Problems) -> Option<Settings> {
         args.validate(problems)
     }
 
-    async fn build(config: &Config, db: &DatabaseConnection, server: &mut Server) -> anyhow::Result<()> {
+    async fn build(setup: Setup<'_, Settings>) -> anyhow::Result<()> {
+        let Setup { config, db, server, events } = setup;
+        let events = events.context("catalog declares a stream, so it has events")?;
         if config.service.seed_on_start {
             load_seed(db, None).await?;
         }
-        let cache = ProductCache::default();
+        let cache = ProductCache::new(config.service.cache_ttl);
         let feed = StockFeed::new(cache.clone());
+        // Every replica follows the stream, so a change made on any of them reaches this
+        // one's cache and WatchStock streams.
+        let on_stock = feed.clone();
+        server.workers().add(
+            "stock-feed",
+            events
+                .follow::<pb::StockLevelChanged, _>(events::STREAM, move |e| on_stock.changed([e.product_id.as_str()])),
+        );
+        let on_product = feed.clone();
+        server.workers().add(
+            "product-feed",
+            events.follow::<pb::ProductChanged, _>(events::STREAM, move |e| {
+                if let Some(product) = e.product {
+                    on_product.changed([product.id.as_str()]);
+                }
+            }),
+        );
+        let outbox = events.outbox().clone();
         let streams_stop = server.draining();
         server
-            .add_service(CatalogServiceServer::new(CatalogApi::new(db.clone(), feed.clone(), cache, streams_stop)))
-            .add_service(StockServiceServer::new(StockApi::new(db.clone(), feed)));
+            .add_service(CatalogServiceServer::new(CatalogApi::new(
+                db.clone(),
+                outbox.clone(),
+                feed.clone(),
+                cache,
+                streams_stop,
+            )))
+            .add_service(StockServiceServer::new(StockApi::new(db.clone(), outbox, feed)));
         Ok(())
     }
 

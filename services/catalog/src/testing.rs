@@ -1,39 +1,91 @@
 //! A real catalog for tests (feature `testing`): in-process, on free ports, seeded, verifying
-//! tokens with a given identity's keys. Catalog's own tests and the gateway's start it the same
-//! way, through the kit's [`Running`].
+//! tokens with a given identity's keys, with a nats-server of its own. Catalog's own tests and
+//! the gateway's start it the same way, through the kit's [`Running`].
 
-use std::ops::Deref;
+use std::{ops::Deref, time::Duration};
 
 use mercato_kit::{
     service::Service,
-    testing::{Running, TestDatabase, service_args},
+    testing::{Running, TestDatabase, TestNats, http_get, patience, service_args},
 };
 
 use crate::Catalog;
 
 /// A running test catalog; derefs to the kit's [`Running`] (addresses, `url()`).
 #[derive(Debug)]
-pub struct TestCatalog(Running);
+pub struct TestCatalog {
+    running: Running,
+    /// The broker this catalog (and its replicas) publish to.
+    pub nats: Option<TestNats>,
+    database_url: String,
+    identity_url: String,
+}
 
 impl TestCatalog {
-    /// Starts catalog on `database` with the bundled seed, trusting tokens signed by the
-    /// identity at `identity_url`. It has reported started when this returns.
+    /// Starts catalog on `database` with the bundled seed and a nats-server of its own,
+    /// trusting tokens signed by the identity at `identity_url`. It has reported started when
+    /// this returns.
     pub async fn spawn(database: TestDatabase, identity_url: &str) -> anyhow::Result<Self> {
+        Self::spawn_with(database, identity_url, &[]).await
+    }
+
+    /// The same, with `extra` flags.
+    pub async fn spawn_with(database: TestDatabase, identity_url: &str, extra: &[&str]) -> anyhow::Result<Self> {
+        let nats = TestNats::start().await?;
+        let database_url = database.url().to_string();
         let mut args = service_args(Catalog::DEFAULTS.name, &database);
-        args.extend(["--seed-on-start", "--identity-url", identity_url].map(str::to_string));
-        Ok(Self(Running::service::<Catalog>(args, Some(database)).await?))
+        args.extend(["--seed-on-start", "--identity-url", identity_url, "--nats-url", &nats.url()].map(str::to_string));
+        args.extend(extra.iter().map(|a| a.to_string()));
+        let running = Running::service::<Catalog>(args, Some(database)).await?;
+        wait_ready(&running).await?;
+        Ok(Self { running, nats: Some(nats), database_url, identity_url: identity_url.to_string() })
+    }
+
+    /// Another catalog process's worth: a second replica on the same database and broker,
+    /// with `extra` flags. Stop it before the first.
+    pub async fn replica(&self, extra: &[&str]) -> anyhow::Result<Self> {
+        let nats = self.nats.as_ref().ok_or_else(|| anyhow::anyhow!("a replica of a replica"))?;
+        let mut args: Vec<String> = [Catalog::DEFAULTS.name].map(str::to_string).into();
+        args.extend(mercato_kit::testing::FREE_PORTS.map(str::to_string));
+        args.extend(
+            ["--database-url", &self.database_url, "--identity-url", &self.identity_url, "--nats-url", &nats.url()]
+                .map(str::to_string),
+        );
+        args.extend(extra.iter().map(|a| a.to_string()));
+        let running = Running::service::<Catalog>(args, None).await?;
+        wait_ready(&running).await?;
+        Ok(Self {
+            running,
+            nats: None,
+            database_url: self.database_url.clone(),
+            identity_url: self.identity_url.clone(),
+        })
     }
 
     /// Triggers shutdown and waits (bounded) for catalog to drain and stop.
     pub async fn stop(self) -> anyhow::Result<()> {
-        self.0.stop().await
+        self.running.stop().await
     }
+}
+
+/// A test catalog has its database and broker: it is ready within moments of starting (its
+/// NATS connection completes in the background).
+async fn wait_ready(running: &Running) -> anyhow::Result<()> {
+    let admin = running.admin_addr;
+    let deadline = patience(Duration::from_secs(10));
+    tokio::time::timeout(deadline, async {
+        while !matches!(http_get(admin, "/readyz").await, Ok((200, _))) {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .map_err(|_| anyhow::anyhow!("catalog was not ready within {deadline:?}"))
 }
 
 impl Deref for TestCatalog {
     type Target = Running;
 
     fn deref(&self) -> &Running {
-        &self.0
+        &self.running
     }
 }

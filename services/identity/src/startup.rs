@@ -9,10 +9,10 @@ use mercato::identity::v1::{
     signing_key_service_server::SigningKeyServiceServer,
 };
 use mercato_kit::{
-    Problems, Server,
+    Problems,
     auth::caller::{ROLE_ADMIN, ROLE_CUSTOMER},
     config::ServiceDefaults,
-    service::{self, Service},
+    service::{self, Service, Setup},
     worker,
 };
 use sea_orm::DatabaseConnection;
@@ -56,7 +56,8 @@ impl Service for Identity {
         args.validate(problems)
     }
 
-    async fn build(config: &Config, db: &DatabaseConnection, server: &mut Server) -> anyhow::Result<()> {
+    async fn build(setup: Setup<'_, Settings>) -> anyhow::Result<()> {
+        let Setup { config, db, server, .. } = setup;
         let settings = &config.service;
         let keys = KeyRing::load(db.clone(), settings.keys.clone(), settings.access_ttl + LEEWAY).await?;
         let issuer = TokenIssuer {

@@ -109,7 +109,8 @@ impl Broker {
             ..Default::default()
         };
         let mut last = None;
-        for _ in 0..3 {
+        // Twice: a create that lost the race to another replica succeeds as an update.
+        for _ in 0..2 {
             match self.jetstream.create_or_update_stream(config.clone()).await {
                 Ok(_) => return Ok(()),
                 Err(e) => last = Some(e),

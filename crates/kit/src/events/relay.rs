@@ -292,7 +292,12 @@ impl Relay {
     /// `stop`; then flushes what is committed and returns.
     pub async fn run(self, stop: Shutdown) -> anyhow::Result<()> {
         let mut failures: u32 = 0;
-        while let Err(e) = self.provision().await {
+        loop {
+            let provisioned = tokio::select! {
+                () = stop.wait() => return Ok(()),
+                provisioned = self.provision() => provisioned,
+            };
+            let Err(e) = provisioned else { break };
             failures += 1;
             if failures == 1 || failures.is_multiple_of(20) {
                 tracing::warn!(error = format!("{e:#}"), attempts = failures, "cannot provision streams yet; retrying");

@@ -11,8 +11,19 @@ use super::{Command, Config, Service, cli};
 use crate::{
     Server, Shutdown,
     db::{self, DatabaseConfig, DatabaseReady},
+    events::{Broker, Events},
     process,
 };
+
+/// What a service's `build` gets: its configuration, its migrated database, its bound server
+/// and, when it declares a stream, its events.
+#[derive(Debug)]
+pub struct Setup<'a, S> {
+    pub config: &'a Config<S>,
+    pub db: &'a DatabaseConnection,
+    pub server: &'a mut Server,
+    pub events: Option<&'a Events>,
+}
 
 /// A built service: migrated database, bound listeners, not yet serving.
 #[derive(Debug)]
@@ -27,7 +38,20 @@ impl App {
         let db = connect_and_migrate::<S::Migrator>(&config.database).await?;
         let mut server = Server::bind(&config.common).await?;
         server.readiness().add(DatabaseReady(db.clone()));
-        S::build(&config, &db, &mut server).await?;
+        let events = match S::STREAM {
+            Some(stream) => {
+                let common = &config.common;
+                let broker =
+                    Broker::connect(&common.nats, config.events.clone(), common.service, common.version).await?;
+                server.readiness().add(broker.readiness());
+                let events = Events::new(broker, db.clone(), server.metrics().registry(), vec![stream]);
+                let relay = events.relay();
+                server.workers().add("outbox-relay", move |stop| relay.run(stop));
+                Some(events)
+            }
+            None => None,
+        };
+        S::build(Setup { config: &config, db: &db, server: &mut server, events: events.as_ref() }).await?;
         Ok(Self { server, db })
     }
 

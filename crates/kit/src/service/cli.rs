@@ -9,6 +9,7 @@ use super::Service;
 use crate::{
     CommonArgs, CommonConfig, ConfigError, Problems,
     db::{DatabaseArgs, DatabaseConfig},
+    events::{EventsArgs, EventsConfig},
 };
 
 /// The parsed command line of a service with flags `A` and subcommands `C`.
@@ -22,6 +23,9 @@ pub struct Cli<A: Args, C: Subcommand> {
 
     #[command(flatten)]
     pub database: DatabaseArgs,
+
+    #[command(flatten)]
+    pub events: EventsArgs,
 
     #[command(flatten)]
     pub service: A,
@@ -45,6 +49,7 @@ pub enum Command<C: Subcommand> {
 pub struct Config<S> {
     pub common: CommonConfig,
     pub database: DatabaseConfig,
+    pub events: EventsConfig,
     pub service: S,
 }
 
@@ -98,9 +103,12 @@ pub fn config<S: Service>(cli: &ServiceCli<S>) -> Result<Config<S::Settings>, Co
     let mut problems = Problems::default();
     let common = cli.common.validate(S::DEFAULTS, &mut problems);
     let database = cli.database.validate(S::DEFAULTS.name, &mut problems);
+    let events = cli.events.validate(&mut problems);
     let service = S::settings(&cli.service, &mut problems);
-    let config = match (common, database, service) {
-        (Some(common), Some(database), Some(service)) => Some(Config { common, database, service }),
+    let config = match (common, database, events, service) {
+        (Some(common), Some(database), Some(events), Some(service)) => {
+            Some(Config { common, database, events, service })
+        }
         _ => None,
     };
     problems.finish(config)

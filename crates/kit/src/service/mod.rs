@@ -15,10 +15,13 @@ use sea_orm::DatabaseConnection;
 use sea_orm_migration::MigratorTrait;
 
 pub use self::{
-    app::{App, connect_and_migrate, main},
+    app::{App, Setup, connect_and_migrate, main},
     cli::{Cli, Command, Config, NoCommand, ServiceCli, command, config, parse},
 };
-use crate::{Server, config::Problems, config::ServiceDefaults};
+use crate::{
+    config::{Problems, ServiceDefaults},
+    events::StreamSpec,
+};
 
 /// What one service is. See the module docs.
 pub trait Service: Sized + 'static {
@@ -36,16 +39,17 @@ pub trait Service: Sized + 'static {
     /// The service's schema.
     type Migrator: MigratorTrait;
 
+    /// The stream this service publishes into (`CATALOG` on `catalog.v1.>`). With one, the
+    /// service connects to NATS (and /readyz checks it), provisions the stream and the
+    /// dead-letter stream, and runs the outbox relay; `Setup::events` is then set.
+    const STREAM: Option<StreamSpec> = None;
+
     /// Validates this service's flags, recording every problem next to the kit's own.
     fn settings(args: &Self::Args, problems: &mut Problems) -> Option<Self::Settings>;
 
     /// Adds the gRPC services, admin routes, readiness checks and workers to a bound server
     /// whose database is connected and migrated.
-    fn build(
-        config: &Config<Self::Settings>,
-        db: &DatabaseConnection,
-        server: &mut Server,
-    ) -> impl Future<Output = anyhow::Result<()>> + Send;
+    fn build(setup: Setup<'_, Self::Settings>) -> impl Future<Output = anyhow::Result<()>> + Send;
 
     /// Runs one of the service's own subcommands against its migrated database.
     fn run_command(

@@ -39,7 +39,7 @@ impl Service for Widgets {
         problems.check("WIDGETS (--widgets)", crate::config::parse_count(&args.widgets, 1, 10))
     }
 
-    async fn build(_: &Config<u32>, _: &DatabaseConnection, _: &mut Server) -> anyhow::Result<()> {
+    async fn build(_: Setup<'_, u32>) -> anyhow::Result<()> {
         Ok(())
     }
 

@@ -3,11 +3,12 @@
 use std::pin::Pin;
 
 use futures::Stream;
-use mercato::catalog::v1::{self as pb, catalog_service_server::CatalogService};
+use mercato::catalog::v1::{self as pb, ProductChange, StockChangeReason, catalog_service_server::CatalogService};
 use mercato_kit::{
     Shutdown,
     auth::{Access, authorize},
     db,
+    events::Outbox,
 };
 use sea_orm::DatabaseConnection;
 use tokio::sync::broadcast;
@@ -18,6 +19,7 @@ use crate::{
     cache::ProductCache,
     domain::{page, product::ProductId},
     error::Error,
+    events,
     feed::StockFeed,
     storage::products::{self, ListFilter},
 };
@@ -25,6 +27,7 @@ use crate::{
 #[derive(Debug)]
 pub struct CatalogApi {
     db: DatabaseConnection,
+    outbox: Outbox,
     feed: StockFeed,
     cache: ProductCache,
     /// Ends open WatchStock streams when the server shuts down, so draining does not wait on them.
@@ -32,8 +35,14 @@ pub struct CatalogApi {
 }
 
 impl CatalogApi {
-    pub fn new(db: DatabaseConnection, feed: StockFeed, cache: ProductCache, streams_stop: Shutdown) -> Self {
-        Self { db, feed, cache, streams_stop }
+    pub fn new(
+        db: DatabaseConnection,
+        outbox: Outbox,
+        feed: StockFeed,
+        cache: ProductCache,
+        streams_stop: Shutdown,
+    ) -> Self {
+        Self { db, outbox, feed, cache, streams_stop }
     }
 }
 
@@ -125,7 +134,10 @@ impl CatalogService for CatalogApi {
         let (draft, initial_stock) = convert::create_product_request(request.get_ref())?;
         let txn = db::begin_write(&self.db).await.map_err(Error::from)?;
         let record = products::create(&txn, draft, initial_stock).await?;
-        txn.commit().await.map_err(Error::from)?;
+        events::product_changed(&self.outbox, &txn, &record, ProductChange::Created).await?;
+        let id = record.product.id.as_str();
+        events::stock_changed(&self.outbox, &txn, &[id], StockChangeReason::Created, "").await?;
+        self.outbox.commit(txn).await.map_err(Error::from)?;
         Ok(Response::new(pb::CreateProductResponse { product: Some(convert::product(record)) }))
     }
 
@@ -137,7 +149,8 @@ impl CatalogService for CatalogApi {
         let (id, patch) = convert::update_product_request(request.get_ref())?;
         let txn = db::begin_write(&self.db).await.map_err(Error::from)?;
         let record = products::update(&txn, id.as_str(), patch).await?;
-        txn.commit().await.map_err(Error::from)?;
+        events::product_changed(&self.outbox, &txn, &record, ProductChange::Updated).await?;
+        self.outbox.commit(txn).await.map_err(Error::from)?;
         self.feed.changed([id.as_str()]);
         Ok(Response::new(pb::UpdateProductResponse { product: Some(convert::product(record)) }))
     }
@@ -150,7 +163,8 @@ impl CatalogService for CatalogApi {
         let (id, delta) = convert::adjust_stock_request(request.get_ref())?;
         let txn = db::begin_write(&self.db).await.map_err(Error::from)?;
         let (on_hand, reserved) = products::adjust_stock(&txn, id.as_str(), delta).await?;
-        txn.commit().await.map_err(Error::from)?;
+        events::stock_changed(&self.outbox, &txn, &[id.as_str()], StockChangeReason::Adjusted, "").await?;
+        self.outbox.commit(txn).await.map_err(Error::from)?;
         self.feed.changed([id.as_str()]);
         Ok(Response::new(pb::AdjustStockResponse { stock: Some(convert::stock_level(on_hand, reserved)) }))
     }

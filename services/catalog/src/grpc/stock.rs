@@ -1,27 +1,44 @@
 //! StockService: the internal reservation API the checkout saga drives.
 
-use mercato::catalog::v1::{self as pb, stock_service_server::StockService};
-use mercato_kit::db;
-use sea_orm::DatabaseConnection;
+use mercato::catalog::v1::{self as pb, StockChangeReason, stock_service_server::StockService};
+use mercato_kit::{db, events::Outbox};
+use sea_orm::{DatabaseConnection, DatabaseTransaction};
 use tonic::{Request, Response, Status};
 
 use mercato_kit::auth::{Access, authorize};
 
 use super::convert;
-use crate::{error::Error, feed::StockFeed, storage::stock as store};
+use crate::{error::Error, events, feed::StockFeed, storage::stock as store};
 
 #[derive(Debug)]
 pub struct StockApi {
     db: DatabaseConnection,
+    outbox: Outbox,
     feed: StockFeed,
 }
 
 impl StockApi {
-    pub fn new(db: DatabaseConnection, feed: StockFeed) -> Self {
-        Self { db, feed }
+    pub fn new(db: DatabaseConnection, outbox: Outbox, feed: StockFeed) -> Self {
+        Self { db, outbox, feed }
     }
 
-    /// Tells watchers about every product of a reservation that (may have) moved.
+    /// Publishes the new level of every product of a reservation this call moved, then
+    /// commits the change with its events.
+    async fn commit(
+        &self,
+        txn: DatabaseTransaction,
+        record: &store::ReservationRecord,
+        reason: StockChangeReason,
+    ) -> Result<(), Error> {
+        if record.moved {
+            let ids: Vec<&str> = record.lines.iter().map(|(id, _)| id).collect();
+            events::stock_changed(&self.outbox, &txn, &ids, reason, &record.reservation.id).await?;
+        }
+        self.outbox.commit(txn).await?;
+        Ok(())
+    }
+
+    /// Tells this replica's watchers about every product of a reservation that (may have) moved.
     fn changed(&self, record: &store::ReservationRecord) {
         self.feed.changed(record.lines.iter().map(|(id, _)| id));
     }
@@ -37,7 +54,7 @@ impl StockService for StockApi {
         let reserve = convert::reserve_stock_request(request.get_ref())?;
         let txn = db::begin_write(&self.db).await.map_err(Error::from)?;
         let record = store::reserve(&txn, reserve.id.as_str(), &reserve.order_id, &reserve.lines).await?;
-        txn.commit().await.map_err(Error::from)?;
+        self.commit(txn, &record, StockChangeReason::Reserved).await?;
         self.changed(&record);
         Ok(Response::new(pb::ReserveStockResponse { reservation: Some(convert::reservation(record)) }))
     }
@@ -50,7 +67,7 @@ impl StockService for StockApi {
         let id = convert::reservation_id_request(&request.get_ref().reservation_id)?;
         let txn = db::begin_write(&self.db).await.map_err(Error::from)?;
         let record = store::release(&txn, id.as_str()).await?;
-        txn.commit().await.map_err(Error::from)?;
+        self.commit(txn, &record, StockChangeReason::Released).await?;
         self.changed(&record);
         Ok(Response::new(pb::ReleaseStockResponse { reservation: Some(convert::reservation(record)) }))
     }
@@ -63,7 +80,7 @@ impl StockService for StockApi {
         let id = convert::reservation_id_request(&request.get_ref().reservation_id)?;
         let txn = db::begin_write(&self.db).await.map_err(Error::from)?;
         let record = store::commit(&txn, id.as_str()).await?;
-        txn.commit().await.map_err(Error::from)?;
+        self.commit(txn, &record, StockChangeReason::Committed).await?;
         self.changed(&record);
         Ok(Response::new(pb::CommitStockResponse { reservation: Some(convert::reservation(record)) }))
     }

@@ -185,6 +185,21 @@ pub async fn adjust_stock(db: &DatabaseTransaction, id: &str, delta: i64) -> Res
     Ok((level.on_hand, level.reserved))
 }
 
+/// (product id, on hand, reserved) of each of `ids` that exists.
+pub async fn stock_levels(db: &impl ConnectionTrait, ids: &[&str]) -> Result<Vec<(String, i64, i64)>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(inventory::Entity::find()
+        .filter(inventory::Column::ProductId.is_in(ids.iter().copied()))
+        .order_by(inventory::Column::ProductId, Order::Asc)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|l| (l.product_id, l.on_hand, l.reserved))
+        .collect())
+}
+
 /// (on hand, reserved) of one product.
 pub async fn stock_level(db: &impl ConnectionTrait, id: &str) -> Result<Option<(i64, i64)>> {
     Ok(inventory::Entity::find_by_id(id).one(db).await?.map(|l| (l.on_hand, l.reserved)))

@@ -25,6 +25,9 @@ pub struct ReservationRecord {
     pub status: ReservationStatus,
     pub lines: Lines,
     pub shortages: Vec<Shortage>,
+    /// Whether this call moved stock (false for a replay or a rejection): the events of a
+    /// change are published once, by the call that made it.
+    pub moved: bool,
 }
 
 /// Reserves every line or none. Replays (same id) return the stored outcome.
@@ -91,13 +94,15 @@ pub async fn reserve(txn: &DatabaseTransaction, id: &str, order_id: &str, lines:
         attempt.commit().await?;
         tracing::info!(reservation_id = id, order_id, "stock reserved");
     }
-    load(txn, id).await?.ok_or_else(|| Error::ReservationNotFound(id.to_string()))
+    let record = load(txn, id).await?.ok_or_else(|| Error::ReservationNotFound(id.to_string()))?;
+    Ok(ReservationRecord { moved: !short, ..record })
 }
 
 /// Returns held units. Releasing an unknown id leaves a RELEASED tombstone.
 pub async fn release(txn: &DatabaseTransaction, id: &str) -> Result<ReservationRecord> {
     let now = Utc::now();
-    if transition(txn, id, ReservationStatus::Reserved, ReservationStatus::Released).await? {
+    let moved = transition(txn, id, ReservationStatus::Reserved, ReservationStatus::Released).await?;
+    if moved {
         for (product_id, quantity) in load_lines(txn, id).await?.iter() {
             inventory::Entity::update_many()
                 .col_expr(inventory::Column::Reserved, Expr::col(inventory::Column::Reserved).sub(quantity))
@@ -128,13 +133,15 @@ pub async fn release(txn: &DatabaseTransaction, id: &str) -> Result<ReservationR
             Some(_) => {}
         }
     }
-    load(txn, id).await?.ok_or_else(|| Error::ReservationNotFound(id.to_string()))
+    let record = load(txn, id).await?.ok_or_else(|| Error::ReservationNotFound(id.to_string()))?;
+    Ok(ReservationRecord { moved, ..record })
 }
 
 /// Sells held units: on hand and reserved both drop.
 pub async fn commit(txn: &DatabaseTransaction, id: &str) -> Result<ReservationRecord> {
     let now = Utc::now();
-    if transition(txn, id, ReservationStatus::Reserved, ReservationStatus::Committed).await? {
+    let moved = transition(txn, id, ReservationStatus::Reserved, ReservationStatus::Committed).await?;
+    if moved {
         for (product_id, quantity) in load_lines(txn, id).await?.iter() {
             inventory::Entity::update_many()
                 .col_expr(inventory::Column::OnHand, Expr::col(inventory::Column::OnHand).sub(quantity))
@@ -158,7 +165,8 @@ pub async fn commit(txn: &DatabaseTransaction, id: &str) -> Result<ReservationRe
             Some(_) => {}
         }
     }
-    load(txn, id).await?.ok_or_else(|| Error::ReservationNotFound(id.to_string()))
+    let record = load(txn, id).await?.ok_or_else(|| Error::ReservationNotFound(id.to_string()))?;
+    Ok(ReservationRecord { moved, ..record })
 }
 
 pub async fn get(db: &impl ConnectionTrait, id: &str) -> Result<Option<ReservationRecord>> {
@@ -213,5 +221,5 @@ async fn load(db: &impl ConnectionTrait, id: &str) -> Result<Option<ReservationR
         Error::Database(sea_orm::DbErr::Custom(format!("reservation {id} has unknown status {:?}", reservation.status)))
     })?;
     let shortages = serde_json::from_str(&reservation.shortages).unwrap_or_default();
-    Ok(Some(ReservationRecord { lines: load_lines(db, id).await?, status, shortages, reservation }))
+    Ok(Some(ReservationRecord { lines: load_lines(db, id).await?, status, shortages, reservation, moved: false }))
 }

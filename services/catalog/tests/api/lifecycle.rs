@@ -14,6 +14,13 @@ use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus,
 const BIN: &str = env!("CARGO_BIN_EXE_catalog");
 const SEEDED_ID: &str = "364dc957-51ca-4f13-889e-665df2d6633f";
 
+/// No broker: these tests are about the process, not its events (and must never reach the
+/// machine's own NATS on 4222).
+fn unused_nats_url() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    format!("nats://{}", listener.local_addr().unwrap())
+}
+
 #[tokio::test]
 async fn bad_config_exits_non_zero_naming_every_problem_before_binding() {
     let output = tokio::process::Command::new(BIN)
@@ -36,6 +43,7 @@ async fn sigterm_reports_not_serving_lets_the_in_flight_call_finish_and_exits_ze
     let identity_url = identity.url();
     let service_token = identity.service_token("orders").await.unwrap();
     let db = TestDatabase::create(Backend::Sqlite).await.unwrap();
+    let nowhere = unused_nats_url();
     let mut process = ServiceProcess::spawn(
         BIN,
         &[
@@ -49,6 +57,7 @@ async fn sigterm_reports_not_serving_lets_the_in_flight_call_finish_and_exits_ze
                 "--identity-url",
                 &identity_url,
             ],
+            &["--nats-url", &nowhere],
         ]
         .concat(),
         Duration::from_secs(20),
@@ -109,10 +118,12 @@ async fn sigterm_reports_not_serving_lets_the_in_flight_call_finish_and_exits_ze
 #[tokio::test]
 async fn every_log_line_of_a_call_carries_its_request_id() {
     let db = TestDatabase::create(Backend::Sqlite).await.unwrap();
+    let nowhere = unused_nats_url();
     let mut process = ServiceProcess::spawn(
         BIN,
         &[
             &FREE_PORTS[..],
+            &["--nats-url", &nowhere],
             &[
                 "--database-url",
                 db.url(),

@@ -18,6 +18,7 @@ use tower::{Layer, Service};
 use tracing::{Instrument, Span};
 
 use crate::{
+    events::scope::{self, Correlation},
     metrics::GrpcMetrics,
     request_id::{self, RequestId},
 };
@@ -137,10 +138,15 @@ where
             span: span.clone(),
             done: false,
         };
+        // Events the call's handler publishes carry its request id and trace context.
+        let correlation = Correlation {
+            request_id: Some(id.as_str().to_string()),
+            traceparent: req.headers().get("traceparent").and_then(|v| v.to_str().ok()).map(str::to_string),
+        };
         let future = span.in_scope(|| self.inner.call(req));
         Box::pin(
             async move {
-                let response = future.await;
+                let response = scope::with(correlation, future).await;
                 let mut response = match response {
                     Ok(response) => response,
                     Err(e) => {

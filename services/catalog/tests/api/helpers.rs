@@ -45,6 +45,11 @@ impl TestApp {
         StockServiceClient::with_interceptor(self.channel.clone(), Bearer::new(token).unwrap())
     }
 
+    /// The catalog under test (its nats-server; replicas of it).
+    pub(crate) fn test_catalog(&self) -> &TestCatalog {
+        &self.catalog
+    }
+
     /// Triggers shutdown and waits for the app to finish draining.
     pub(crate) async fn stop(self) {
         self.catalog.stop().await.expect("catalog stops cleanly within 10s");
@@ -53,10 +58,15 @@ impl TestApp {
 }
 
 pub(crate) async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, &[]).await
+}
+
+/// A catalog with `extra` flags.
+pub(crate) async fn spawn_app_with(backend: Backend, extra: &[&str]) -> TestApp {
     // identity's own database is SQLite: the backend under test is catalog's.
     let identity = TestIdentity::spawn(Backend::Sqlite, &[]).await.expect("identity starts");
     let db = TestDatabase::create(backend).await.expect("test database");
-    let catalog = TestCatalog::spawn(db, &identity.url()).await.expect("catalog starts");
+    let catalog = TestCatalog::spawn_with(db, &identity.url(), extra).await.expect("catalog starts");
     let admin_addr = catalog.admin_addr;
     // The listener is bound already: connecting succeeds at once, no waiting needed.
     let channel = Channel::from_shared(catalog.url()).expect("uri").connect().await.expect("connects");

@@ -6,6 +6,7 @@
 mod helpers;
 
 mod auth;
+mod events;
 mod health;
 mod lifecycle;
 mod products;

@@ -210,7 +210,7 @@ impl CommonArgs {
             version: defaults.version,
             grpc_addr,
             admin_addr,
-            log: LogConfig { format, filter },
+            log: LogConfig { format, filter, to_stderr: false },
             shutdown: ShutdownTimings { delay, timeout },
             request_timeout,
             auth: AuthConfig {

@@ -40,6 +40,9 @@ impl FromStr for LogFormat {
 pub struct LogConfig {
     pub format: LogFormat,
     pub filter: String,
+    /// Logs to stderr instead of stdout: for a command whose stdout is its output (`dlq list
+    /// --json`), not for a server, whose stdout is its log stream.
+    pub to_stderr: bool,
 }
 
 /// Checks EnvFilter syntax without installing anything.
@@ -51,14 +54,22 @@ pub fn check_filter(directives: &str) -> Result<(), String> {
 /// is harmless: the first installation stays.
 pub fn init(service: &'static str, version: &'static str, config: &LogConfig) {
     let filter = EnvFilter::try_new(&config.filter).unwrap_or_else(|_| EnvFilter::new("info"));
-    let result = match config.format {
-        LogFormat::Json => tracing_subscriber::registry()
+    let result = match (config.format, config.to_stderr) {
+        (LogFormat::Json, false) => tracing_subscriber::registry()
             .with(filter)
             .with(JsonLayer::new(service, version, std::io::stdout))
             .try_init(),
-        LogFormat::Pretty => tracing_subscriber::registry()
+        (LogFormat::Json, true) => tracing_subscriber::registry()
             .with(filter)
-            .with(tracing_subscriber::fmt::layer().compact().with_target(false))
+            .with(JsonLayer::new(service, version, std::io::stderr))
+            .try_init(),
+        (LogFormat::Pretty, to_stderr) => tracing_subscriber::registry()
+            .with(filter)
+            .with(tracing_subscriber::fmt::layer().compact().with_target(false).with_writer(
+                move || -> Box<dyn std::io::Write> {
+                    if to_stderr { Box::new(std::io::stderr()) } else { Box::new(std::io::stdout()) }
+                },
+            ))
             .try_init(),
     };
     // Already initialised: keep the existing subscriber.

@@ -15,6 +15,7 @@ mod broker;
 mod config;
 mod consumer;
 mod contracts;
+pub mod dlq;
 pub mod feed;
 pub mod headers;
 mod metrics;

@@ -11,7 +11,7 @@ use super::{Command, Config, Service, cli};
 use crate::{
     Server, Shutdown,
     db::{self, DatabaseConfig, DatabaseReady},
-    events::{Broker, Events},
+    events::{Broker, Events, dlq},
     process,
 };
 
@@ -92,9 +92,15 @@ pub fn main<S: Service>() -> ExitCode {
         Err(e) => e.exit(),
     };
     let command = cli.command.clone().unwrap_or(Command::Serve);
+    // What `dlq` prints is its output; its logs go to stderr so that output stays parsable.
+    let to_stderr = matches!(command, Command::Dlq { .. });
+    let config = cli::config::<S>(&cli).map(|mut config| {
+        config.common.log.to_stderr = to_stderr;
+        config
+    });
     process::main(
         S::DEFAULTS.name,
-        cli::config::<S>(&cli),
+        config,
         |config: &Config<S::Settings>| &config.common,
         |config| async move {
             match command {
@@ -102,6 +108,17 @@ pub fn main<S: Service>() -> ExitCode {
                 Command::Migrate => {
                     connect_and_migrate::<S::Migrator>(&config.database).await?.close().await?;
                     Ok(())
+                }
+                Command::Dlq { action } => {
+                    let common = &config.common;
+                    let broker =
+                        Broker::connect(&common.nats, config.events.clone(), common.service, common.version).await?;
+                    // Written out at the end: holding stdout while awaiting NATS would block
+                    // the client's own log lines, and with them the replies awaited.
+                    let mut out = Vec::new();
+                    let outcome = dlq::run(action, &broker, &mut out).await;
+                    std::io::Write::write_all(&mut std::io::stdout(), &out)?;
+                    outcome
                 }
                 Command::Service(own) => {
                     let db = connect_and_migrate::<S::Migrator>(&config.database).await?;

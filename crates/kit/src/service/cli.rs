@@ -9,7 +9,7 @@ use super::Service;
 use crate::{
     CommonArgs, CommonConfig, ConfigError, Problems,
     db::{DatabaseArgs, DatabaseConfig},
-    events::{EventsArgs, EventsConfig},
+    events::{EventsArgs, EventsConfig, dlq::DlqCommand},
 };
 
 /// The parsed command line of a service with flags `A` and subcommands `C`.
@@ -40,6 +40,11 @@ pub enum Command<C: Subcommand> {
     Serve,
     /// Apply pending database migrations, then exit.
     Migrate,
+    /// Dead letters of this service's consumers: list, show, replay, purge.
+    Dlq {
+        #[command(subcommand)]
+        action: DlqCommand,
+    },
     #[command(flatten)]
     Service(C),
 }

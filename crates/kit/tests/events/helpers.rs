@@ -175,12 +175,14 @@ pub(crate) struct Record {
     /// How long each handling takes.
     pub(crate) delay: Duration,
     pub(crate) started: Arc<std::sync::atomic::AtomicUsize>,
+    /// Once set, nothing fails any more (the bug was fixed).
+    pub(crate) fixed: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Handler<Thing> for Record {
     async fn handle(&self, event: Thing, delivery: &Delivery<'_>) -> Result<(), HandlerError> {
         self.started.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        if self.always_fails.contains(&event.n) {
+        if self.always_fails.contains(&event.n) && !self.fixed.load(std::sync::atomic::Ordering::SeqCst) {
             return Err(HandlerError::Transient(anyhow::anyhow!("thing {} always fails", event.n)));
         }
         if !self.delay.is_zero() {

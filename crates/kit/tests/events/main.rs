@@ -6,4 +6,5 @@
 mod helpers;
 
 mod consumers;
+mod dlq;
 mod outbox;

@@ -162,3 +162,45 @@ async fn every_log_line_of_a_call_carries_its_request_id() {
     process.terminate().unwrap();
     assert!(process.wait(Duration::from_secs(15)).await.unwrap().success());
 }
+
+#[tokio::test]
+async fn the_dlq_subcommand_lists_and_purges_this_services_dead_letters() {
+    use mercato_kit::{events::headers, testing::TestNats};
+    let nats = TestNats::start().await.unwrap();
+    let jetstream = async_nats::jetstream::new(async_nats::connect(nats.url()).await.unwrap());
+    jetstream
+        .create_stream(async_nats::jetstream::stream::Config {
+            name: "DLQ".into(),
+            subjects: vec!["dlq.>".into()],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let mut letter = async_nats::HeaderMap::new();
+    letter.insert(headers::DLQ_CONSUMER, "catalog-reservations");
+    letter.insert(headers::EVENT_TYPE, "mercato.catalog.v1.ReserveStockCommand");
+    letter.insert(headers::DLQ_ATTEMPTS, "5");
+    letter.insert(headers::DLQ_ERROR, "no such product");
+    jetstream.publish_with_headers("dlq.catalog.reservations", letter, "".into()).await.unwrap().await.unwrap();
+    // Another service's dead letters are not catalog's to see.
+    jetstream.publish("dlq.orders.saga", "".into()).await.unwrap().await.unwrap();
+
+    let run = |args: &[&str]| {
+        let mut command = tokio::process::Command::new(BIN);
+        command.args(["dlq"]).args(args).args(["--nats-url", &nats.url()]);
+        command.output()
+    };
+    let listed = run(&["list", "--json"]).await.unwrap();
+    assert!(listed.status.success(), "{}", String::from_utf8_lossy(&listed.stderr));
+    let lines: Vec<serde_json::Value> =
+        String::from_utf8_lossy(&listed.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(lines[0]["consumer"], "catalog-reservations");
+    assert_eq!(lines[0]["attempts"], 5);
+    assert_eq!(lines[0]["error"], "no such product");
+
+    let purged = run(&["purge", "--all"]).await.unwrap();
+    assert_eq!(String::from_utf8_lossy(&purged.stdout).trim(), "1 dead letter(s) purged");
+    let table = run(&["list"]).await.unwrap();
+    assert!(String::from_utf8_lossy(&table.stdout).contains("0 dead letter(s)"));
+}

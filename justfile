@@ -77,11 +77,14 @@ proto: tools
     if git rev-parse --verify -q main >/dev/null && git cat-file -e main:buf.yaml 2>/dev/null; then buf breaking --against '.git#branch=main'; fi
     cargo build -p mercato
 
-# Release-build catalog, the gateway and the bench tools, then measure (PostgreSQL on 127.0.0.1:5432, wrk).
-bench *ARGS:
+# Release-build catalog, the gateway and the bench tools, then measure (PostgreSQL on 127.0.0.1:5432, wrk,
+# pgbench): catalog and the gateway against their ceilings, then the events pipeline against pgbench's INSERT rate.
+bench *ARGS: tools
     command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+    command -v pgbench >/dev/null || (apt-get update -qq && apt-get install -y -qq postgresql-client)
     cargo build --release -p mercato-catalog -p mercato-gateway -p mercato-bench
     target/release/bench {{ARGS}}
+    target/release/events-bench
 
 # Remove local data (SQLite files, NATS store).
 clean-data:

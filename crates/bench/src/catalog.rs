@@ -20,6 +20,7 @@ const SERVING_DEADLINE: Duration = Duration::from_secs(30);
 pub struct Catalog {
     bin: PathBuf,
     database_url: String,
+    nats_url: String,
     logs: PathBuf,
 }
 
@@ -29,6 +30,7 @@ impl fmt::Debug for Catalog {
         f.debug_struct("Catalog")
             .field("bin", &self.bin)
             .field("database_url", &"[redacted]")
+            .field("nats_url", &self.nats_url)
             .field("logs", &self.logs)
             .finish()
     }
@@ -43,14 +45,21 @@ pub struct Started {
 }
 
 impl Catalog {
-    pub fn new(bin: &Path, database_url: &str, logs: &Path) -> Self {
-        Self { bin: bin.to_path_buf(), database_url: database_url.to_string(), logs: logs.to_path_buf() }
+    /// `nats_url`: the bench's own nats-server, never the machine's.
+    pub fn new(bin: &Path, database_url: &str, nats_url: &str, logs: &Path) -> Self {
+        Self {
+            bin: bin.to_path_buf(),
+            database_url: database_url.to_string(),
+            nats_url: nats_url.to_string(),
+            logs: logs.to_path_buf(),
+        }
     }
 
     /// The common flags; they go before any subcommand, where catalog's parser expects them.
     fn command(&self) -> Command {
         let mut command = Command::new(&self.bin);
-        command.arg("--database-url").arg(&self.database_url).arg("--log-format").arg("json");
+        command.arg("--database-url").arg(&self.database_url).arg("--nats-url").arg(&self.nats_url);
+        command.arg("--log-format").arg("json");
         command
     }
 

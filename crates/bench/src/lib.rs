@@ -8,6 +8,7 @@ pub mod cpu;
 pub mod db;
 pub mod echo;
 pub mod edge;
+pub mod events;
 pub mod fetch;
 pub mod gateway;
 pub mod health;

@@ -71,7 +71,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
 }
 
 async fn measure(args: &Args, wrk_bin: &Path, database_url: &str, logs: &Path) -> anyhow::Result<Summary> {
-    let catalog = Catalog::new(&args.catalog_bin, database_url, logs);
+    let nats = mercato_kit::testing::TestNats::start().await.context("starting the bench's nats-server")?;
+    let catalog = Catalog::new(&args.catalog_bin, database_url, &nats.url(), logs);
     catalog.migrate().await?;
     let startup = startup::measure(&catalog, args.startup_runs).await?;
     let mut warnings = startup.warnings;

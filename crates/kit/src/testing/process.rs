@@ -71,6 +71,14 @@ impl ServiceProcess {
         self.lines.lock().map(|l| l.clone()).unwrap_or_default()
     }
 
+    /// SIGKILL: a crash, with no chance to drain or flush.
+    pub fn kill(&self) -> anyhow::Result<()> {
+        let pid = self.child.id().ok_or_else(|| anyhow::anyhow!("process already exited"))?;
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(pid)?);
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL)?;
+        Ok(())
+    }
+
     pub fn terminate(&self) -> anyhow::Result<()> {
         let pid = self.child.id().ok_or_else(|| anyhow::anyhow!("process already exited"))?;
         let pid = nix::unistd::Pid::from_raw(i32::try_from(pid)?);

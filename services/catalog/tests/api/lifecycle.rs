@@ -204,3 +204,72 @@ async fn the_dlq_subcommand_lists_and_purges_this_services_dead_letters() {
     let table = run(&["list"]).await.unwrap();
     assert!(String::from_utf8_lossy(&table.stdout).contains("0 dead letter(s)"));
 }
+
+/// The catalog binary with its broker, as a process a test can kill.
+async fn catalog_process(db: &TestDatabase, identity_url: &str, nats_url: &str) -> ServiceProcess {
+    ServiceProcess::spawn(
+        BIN,
+        &[
+            &FREE_PORTS[..],
+            &["--database-url", db.url(), "--seed-on-start", "--identity-url", identity_url, "--nats-url", nats_url],
+        ]
+        .concat(),
+        Duration::from_secs(20),
+    )
+    .await
+    .unwrap()
+}
+
+async fn events_committed_before_a_sigkill_are_published_exactly_once_after_the_restart(backend: Backend) {
+    use std::collections::HashSet;
+
+    use mercato_kit::{events::headers, testing::TestNats};
+
+    let identity = TestIdentity::spawn(Backend::Sqlite, &[]).await.unwrap();
+    let admin = identity.admin_token().await.unwrap();
+    let nats = TestNats::start().await.unwrap();
+    let db = TestDatabase::create(backend).await.unwrap();
+    let adjust = |process: &ServiceProcess, count: usize| {
+        let url = format!("http://{}", process.grpc_addr);
+        let admin = admin.clone();
+        async move {
+            let channel = tonic::transport::Channel::from_shared(url).unwrap().connect().await.unwrap();
+            let mut catalog = mercato::catalog::v1::catalog_service_client::CatalogServiceClient::with_interceptor(
+                channel,
+                Bearer::new(&admin).unwrap(),
+            );
+            for _ in 0..count {
+                catalog.adjust_stock(pb::AdjustStockRequest { product_id: SEEDED_ID.into(), delta: 1 }).await.unwrap();
+            }
+        }
+    };
+
+    let first = catalog_process(&db, &identity.url(), &nats.url()).await;
+    adjust(&first, 150).await;
+    // Killed the moment the last change committed: its relay is somewhere between publishing
+    // and marking rows sent.
+    first.kill().unwrap();
+    let mut first = first;
+    first.wait(Duration::from_secs(10)).await.unwrap();
+
+    let mut second = catalog_process(&db, &identity.url(), &nats.url()).await;
+    adjust(&second, 150).await;
+
+    let jetstream = async_nats::jetstream::new(async_nats::connect(nats.url()).await.unwrap());
+    let stream = jetstream.get_stream("CATALOG").await.unwrap();
+    eventually(Duration::from_secs(30), "300 stock events in the stream", || async {
+        (stream.get_info().await.ok()?.state.messages >= 300).then_some(())
+    })
+    .await;
+    let count = stream.get_info().await.unwrap().state.messages;
+    let mut ids = HashSet::new();
+    for sequence in 1..=count {
+        let message = stream.get_raw_message(sequence).await.unwrap();
+        ids.insert(message.headers.get(headers::EVENT_ID).unwrap().as_str().to_string());
+    }
+    assert_eq!((count, ids.len()), (300, 300), "every committed change once, none lost, none twice");
+    second.terminate().unwrap();
+    assert!(second.wait(Duration::from_secs(15)).await.unwrap().success());
+}
+
+mercato_kit::on_both_databases!(events_committed_before_a_sigkill_are_published_exactly_once_after_the_restart);

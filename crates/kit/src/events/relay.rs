@@ -146,11 +146,7 @@ impl Relay {
         let (sent, failure) = self.publish(&publishable).await;
         mark_sent(&txn, &sent).await?;
         txn.commit().await?;
-        self.after_marking(sent.len());
-        match failure {
-            Some(e) => Err(e),
-            None => Ok(Outcome { published: sent.len(), more: rows.len() == batch, standby: false }),
-        }
+        self.outcome(sent.len(), failure, rows.len() == batch)
     }
 
     async fn round_sqlite(&self) -> anyhow::Result<Outcome> {
@@ -174,15 +170,17 @@ impl Relay {
         let txn = db::begin_write(&self.db).await?;
         mark_sent(&txn, &sent).await?;
         txn.commit().await?;
-        self.after_marking(sent.len());
-        match failure {
-            Some(e) => Err(e),
-            None => Ok(Outcome { published: sent.len(), more: rows.len() == batch, standby: false }),
-        }
+        self.outcome(sent.len(), failure, rows.len() == batch)
     }
 
-    fn after_marking(&self, sent: usize) {
-        self.metrics.outbox_published.inc_by(u64::try_from(sent).unwrap_or(0));
+    /// A round's result once its marks are committed: the rows published count even when a
+    /// later one failed.
+    fn outcome(&self, published: usize, failure: Option<anyhow::Error>, full_batch: bool) -> anyhow::Result<Outcome> {
+        self.metrics.outbox_published.inc_by(u64::try_from(published).unwrap_or(0));
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(Outcome { published, more: full_batch, standby: false }),
+        }
     }
 
     /// Takes or renews the SQLite lease; renewal is skipped while more than half of it is left.

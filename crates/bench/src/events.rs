@@ -98,6 +98,9 @@ fn now_us() -> i64 {
 #[derive(Debug, Clone)]
 pub struct PipelineResult {
     pub backend: Backend,
+    /// Events per second relayed and handled from a backlog of committed rows (the relay and
+    /// the consumer alone, no writers competing).
+    pub drain_events_per_second: f64,
     /// Events handled per second at the writers' full speed.
     pub max_events_per_second: f64,
     /// The open-loop rate of the latency run, and its commit → handler latency.
@@ -135,10 +138,20 @@ pub async fn pipeline(
         handled: Arc::new(AtomicU64::new(0)),
         latency_us: Arc::new(Mutex::new(Histogram::new_with_bounds(1, 600_000_000, 3)?)),
     };
+    // A backlog first: committed rows with nothing relaying them yet.
+    let target = BACKLOG / writers as u64;
+    let tasks: Vec<_> = (0..writers).map(|w| tokio::spawn(write_n(db.clone(), events.clone(), w, target))).collect();
+    for task in tasks {
+        task.await??;
+    }
+    let written = target * writers as u64;
     let stop = Shutdown::new();
+    let started = Instant::now();
     let relay = events.relay();
     let relay_task = tokio::spawn(relay.run(stop.clone()));
     let consumer_task = tokio::spawn(events.consumer::<Tick, _>("effects", STREAM.name, effect.clone())(stop.clone()));
+    drain(&effect, &db).await?;
+    let drain_events_per_second = written as f64 / started.elapsed().as_secs_f64();
 
     // Full speed: writers commit one event per transaction as fast as they can.
     let running = Shutdown::new();
@@ -183,7 +196,29 @@ pub async fn pipeline(
     consumer_task.await??;
     db.close().await?;
     drop(nats);
-    Ok(PipelineResult { backend, max_events_per_second, half_rate, p50_ms, p99_ms, cpu_us_per_event })
+    Ok(PipelineResult {
+        backend,
+        drain_events_per_second,
+        max_events_per_second,
+        half_rate,
+        p50_ms,
+        p99_ms,
+        cpu_us_per_event,
+    })
+}
+
+/// Events committed before the relay starts, for the drain figure.
+const BACKLOG: u64 = 20_000;
+
+/// Commits `count` events, one per transaction.
+async fn write_n(db: DatabaseConnection, events: Events, writer: usize, count: u64) -> anyhow::Result<()> {
+    for n in 0..count {
+        let txn = db::begin_write(&db).await?;
+        let event = Tick { key: format!("w{writer}-{}", n % 16), committed_at_us: now_us() };
+        events.outbox().publish(&txn, &event).await?;
+        events.outbox().commit(txn).await?;
+    }
+    Ok(())
 }
 
 /// Commits one event per transaction until `stop`; paced by `every` if given.

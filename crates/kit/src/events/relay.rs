@@ -259,31 +259,41 @@ impl Relay {
     async fn housekeeping(&self, last_gauges: &mut Instant, last_prune: &mut Instant) {
         if last_gauges.elapsed() >= GAUGES_EVERY {
             *last_gauges = Instant::now();
-            let backlog = outbox::Entity::find()
-                .select_only()
-                .column_as(outbox::Column::Id.count(), "unsent")
-                .column_as(outbox::Column::CreatedAt.min(), "oldest")
-                .filter(outbox::Column::SentAt.is_null())
-                .into_model::<Backlog>()
-                .one(&self.db)
-                .await;
-            if let Ok(Some(backlog)) = backlog {
-                self.metrics.outbox_backlog.set(backlog.unsent);
-                let age = backlog.oldest.map_or(0.0, |at| (Utc::now() - at).as_seconds_f64().max(0.0));
-                self.metrics.outbox_oldest_unsent_seconds.set(age);
-            }
+            self.update_gauges().await;
         }
         if last_prune.elapsed() >= PRUNE_EVERY {
             *last_prune = Instant::now();
-            let cutoff = Utc::now() - chrono::Duration::from_std(self.broker.config.retention).unwrap_or_default();
-            match outbox::Entity::delete_many().filter(outbox::Column::SentAt.lt(cutoff)).exec(&self.db).await {
-                Ok(done) if done.rows_affected > 0 => {
-                    tracing::debug!(pruned = done.rows_affected, "sent outbox rows pruned")
-                }
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "pruning the outbox failed"),
+            if let Err(e) = self.prune().await {
+                tracing::warn!(error = %e, "pruning the outbox failed");
             }
         }
+    }
+
+    /// Sets the backlog and oldest-unsent-age gauges from the table.
+    pub async fn update_gauges(&self) {
+        let backlog = outbox::Entity::find()
+            .select_only()
+            .column_as(outbox::Column::Id.count(), "unsent")
+            .column_as(outbox::Column::CreatedAt.min(), "oldest")
+            .filter(outbox::Column::SentAt.is_null())
+            .into_model::<Backlog>()
+            .one(&self.db)
+            .await;
+        if let Ok(Some(backlog)) = backlog {
+            self.metrics.outbox_backlog.set(backlog.unsent);
+            let age = backlog.oldest.map_or(0.0, |at| (Utc::now() - at).as_seconds_f64().max(0.0));
+            self.metrics.outbox_oldest_unsent_seconds.set(age);
+        }
+    }
+
+    /// Deletes rows sent longer ago than `OUTBOX_RETENTION`; returns how many.
+    pub async fn prune(&self) -> Result<u64, DbErr> {
+        let cutoff = Utc::now() - chrono::Duration::from_std(self.broker.config.retention).unwrap_or_default();
+        let done = outbox::Entity::delete_many().filter(outbox::Column::SentAt.lt(cutoff)).exec(&self.db).await?;
+        if done.rows_affected > 0 {
+            tracing::debug!(pruned = done.rows_affected, "sent outbox rows pruned");
+        }
+        Ok(done.rows_affected)
     }
 
     /// Provisions the service's streams (and the dead-letter stream), then relays until

@@ -71,6 +71,8 @@ pub(crate) struct Harness {
     pub(crate) db: DatabaseConnection,
     pub(crate) events: Events,
     pub(crate) nats: TestNats,
+    /// Where `events` registered its metrics.
+    pub(crate) registry: prometheus::Registry,
     workers: Vec<(Shutdown, JoinHandle<anyhow::Result<()>>)>,
     _database: TestDatabase,
 }
@@ -93,15 +95,30 @@ impl Harness {
         .await
         .unwrap();
         db::migrate::<Migrator>(&db).await.unwrap();
-        let events = Self::events_on(&nats, &db, config).await;
-        Self { db, events, nats, workers: Vec::new(), _database: database }
+        let registry = prometheus::Registry::new();
+        let events = Self::events_registered(&nats, &db, config, &registry).await;
+        Self { db, events, nats, registry, workers: Vec::new(), _database: database }
     }
 
     /// Another replica's events over the same database and broker.
     pub(crate) async fn events_on(nats: &TestNats, db: &DatabaseConnection, config: EventsConfig) -> Events {
+        Self::events_registered(nats, db, config, &prometheus::Registry::new()).await
+    }
+
+    async fn events_registered(
+        nats: &TestNats,
+        db: &DatabaseConnection,
+        config: EventsConfig,
+        registry: &prometheus::Registry,
+    ) -> Events {
         let nats_config = NatsConfig { servers: vec![nats.url()], auth: NatsAuth::None };
         let broker = Broker::connect(&nats_config, config, "kittest", "0.0.0").await.unwrap();
-        Events::new(broker, db.clone(), &prometheus::Registry::new(), vec![STREAM])
+        Events::new(broker, db.clone(), registry, vec![STREAM])
+    }
+
+    /// The metrics as /metrics shows them.
+    pub(crate) fn metrics(&self) -> String {
+        prometheus::TextEncoder::new().encode_to_string(&self.registry.gather()).unwrap()
     }
 
     pub(crate) fn spawn(

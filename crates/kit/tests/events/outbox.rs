@@ -96,6 +96,32 @@ async fn two_relays_on_one_database_publish_each_event_once_in_order_per_aggrega
     assert_eq!(seen, 300, "each event exactly once in the stream");
 }
 
+async fn the_backlog_is_exported_while_nats_is_down_and_sent_rows_are_pruned_after_retention(backend: Backend) {
+    let config = mercato_kit::events::EventsConfig { retention: Duration::ZERO, ..crate::helpers::fast_config() };
+    let mut h = Harness::with_config(backend, config).await;
+    h.nats.stop().await.unwrap();
+    h.commit(things(0..5)).await;
+    let relay = h.events.relay();
+    relay.update_gauges().await;
+    let metrics = h.metrics();
+    assert!(metrics.contains("mercato_outbox_backlog 5"), "{metrics}");
+    assert!(!metrics.contains("mercato_outbox_oldest_unsent_age_seconds 0\n"), "{metrics}");
+
+    h.nats.restart().await.unwrap();
+    h.spawn_relay();
+    eventually(Duration::from_secs(30), "the five published", || async {
+        (stream_messages(&h, STREAM).await >= 5).then_some(())
+    })
+    .await;
+    eventually(Duration::from_secs(10), "the rows marked sent", || async {
+        relay.update_gauges().await;
+        h.metrics().contains("mercato_outbox_backlog 0").then_some(())
+    })
+    .await;
+    assert_eq!(relay.prune().await.unwrap(), 5, "sent rows past the retention go");
+    assert_eq!(relay.prune().await.unwrap(), 0);
+}
+
 async fn stream_messages(h: &Harness, spec: StreamSpec) -> u64 {
     match h.events.broker().jetstream().get_stream(spec.name).await {
         Ok(mut stream) => stream.info().await.map_or(0, |i| i.state.messages),
@@ -108,4 +134,5 @@ on_both_databases!(
     events_committed_while_nats_is_down_are_kept_and_published_when_it_returns,
     events_carry_their_id_type_producer_and_time,
     two_relays_on_one_database_publish_each_event_once_in_order_per_aggregate,
+    the_backlog_is_exported_while_nats_is_down_and_sent_rows_are_pruned_after_retention,
 );

@@ -84,9 +84,14 @@ mod tests {
 
     #[test]
     fn this_process_has_spent_some_cpu() {
+        // Spin until the kernel has charged a tick (10 ms at CLK_TCK 100): on a loaded machine
+        // 30 ms of wall time can hold less than one tick of CPU, so the spin is bounded by a
+        // deadline, not fixed.
         let spin = std::time::Instant::now();
-        while spin.elapsed() < Duration::from_millis(30) {
-            std::hint::black_box(0u64);
+        while of_process(std::process::id()).unwrap() == Duration::ZERO && spin.elapsed() < Duration::from_secs(10) {
+            for _ in 0..100_000 {
+                std::hint::black_box(0u64);
+            }
         }
         assert!(of_process(std::process::id()).unwrap() > Duration::ZERO);
         assert!(of_process(u32::MAX).is_err());

@@ -4,7 +4,9 @@
 use sea_orm::{ConnectionTrait, Database};
 
 /// PostgreSQL server the tests create their databases on. Override with `MERCATO_TEST_PG_URL`.
-pub const DEFAULT_PG_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+/// No TLS on loopback: sqlx's handshake costs ~170 ms per connection here, paid by every test
+/// database's pool, and encryption shows in every profile of the events pipeline.
+pub const DEFAULT_PG_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable";
 
 /// Which database a test runs against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,10 +42,7 @@ impl TestDatabase {
                     .map_err(|e| anyhow::anyhow!("connecting to PostgreSQL at {admin} for a test database: {e}"))?;
                 conn.execute_unprepared(&format!("CREATE DATABASE {name}")).await?;
                 conn.close().await?;
-                let url = match admin.rsplit_once('/') {
-                    Some((server, _)) => format!("{server}/{name}"),
-                    None => anyhow::bail!("MERCATO_TEST_PG_URL has no database part"),
-                };
+                let url = database_url(&admin, &name)?;
                 Ok(Self { url, backend, _dir: None, pg: Some((admin, name)) })
             }
         }
@@ -81,6 +80,30 @@ impl Drop for TestDatabase {
     }
 }
 
+/// `admin` with its database replaced by `name`, its query (sslmode…) kept.
+fn database_url(admin: &str, name: &str) -> anyhow::Result<String> {
+    let (base, query) = admin.split_once('?').map_or((admin, None), |(base, query)| (base, Some(query)));
+    let Some((server, _)) = base.rsplit_once('/') else {
+        anyhow::bail!("MERCATO_TEST_PG_URL has no database part");
+    };
+    Ok(match query {
+        Some(query) => format!("{server}/{name}?{query}"),
+        None => format!("{server}/{name}"),
+    })
+}
+
 fn pg_admin_url() -> String {
     std::env::var("MERCATO_TEST_PG_URL").unwrap_or_else(|_| DEFAULT_PG_ADMIN_URL.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_test_database_url_keeps_the_servers_options() {
+        assert_eq!(
+            super::database_url("postgres://u@h:5432/postgres?sslmode=disable", "t1").unwrap(),
+            "postgres://u@h:5432/t1?sslmode=disable"
+        );
+        assert_eq!(super::database_url("postgres://u@h/postgres", "t2").unwrap(), "postgres://u@h/t2");
+    }
 }

@@ -21,6 +21,8 @@ fn binary() -> PathBuf {
 #[derive(Debug)]
 pub struct TestNats {
     port: u16,
+    /// The server's name (`-n`): what tells this test's server from whatever else answers.
+    name: String,
     store: tempfile::TempDir,
     child: Option<Child>,
 }
@@ -28,12 +30,21 @@ pub struct TestNats {
 impl TestNats {
     /// Starts a server and waits until it accepts connections.
     pub async fn start() -> anyhow::Result<Self> {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-        let port = listener.local_addr()?.port();
-        drop(listener);
-        let mut nats = Self { port, store: tempfile::tempdir()?, child: None };
-        nats.launch().await?;
-        Ok(nats)
+        // The free port is found by binding and releasing it, so another test may take it
+        // before nats-server does; then this server exits, and a fresh port is tried.
+        let mut last = None;
+        for _ in 0..5 {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+            let port = listener.local_addr()?.port();
+            drop(listener);
+            let name = format!("mercato-test-{}", uuid::Uuid::new_v4().simple());
+            let mut nats = Self { port, name, store: tempfile::tempdir()?, child: None };
+            match nats.launch().await {
+                Ok(()) => return Ok(nats),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| anyhow::anyhow!("no nats-server started")))
     }
 
     /// `nats://127.0.0.1:<port>`.
@@ -65,7 +76,7 @@ impl TestNats {
     async fn launch(&mut self) -> anyhow::Result<()> {
         let bin = binary();
         let child = Command::new(&bin)
-            .args(["-a", "127.0.0.1", "-p", &self.port.to_string(), "-js", "-sd"])
+            .args(["-a", "127.0.0.1", "-p", &self.port.to_string(), "-n", &self.name, "-js", "-sd"])
             .arg(self.store.path())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -76,7 +87,18 @@ impl TestNats {
         let deadline = patience(Duration::from_secs(10));
         let until = tokio::time::Instant::now() + deadline;
         loop {
+            // A server that exited lost the port to someone else: whatever answers there is
+            // not ours.
+            if let Some(child) = self.child.as_mut()
+                && let Some(status) = child.try_wait()?
+            {
+                self.child = None;
+                anyhow::bail!("nats-server on port {} exited at start ({status})", self.port);
+            }
             if let Ok(client) = async_nats::connect(self.url()).await {
+                if client.server_info().server_name != self.name {
+                    anyhow::bail!("port {} was taken by another nats-server", self.port);
+                }
                 let jetstream = async_nats::jetstream::new(client);
                 if jetstream.query_account().await.is_ok() {
                     return Ok(());

@@ -179,7 +179,9 @@ impl Relay {
         self.metrics.outbox_published.inc_by(u64::try_from(published).unwrap_or(0));
         match failure {
             Some(e) => Err(e),
-            None => Ok(Outcome { published, more: full_batch, standby: false }),
+            // A full batch of which nothing could go (other relays hold the heads of its
+            // aggregates) is no reason to go again at once: that would spin until they finish.
+            None => Ok(Outcome { published, more: full_batch && published > 0, standby: false }),
         }
     }
 

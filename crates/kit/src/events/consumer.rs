@@ -20,7 +20,9 @@ use futures::{StreamExt, future::BoxFuture};
 use sea_orm::{ActiveValue::Set, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, sea_query::OnConflict};
 use tokio::time::Instant;
 
-use super::{Broker, Event, Outbox, headers, metrics::EventMetrics, migration::entity::processed_event, scope};
+use super::{
+    Broker, Event, Outbox, headers, metrics::EventMetrics, migration::entity::processed_event, retry::Failures, scope,
+};
 use crate::{db, shutdown::Shutdown};
 
 /// What a handler gets besides the event: the transaction its effects go into (and, through
@@ -138,7 +140,7 @@ impl<E: Event, H: Handler<E>> Consumer<E, H> {
     }
 
     async fn run(self, stop: Shutdown) -> anyhow::Result<()> {
-        let mut failures: u32 = 0;
+        let mut failures = Failures::default();
         let in_flight = self.broker.config().in_flight;
         loop {
             if stop.is_triggered() {
@@ -152,12 +154,11 @@ impl<E: Event, H: Handler<E>> Consumer<E, H> {
             };
             let messages = match messages {
                 Ok(messages) => {
-                    failures = 0;
+                    failures.reset();
                     messages
                 }
                 Err(e) => {
-                    failures += 1;
-                    if failures == 1 || failures.is_multiple_of(20) {
+                    if failures.record() {
                         tracing::warn!(
                             consumer = self.name,
                             stream = self.stream,
@@ -167,7 +168,7 @@ impl<E: Event, H: Handler<E>> Consumer<E, H> {
                     }
                     tokio::select! {
                         () = stop.wait() => return Ok(()),
-                        () = tokio::time::sleep(Duration::from_millis(200).saturating_mul(failures.min(25))) => continue,
+                        () = tokio::time::sleep(failures.linear_wait()) => continue,
                     }
                 }
             };

@@ -2,12 +2,10 @@
 //! unlike a durable consumer, whose messages are shared out among replicas. An ordered
 //! consumer per replica, starting at new messages; it resumes where it was after a reconnect.
 
-use std::time::Duration;
-
 use async_nats::jetstream::consumer::{DeliverPolicy, pull::OrderedConfig};
 use futures::{StreamExt, future::BoxFuture};
 
-use super::{Broker, Event, headers};
+use super::{Broker, Event, headers, retry::Failures};
 use crate::shutdown::Shutdown;
 
 /// The worker that calls `on_event` for each new `E` in `stream`, on this replica.
@@ -22,7 +20,7 @@ where
 {
     move |stop| {
         Box::pin(async move {
-            let mut failures: u32 = 0;
+            let mut failures = Failures::default();
             loop {
                 let messages = async {
                     let stream = broker.jetstream().get_stream(stream).await?;
@@ -38,15 +36,14 @@ where
                 let mut messages = tokio::select! {
                     () = stop.wait() => return Ok(()),
                     messages = messages => match messages {
-                        Ok(messages) => { failures = 0; messages }
+                        Ok(messages) => { failures.reset(); messages }
                         Err(e) => {
-                            failures += 1;
-                            if failures == 1 || failures.is_multiple_of(20) {
+                            if failures.record() {
                                 tracing::warn!(stream, subject = E::SUBJECT, error = format!("{e:#}"), "feed cannot start yet; retrying");
                             }
                             tokio::select! {
                                 () = stop.wait() => return Ok(()),
-                                () = tokio::time::sleep(Duration::from_millis(200).saturating_mul(failures.min(25))) => continue,
+                                () = tokio::time::sleep(failures.linear_wait()) => continue,
                             }
                         }
                     },

@@ -22,6 +22,7 @@ mod metrics;
 pub mod migration;
 mod outbox;
 mod relay;
+mod retry;
 pub mod scope;
 
 use std::sync::Arc;

@@ -34,6 +34,7 @@ use super::{
     headers,
     metrics::EventMetrics,
     migration::entity::{outbox, outbox_lease},
+    retry::Failures,
 };
 use crate::{db, shutdown::Shutdown};
 
@@ -301,23 +302,26 @@ impl Relay {
     /// Provisions the service's streams (and the dead-letter stream), then relays until
     /// `stop`; then flushes what is committed and returns.
     pub async fn run(self, stop: Shutdown) -> anyhow::Result<()> {
-        let mut failures: u32 = 0;
+        let mut failures = Failures::default();
         loop {
             let provisioned = tokio::select! {
                 () = stop.wait() => return Ok(()),
                 provisioned = self.provision() => provisioned,
             };
             let Err(e) = provisioned else { break };
-            failures += 1;
-            if failures == 1 || failures.is_multiple_of(20) {
-                tracing::warn!(error = format!("{e:#}"), attempts = failures, "cannot provision streams yet; retrying");
+            if failures.record() {
+                tracing::warn!(
+                    error = format!("{e:#}"),
+                    attempts = failures.count(),
+                    "cannot provision streams yet; retrying"
+                );
             }
             tokio::select! {
                 () = stop.wait() => return Ok(()),
-                () = tokio::time::sleep(backoff(failures)) => {}
+                () = tokio::time::sleep(backoff(failures.count())) => {}
             }
         }
-        failures = 0;
+        failures.reset();
         let poll = self.broker.config.poll_interval;
         let (mut last_gauges, mut last_prune) = (Instant::now() - GAUGES_EVERY, Instant::now());
         loop {
@@ -327,32 +331,29 @@ impl Relay {
             }
             match self.relay_once().await {
                 Ok(outcome) => {
-                    if failures > 0 {
-                        tracing::info!(after = failures, "outbox relay recovered");
+                    let after = failures.reset();
+                    if after > 0 {
+                        tracing::info!(after, "outbox relay recovered");
                     }
-                    failures = 0;
                     if outcome.more {
                         continue;
                     }
                 }
                 Err(e) => {
-                    failures += 1;
-                    // Logged once when it starts failing, then every 20th attempt: a broker
-                    // outage must not flood the logs.
-                    if failures == 1 || failures.is_multiple_of(20) {
+                    if failures.record() {
                         tracing::warn!(
                             error = format!("{e:#}"),
-                            attempts = failures,
+                            attempts = failures.count(),
                             "outbox relay failing; backing off"
                         );
                     }
                 }
             }
             self.housekeeping(&mut last_gauges, &mut last_prune).await;
-            let wait = if failures > 0 { backoff(failures) } else { poll };
+            let wait = if failures.count() > 0 { backoff(failures.count()) } else { poll };
             tokio::select! {
                 () = stop.wait() => {}
-                () = self.wake.notified(), if failures == 0 => {}
+                () = self.wake.notified(), if failures.count() == 0 => {}
                 () = tokio::time::sleep(wait) => {}
             }
         }

@@ -196,7 +196,9 @@ macro_rules! migrator {
         #[$crate::db::async_trait]
         impl $crate::db::MigratorTrait for Migrator {
             fn migrations() -> Vec<Box<dyn $crate::db::MigrationTrait>> {
-                vec![Box::new($crate::events::migration::Migration), $(Box::new($migration::Migration)),+]
+                let mut migrations = $crate::events::migration::kit();
+                $(migrations.push(Box::new($migration::Migration));)+
+                migrations
             }
         }
     };

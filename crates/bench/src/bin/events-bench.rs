@@ -51,6 +51,7 @@ async fn main() -> anyhow::Result<()> {
             r.drain_events_per_second,
             ratio(r.drain_events_per_second)
         );
+        println!("      (the relay alone had published it at {:.0} events/s)", r.relay_events_per_second);
         println!(
             "    writers and pipeline together: {:.0} events/s{}",
             r.max_events_per_second,

@@ -37,9 +37,15 @@ pub struct EventsArgs {
     /// Messages JetStream hands a consumer before it acks any.
     #[arg(long, global = true, env = "CONSUMER_MAX_ACK_PENDING", default_value = "1000")]
     pub consumer_max_ack_pending: String,
-    /// Messages one consumer processes at once.
-    #[arg(long, global = true, env = "CONSUMER_IN_FLIGHT", default_value = "16")]
+    /// Messages one consumer has pulled and not yet acked.
+    #[arg(long, global = true, env = "CONSUMER_IN_FLIGHT", default_value = "64")]
     pub consumer_in_flight: String,
+    /// Most messages handled in one transaction: the messages that are waiting when a
+    /// transaction starts share it (and its commit), so a burst costs one commit per batch,
+    /// while a lone message is handled at once. `CONSUMER_IN_FLIGHT / CONSUMER_BATCH`
+    /// transactions run at once.
+    #[arg(long, global = true, env = "CONSUMER_BATCH", default_value = "16")]
+    pub consumer_batch: String,
     /// How often the relay looks for unsent outbox rows when nothing woke it (rows written by
     /// another replica, a missed wake-up).
     #[arg(long, global = true, env = "OUTBOX_POLL_INTERVAL", default_value = "1s")]
@@ -65,6 +71,7 @@ pub struct EventsConfig {
     pub backoff: Vec<Duration>,
     pub max_ack_pending: u32,
     pub in_flight: usize,
+    pub consumer_batch: usize,
     pub poll_interval: Duration,
     pub batch: usize,
     pub retention: Duration,
@@ -82,7 +89,8 @@ impl Default for EventsConfig {
             max_deliver: 5,
             backoff: [1, 5, 30, 120].map(Duration::from_secs).into(),
             max_ack_pending: 1000,
-            in_flight: 16,
+            in_flight: 64,
+            consumer_batch: 16,
             poll_interval: Duration::from_secs(1),
             batch: 256,
             retention: Duration::from_secs(7 * 86_400),
@@ -91,6 +99,11 @@ impl Default for EventsConfig {
 }
 
 impl EventsConfig {
+    /// How many of a consumer's transactions run at once.
+    pub fn concurrent_batches(&self) -> usize {
+        self.in_flight.div_ceil(self.consumer_batch.max(1)).max(1)
+    }
+
     /// The delay before redelivery after `attempt` (1-based) failed.
     pub fn backoff_after(&self, attempt: u32) -> Duration {
         let index = usize::try_from(attempt.saturating_sub(1)).unwrap_or(usize::MAX);
@@ -119,6 +132,8 @@ impl EventsArgs {
         );
         let in_flight =
             problems.check("CONSUMER_IN_FLIGHT (--consumer-in-flight)", parse_count(&self.consumer_in_flight, 1, 1024));
+        let consumer_batch =
+            problems.check("CONSUMER_BATCH (--consumer-batch)", parse_count(&self.consumer_batch, 1, 1024));
         let poll_interval =
             duration(problems, "OUTBOX_POLL_INTERVAL (--outbox-poll-interval)", &self.outbox_poll_interval);
         let batch = problems.check("OUTBOX_BATCH (--outbox-batch)", parse_count(&self.outbox_batch, 1, 10_000));
@@ -145,6 +160,7 @@ impl EventsArgs {
             backoff: backoff?,
             max_ack_pending: max_ack_pending?,
             in_flight: usize::try_from(in_flight?).ok()?,
+            consumer_batch: usize::try_from(consumer_batch?).ok()?,
             poll_interval: poll_interval?,
             batch: usize::try_from(batch?).ok()?,
             retention: retention?,
@@ -184,7 +200,8 @@ mod tests {
             consumer_max_deliver: "5".into(),
             consumer_backoff: "1s,5s,30s,2m".into(),
             consumer_max_ack_pending: "1000".into(),
-            consumer_in_flight: "16".into(),
+            consumer_in_flight: "64".into(),
+            consumer_batch: "16".into(),
             outbox_poll_interval: "1s".into(),
             outbox_batch: "256".into(),
             outbox_retention: "7d".into(),

@@ -1,11 +1,11 @@
 //! Durable consumers: each message is handled once, in a transaction that also records it in
 //! `processed_events`; failures are classified, retried with backoff, or dead-lettered.
 //!
-//! One step ([`Consumer::process`]) handles one message; the worker only pulls, runs up to
-//! `CONSUMER_IN_FLIGHT` steps at once and, on shutdown, stops pulling and lets the steps in
-//! flight finish and ack.
+//! One step ([`Consumer::process_batch`]) handles the messages that arrived together, in one
+//! transaction; the worker only pulls, keeps up to `CONSUMER_IN_FLIGHT` messages in flight
+//! and, on shutdown, stops pulling and lets the steps in flight finish and ack.
 
-use std::{future::Future, sync::Arc, time::Duration};
+use std::{collections::HashSet, future::Future, sync::Arc, time::Duration};
 
 use async_nats::{
     HeaderMap,
@@ -17,7 +17,10 @@ use async_nats::{
 };
 use chrono::Utc;
 use futures::{StreamExt, future::BoxFuture};
-use sea_orm::{ActiveValue::Set, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, sea_query::OnConflict};
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr,
+    sea_query::{OnConflict, Query},
+};
 use tokio::time::Instant;
 
 use super::{
@@ -55,8 +58,21 @@ impl From<DbErr> for HandlerError {
 }
 
 /// Handles one kind of event.
+///
+/// Its effects go into `delivery.txn` and nowhere else: messages that arrive together share
+/// one transaction, and when one of them fails the whole batch is rolled back and each is
+/// handled again on its own — so a handler can run more than once for an event, but its
+/// effects are committed once.
 pub trait Handler<E: Event>: Send + Sync + 'static {
     fn handle(&self, event: E, delivery: &Delivery<'_>) -> impl Future<Output = Result<(), HandlerError>> + Send;
+}
+
+/// A message that passed [`Consumer::admit`]: decoded, with its id.
+struct Ready<E> {
+    event: E,
+    event_id: String,
+    attempt: u32,
+    correlation: scope::Correlation,
 }
 
 /// What happened to a message.
@@ -141,7 +157,8 @@ impl<E: Event, H: Handler<E>> Consumer<E, H> {
 
     async fn run(self, stop: Shutdown) -> anyhow::Result<()> {
         let mut failures = Failures::default();
-        let in_flight = self.broker.config().in_flight;
+        let config = self.broker.config();
+        let (in_flight, batch, concurrent) = (config.in_flight, config.consumer_batch, config.concurrent_batches());
         loop {
             if stop.is_triggered() {
                 return Ok(());
@@ -172,16 +189,20 @@ impl<E: Event, H: Handler<E>> Consumer<E, H> {
                     }
                 }
             };
-            // Stop pulling at shutdown; the messages in flight finish and ack first.
+            // Stop pulling at shutdown; the messages in flight finish and ack first. Whatever
+            // has arrived when a transaction can start goes into it, up to `batch`.
             messages
                 .take_until(stop.wait())
-                .for_each_concurrent(in_flight, |message| async {
-                    match message {
-                        Ok(message) => {
-                            self.process(message).await;
+                .ready_chunks(batch)
+                .for_each_concurrent(concurrent, |pulled| async {
+                    let mut messages = Vec::with_capacity(pulled.len());
+                    for message in pulled {
+                        match message {
+                            Ok(message) => messages.push(message),
+                            Err(e) => tracing::debug!(consumer = self.name, error = %e, "pull interrupted"),
                         }
-                        Err(e) => tracing::debug!(consumer = self.name, error = %e, "pull interrupted"),
                     }
+                    self.process_batch(messages).await;
                 })
                 .await;
         }
@@ -191,12 +212,81 @@ impl<E: Event, H: Handler<E>> Consumer<E, H> {
     pub(crate) async fn process(&self, message: Message) -> Handled {
         let started = Instant::now();
         let outcome = self.outcome(&message).await;
-        self.metrics.consumed.with_label_values(&[self.name, outcome.label()]).inc();
-        self.metrics.handling_seconds.with_label_values(&[self.name]).observe(started.elapsed().as_secs_f64());
+        self.count(outcome, started);
         outcome
     }
 
+    fn count(&self, outcome: Handled, started: Instant) {
+        self.metrics.consumed.with_label_values(&[self.name, outcome.label()]).inc();
+        self.metrics.handling_seconds.with_label_values(&[self.name]).observe(started.elapsed().as_secs_f64());
+    }
+
+    /// Handles several messages in one transaction, so that they share its commit. The
+    /// batch is all or nothing: if any handler fails (or the commit does), it is rolled back
+    /// and each message is handled alone, so that one bad message neither takes the others'
+    /// effects with it nor hides which of them failed.
+    pub(crate) async fn process_batch(&self, messages: Vec<Message>) -> Vec<Handled> {
+        let started = Instant::now();
+        if messages.len() <= 1 {
+            let mut outcomes = Vec::with_capacity(1);
+            for message in messages {
+                outcomes.push(self.process(message).await);
+            }
+            return outcomes;
+        }
+        let mut outcomes = Vec::with_capacity(messages.len());
+        let mut admitted = Vec::with_capacity(messages.len());
+        let mut ids = HashSet::with_capacity(messages.len());
+        for message in messages {
+            match self.admit(&message).await {
+                // The same event twice in one batch (a republish and its original): the
+                // first one's effect covers both.
+                Ok(ready) if !ids.insert(ready.event_id.clone()) => {
+                    ack(&message, AckKind::Ack).await;
+                    outcomes.push(Handled::Duplicate);
+                }
+                Ok(ready) => admitted.push((message, ready)),
+                Err(outcome) => outcomes.push(outcome),
+            }
+        }
+        match self.handle_together(&admitted).await {
+            Ok(claimed) => {
+                let claimed = &claimed;
+                let acks = admitted.iter().map(|(message, ready)| async move {
+                    ack(message, AckKind::Ack).await;
+                    if claimed.contains(&ready.event_id) { Handled::Processed } else { Handled::Duplicate }
+                });
+                outcomes.extend(futures::future::join_all(acks).await);
+            }
+            Err(e) => {
+                tracing::debug!(consumer = self.name, error = %e, size = admitted.len(), "batch rolled back; handling its messages one by one");
+                for (message, _) in &admitted {
+                    outcomes.push(self.outcome(message).await);
+                }
+            }
+        }
+        for outcome in &outcomes {
+            self.count(*outcome, started);
+        }
+        outcomes
+    }
+
     async fn outcome(&self, message: &Message) -> Handled {
+        let ready = match self.admit(message).await {
+            Ok(ready) => ready,
+            Err(outcome) => return outcome,
+        };
+        let attempt = ready.attempt;
+        let event_id = ready.event_id.clone();
+        let correlation = ready.correlation.clone();
+        let result = scope::with(correlation, self.handle_once(ready.event, &event_id, attempt)).await;
+        self.settle(message, result, &event_id, attempt).await
+    }
+
+    /// The checks that need no database: a replay meant for another consumer, attempts
+    /// exhausted, headers, type and payload. `Err`: the message has been acked or
+    /// dead-lettered already.
+    async fn admit(&self, message: &Message) -> Result<Ready<E>, Handled> {
         let attempt = message.info().map_or(1, |info| u32::try_from(info.delivered).unwrap_or(u32::MAX));
         let headers = message.headers.clone().unwrap_or_default();
         let header = |name: &str| headers.get(name).map(|v| v.as_str().to_string());
@@ -204,31 +294,41 @@ impl<E: Event, H: Handler<E>> Consumer<E, H> {
             && target != self.durable()
         {
             ack(message, AckKind::Ack).await;
-            return Handled::Skipped;
+            return Err(Handled::Skipped);
         }
-        let max_deliver = self.broker.config().max_deliver;
-        if attempt > max_deliver {
-            return self
+        if attempt > self.broker.config().max_deliver {
+            return Err(self
                 .dead_letter(message, "delivery attempts exhausted (no ack within CONSUMER_ACK_WAIT)", attempt)
-                .await;
+                .await);
         }
         let Some(event_id) = header(headers::EVENT_ID).or_else(|| header(headers::MSG_ID)) else {
-            return self.dead_letter(message, "no event id header", attempt).await;
+            return Err(self.dead_letter(message, "no event id header", attempt).await);
         };
         match header(headers::EVENT_TYPE) {
             Some(kind) if kind == E::TYPE => {}
             other => {
                 let reason = format!("expected {}, got {}", E::TYPE, other.as_deref().unwrap_or("no type header"));
-                return self.dead_letter(message, &reason, attempt).await;
+                return Err(self.dead_letter(message, &reason, attempt).await);
             }
         }
         let event = match E::decode(message.payload.clone()) {
             Ok(event) => event,
-            Err(e) => return self.dead_letter(message, &format!("undecodable {}: {e}", E::TYPE), attempt).await,
+            Err(e) => return Err(self.dead_letter(message, &format!("undecodable {}: {e}", E::TYPE), attempt).await),
         };
         let correlation =
             scope::Correlation { request_id: header(headers::REQUEST_ID), traceparent: header(headers::TRACEPARENT) };
-        let result = scope::with(correlation, self.handle_once(event, &event_id, attempt)).await;
+        Ok(Ready { event, event_id, attempt, correlation })
+    }
+
+    /// Acks, retries or dead-letters a message after its handler ran (`Ok(false)`: it had
+    /// been processed before).
+    async fn settle(
+        &self,
+        message: &Message,
+        result: Result<bool, HandlerError>,
+        event_id: &str,
+        attempt: u32,
+    ) -> Handled {
         match result {
             Ok(true) => {
                 ack(message, AckKind::Ack).await;
@@ -239,7 +339,7 @@ impl<E: Event, H: Handler<E>> Consumer<E, H> {
                 Handled::Duplicate
             }
             Err(HandlerError::Permanent(e)) => self.dead_letter(message, &format!("{e:#}"), attempt).await,
-            Err(HandlerError::Transient(e)) if attempt >= max_deliver => {
+            Err(HandlerError::Transient(e)) if attempt >= self.broker.config().max_deliver => {
                 self.dead_letter(message, &format!("{e:#}"), attempt).await
             }
             Err(HandlerError::Transient(e)) => {
@@ -255,19 +355,8 @@ impl<E: Event, H: Handler<E>> Consumer<E, H> {
     /// `Ok(false)`: it had been processed already, nothing was done.
     async fn handle_once(&self, event: E, event_id: &str, attempt: u32) -> Result<bool, HandlerError> {
         let txn = db::begin_write(&self.db).await?;
-        let claimed = processed_event::Entity::insert(processed_event::ActiveModel {
-            event_id: Set(event_id.to_string()),
-            consumer: Set(self.durable()),
-            processed_at: Set(Utc::now()),
-        })
-        .on_conflict(
-            OnConflict::columns([processed_event::Column::EventId, processed_event::Column::Consumer])
-                .do_nothing()
-                .to_owned(),
-        )
-        .exec_without_returning(&txn)
-        .await?;
-        if claimed == 0 {
+        let claimed = self.claim(&txn, [event_id]).await?;
+        if claimed.is_empty() {
             txn.rollback().await?;
             return Ok(false);
         }
@@ -275,6 +364,56 @@ impl<E: Event, H: Handler<E>> Consumer<E, H> {
         self.handler.handle(event, &delivery).await?;
         self.outbox.commit(txn).await?;
         Ok(true)
+    }
+
+    /// Claims every event of `batch` in one statement, runs the handlers of those claimed
+    /// and commits once. Returns the ids claimed (the rest had been processed before).
+    async fn handle_together(&self, batch: &[(Message, Ready<E>)]) -> Result<HashSet<String>, HandlerError> {
+        let txn = db::begin_write(&self.db).await?;
+        let claimed = self.claim(&txn, batch.iter().map(|(_, ready)| ready.event_id.as_str())).await?;
+        if claimed.is_empty() {
+            txn.rollback().await?;
+            return Ok(claimed);
+        }
+        for (_, ready) in batch.iter().filter(|(_, ready)| claimed.contains(&ready.event_id)) {
+            let delivery =
+                Delivery { txn: &txn, outbox: &self.outbox, event_id: &ready.event_id, attempt: ready.attempt };
+            // The event is cloned, not moved: if the batch fails, each message is handled
+            // again on its own.
+            scope::with(ready.correlation.clone(), self.handler.handle(ready.event.clone(), &delivery)).await?;
+        }
+        self.outbox.commit(txn).await?;
+        Ok(claimed)
+    }
+
+    /// Inserts `processed_events` rows for `event_ids`, skipping those already there;
+    /// returns the ids inserted.
+    async fn claim<'i>(
+        &self,
+        txn: &DatabaseTransaction,
+        event_ids: impl IntoIterator<Item = &'i str>,
+    ) -> Result<HashSet<String>, HandlerError> {
+        let (consumer, now) = (self.durable(), Utc::now());
+        let mut insert = Query::insert();
+        insert.into_table(processed_event::Entity).columns([
+            processed_event::Column::EventId,
+            processed_event::Column::Consumer,
+            processed_event::Column::ProcessedAt,
+        ]);
+        for event_id in event_ids {
+            insert
+                .values([event_id.into(), consumer.as_str().into(), now.into()])
+                .map_err(|e| HandlerError::Transient(e.into()))?;
+        }
+        insert
+            .on_conflict(
+                OnConflict::columns([processed_event::Column::EventId, processed_event::Column::Consumer])
+                    .do_nothing()
+                    .to_owned(),
+            )
+            .returning_col(processed_event::Column::EventId);
+        let rows = txn.query_all(&insert).await?;
+        rows.iter().map(|row| row.try_get::<String>("", "event_id").map_err(HandlerError::from)).collect()
     }
 
     /// Copies the message to `dlq.<service>.<consumer>` with why, then terminates the original

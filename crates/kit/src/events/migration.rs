@@ -87,6 +87,49 @@ impl MigrationTrait for Migration {
     }
 }
 
+/// Finds an aggregate's oldest unsent row without reading its sent ones: the relay asks for it
+/// every round, and sent rows stay for `OUTBOX_RETENTION` (days), so a plain
+/// `(aggregate, id)` index made that question slower the longer an aggregate lived.
+#[derive(Debug)]
+pub struct UnsentHeads;
+
+impl MigrationName for UnsentHeads {
+    fn name(&self) -> &str {
+        "kit_m0002_outbox_unsent_heads"
+    }
+}
+
+#[allow(elided_lifetimes_in_paths)]
+#[sea_orm_migration::async_trait::async_trait]
+impl MigrationTrait for UnsentHeads {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let db = manager.get_connection();
+        // Partial indexes: the same statement on PostgreSQL and SQLite.
+        db.execute_unprepared("CREATE INDEX idx_outbox_unsent_heads ON outbox (aggregate, id) WHERE sent_at IS NULL")
+            .await?;
+        manager.drop_index(Index::drop().name("idx_outbox_aggregate").table(Outbox::Table).to_owned()).await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_index(
+                Index::create()
+                    .name("idx_outbox_aggregate")
+                    .table(Outbox::Table)
+                    .col(Outbox::Aggregate)
+                    .col(Outbox::Id)
+                    .to_owned(),
+            )
+            .await?;
+        manager.drop_index(Index::drop().name("idx_outbox_unsent_heads").table(Outbox::Table).to_owned()).await
+    }
+}
+
+/// The kit's migrations, in order; `mercato_kit::migrator!` runs them before a service's own.
+pub fn kit() -> Vec<Box<dyn MigrationTrait>> {
+    vec![Box::new(Migration), Box::new(UnsentHeads)]
+}
+
 #[derive(DeriveIden)]
 enum Outbox {
     Table,

@@ -102,7 +102,7 @@ impl Events {
 ///
 /// Publisher and consumers must agree on subject, type and ordering key, so each contract's
 /// impl lives once, here in the kit (`contracts.rs`), not in the services.
-pub trait Event: prost::Message + Default + Send + Sync + 'static {
+pub trait Event: prost::Message + Clone + Default + Send + Sync + 'static {
     /// The subject, naming context, version and type: `catalog.v1.stock_level_changed`.
     const SUBJECT: &'static str;
     /// The fully qualified protobuf type: `mercato.catalog.v1.StockLevelChanged`.

@@ -3,8 +3,9 @@
 //! waits, backs off and watches shutdown.
 //!
 //! - PostgreSQL: any number of replicas relay at once. Each claims a batch with `FOR UPDATE
-//!   SKIP LOCKED` and publishes only the rows whose aggregate's oldest unsent row is in its own
-//!   batch, so per aggregate events leave in commit order even when two relays race.
+//!   SKIP LOCKED` and publishes only the rows that no older unsent row of their aggregate
+//!   outside its batch precedes, so per aggregate events leave in commit order even when two
+//!   relays race.
 //! - SQLite: one relay publishes, the holder of a lease (`outbox_lease`) renewed as it works;
 //!   another process on the same file stands by and takes over when the lease lapses.
 //! - A crash between publishing and marking re-publishes the rows: JetStream drops them by
@@ -124,17 +125,18 @@ impl Relay {
             txn.commit().await?;
             return Ok(Outcome::default());
         }
-        let mine: HashSet<i64> = rows.iter().map(|r| r.id).collect();
         let aggregates: Vec<&str> =
             rows.iter().map(|r| r.aggregate.as_str()).collect::<HashSet<_>>().into_iter().collect();
-        // A plain read sees rows other relays hold: an aggregate whose oldest unsent row is
-        // theirs waits for them.
-        let heads: HashMap<String, i64> = outbox::Entity::find()
+        // A plain read sees the unsent rows other relays hold: a row may go only if no older
+        // unsent row of its aggregate is outside this batch (another relay's, or one this
+        // batch skipped because another relay had it locked).
+        let blockers: HashMap<String, i64> = outbox::Entity::find()
             .select_only()
             .column(outbox::Column::Aggregate)
             .column_as(outbox::Column::Id.min(), "head")
             .filter(outbox::Column::SentAt.is_null())
             .filter(outbox::Column::Aggregate.is_in(aggregates))
+            .filter(outbox::Column::Id.is_not_in(rows.iter().map(|r| r.id)))
             .group_by(outbox::Column::Aggregate)
             .into_model::<Head>()
             .all(&txn)
@@ -143,7 +145,7 @@ impl Relay {
             .map(|h| (h.aggregate, h.head))
             .collect();
         let publishable: Vec<&outbox::Model> =
-            rows.iter().filter(|r| heads.get(&r.aggregate).is_some_and(|head| mine.contains(head))).collect();
+            rows.iter().filter(|r| blockers.get(&r.aggregate).is_none_or(|blocker| r.id < *blocker)).collect();
         let (sent, failure) = self.publish(&publishable).await;
         mark_sent(&txn, &sent).await?;
         txn.commit().await?;

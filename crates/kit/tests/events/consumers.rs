@@ -2,7 +2,7 @@ use std::{sync::atomic::Ordering, time::Duration};
 
 use async_nats::{HeaderMap, jetstream::message::PublishMessage};
 use mercato_kit::{
-    events::{DLQ_STREAM, headers},
+    events::{DLQ_STREAM, EventsConfig, headers},
     on_both_databases,
     testing::{Backend, eventually},
 };
@@ -135,7 +135,45 @@ async fn on_shutdown_messages_in_flight_finish_and_nothing_committed_comes_back(
     );
 }
 
+/// Messages that arrive together share a transaction; one that fails in it rolls the batch
+/// back, and each is then handled alone: the others' effects land once, the bad one is retried
+/// and dead-lettered.
+async fn a_failing_message_in_a_batch_leaves_the_others_committed_once(backend: Backend) {
+    // One transaction at a time, so that the other 15 wait together behind the slow first one.
+    let config = EventsConfig { in_flight: 16, consumer_batch: 16, ..crate::helpers::fast_config() };
+    let mut h = Harness::with_config(backend, config).await;
+    h.spawn_relay();
+    h.commit(things(0..16)).await;
+    let handler = Record { always_fails: vec![5], slow: Some((0, Duration::from_millis(500))), ..Record::default() };
+    let started = handler.started.clone();
+    h.spawn_consumer("effects", handler);
+    eventually(Duration::from_secs(30), "the dead letter", || async {
+        let stream = h.events.broker().jetstream().get_stream(DLQ_STREAM.name).await.ok()?;
+        stream.get_raw_message(1).await.ok()
+    })
+    .await;
+    eventually(Duration::from_secs(30), "the other 15", || async { (h.effects().await.0 >= 15).then_some(()) }).await;
+    assert_eq!(h.effects().await, (15, 15), "nothing of the rolled-back batch stayed");
+    assert!(!h.effect_numbers().await.contains(&5));
+    // 0 alone, 1–5 in the batch until 5 failed, all 15 again one by one, then 5's retries:
+    // more runs than messages plus retries means a batch was rolled back and redone.
+    let runs = started.load(Ordering::SeqCst);
+    assert!(runs > 16 + 2, "the batch ran together first: {runs} runs");
+    let metrics = h.metrics();
+    let count = |outcome: &str| {
+        metrics
+            .lines()
+            .find(|l| l.starts_with("mercato_consumer_messages_total") && l.contains(&format!("outcome=\"{outcome}\"")))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    assert_eq!(count("processed"), 15.0, "{metrics}");
+    assert_eq!(count("dead_lettered"), 1.0, "{metrics}");
+}
+
 on_both_databases!(
+    a_failing_message_in_a_batch_leaves_the_others_committed_once,
     the_same_event_delivered_three_times_has_one_effect,
     a_message_that_always_fails_is_dead_lettered_after_max_deliver_while_others_flow,
     a_bad_payload_is_dead_lettered_at_once,

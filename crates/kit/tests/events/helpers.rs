@@ -191,6 +191,8 @@ pub(crate) struct Record {
     pub(crate) always_fails: Vec<i64>,
     /// How long each handling takes.
     pub(crate) delay: Duration,
+    /// One number whose handling takes this long (the others keep `delay`).
+    pub(crate) slow: Option<(i64, Duration)>,
     pub(crate) started: Arc<std::sync::atomic::AtomicUsize>,
     /// Once set, nothing fails any more (the bug was fixed).
     pub(crate) fixed: Arc<std::sync::atomic::AtomicBool>,
@@ -202,8 +204,12 @@ impl Handler<Thing> for Record {
         if self.always_fails.contains(&event.n) && !self.fixed.load(std::sync::atomic::Ordering::SeqCst) {
             return Err(HandlerError::Transient(anyhow::anyhow!("thing {} always fails", event.n)));
         }
-        if !self.delay.is_zero() {
-            tokio::time::sleep(self.delay).await;
+        let delay = match self.slow {
+            Some((n, slow)) if n == event.n => slow,
+            _ => self.delay,
+        };
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
         }
         let insert = Query::insert()
             .into_table(Alias::new("effects"))

@@ -21,6 +21,17 @@ pub fn of_process(pid: u32) -> anyhow::Result<Duration> {
     Ok(ticks_to_duration(ticks(11)? + ticks(12)?))
 }
 
+/// CPU time every core of the machine has spent busy so far (all of /proc/stat's `cpu` line
+/// but idle and iowait): what a run costs PostgreSQL, nats-server and the bench together.
+pub fn of_machine() -> anyhow::Result<Duration> {
+    let stat = std::fs::read_to_string("/proc/stat").context("reading /proc/stat")?;
+    let line = stat.lines().find(|l| l.starts_with("cpu ")).context("no cpu line in /proc/stat")?;
+    let fields: Vec<u64> = line.split_whitespace().skip(1).map(|f| f.parse().unwrap_or(0)).collect();
+    // user nice system idle iowait irq softirq steal (guest time is inside user already).
+    let busy: u64 = fields.iter().take(8).enumerate().filter(|(i, _)| *i != 3 && *i != 4).map(|(_, v)| v).sum();
+    Ok(ticks_to_duration(busy))
+}
+
 /// User + system CPU time of every child that has exited and been waited for.
 pub fn of_exited_children() -> anyhow::Result<Duration> {
     let usage = getrusage(UsageWho::RUSAGE_CHILDREN).context("getrusage")?;

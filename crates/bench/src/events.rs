@@ -101,6 +101,10 @@ pub struct PipelineResult {
     /// Events per second relayed and handled from a backlog of committed rows (the relay and
     /// the consumer alone, no writers competing).
     pub drain_events_per_second: f64,
+    /// CPU of the whole machine (PostgreSQL, nats-server, relay, consumer) per event drained.
+    pub drain_machine_us_per_event: f64,
+    /// Of that, this process's (relay and consumer).
+    pub drain_self_us_per_event: f64,
     /// Of that drain, the rate at which the relay had published the backlog (the rest of the
     /// time was the consumer catching up).
     pub relay_events_per_second: f64,
@@ -155,13 +159,16 @@ pub async fn pipeline(
     }
     let written = target * writers as u64;
     let stop = Shutdown::new();
-    let started = Instant::now();
+    let (started, machine_before, self_before) = (Instant::now(), machine_cpu(), self_cpu());
     let relay = events.relay();
     let relay_task = tokio::spawn(relay.run(stop.clone()));
     let consumer_task = tokio::spawn(events.consumer::<Tick, _>("effects", STREAM.name, effect.clone())(stop.clone()));
     let relayed = tokio::spawn(all_sent(db.clone(), started));
     drain(&effect, &db).await?;
     let drain_events_per_second = written as f64 / started.elapsed().as_secs_f64();
+    let per_event = |cpu: Duration| cpu.as_secs_f64() * 1e6 / written.max(1) as f64;
+    let drain_machine_us_per_event = per_event(machine_cpu().saturating_sub(machine_before));
+    let drain_self_us_per_event = per_event(self_cpu().saturating_sub(self_before));
     let relay_events_per_second = written as f64 / relayed.await??.as_secs_f64();
 
     // Full speed: writers commit one event per transaction as fast as they can.
@@ -210,6 +217,8 @@ pub async fn pipeline(
     Ok(PipelineResult {
         backend,
         drain_events_per_second,
+        drain_machine_us_per_event,
+        drain_self_us_per_event,
         relay_events_per_second,
         max_events_per_second,
         half_rate,
@@ -298,18 +307,24 @@ async fn drain(effect: &Effect, db: &DatabaseConnection) -> anyhow::Result<()> {
     }
 }
 
+fn machine_cpu() -> Duration {
+    crate::cpu::of_machine().unwrap_or_default()
+}
+
 fn self_cpu() -> Duration {
     crate::cpu::of_process(std::process::id()).unwrap_or_default()
 }
 
-/// pgbench's single-row INSERT rate (autocommit) with `clients` clients on a fresh database.
-pub async fn insert_ceiling(clients: u32, duration: Duration) -> anyhow::Result<f64> {
+/// pgbench's single-row INSERT rate (autocommit) with `clients` clients on a fresh database,
+/// and the whole machine's CPU per insert meanwhile.
+pub async fn insert_ceiling(clients: u32, duration: Duration) -> anyhow::Result<Ceiling> {
     let database = TestDatabase::create(Backend::Postgres).await?;
     let db = sea_orm::Database::connect(database.url()).await?;
     db.execute_unprepared("CREATE TABLE pgb (id BIGSERIAL PRIMARY KEY, v TEXT NOT NULL)").await?;
     db.close().await?;
     let script = tempfile::NamedTempFile::new()?;
     std::fs::write(script.path(), "INSERT INTO pgb (v) VALUES ('x');\n")?;
+    let machine_before = machine_cpu();
     let output = tokio::process::Command::new("pgbench")
         .args([
             "-n",
@@ -330,12 +345,22 @@ pub async fn insert_ceiling(clients: u32, duration: Duration) -> anyhow::Result<
         .output()
         .await
         .context("running pgbench (apt-get install postgresql-client)")?;
+    let machine = machine_cpu().saturating_sub(machine_before);
     let stdout = String::from_utf8_lossy(&output.stdout);
     anyhow::ensure!(output.status.success(), "pgbench failed: {}{}", stdout, String::from_utf8_lossy(&output.stderr));
-    stdout
+    let per_second: f64 = stdout
         .lines()
         .find_map(|l| {
             l.strip_prefix("tps = ").and_then(|rest| rest.split_whitespace().next()).and_then(|n| n.parse().ok())
         })
-        .with_context(|| format!("no tps in pgbench's output: {stdout}"))
+        .with_context(|| format!("no tps in pgbench's output: {stdout}"))?;
+    let inserts = per_second * duration.as_secs().max(1) as f64;
+    Ok(Ceiling { per_second, machine_us_per_insert: machine.as_secs_f64() * 1e6 / inserts.max(1.0) })
+}
+
+/// The INSERT ceiling and what one insert costs the machine.
+#[derive(Debug, Clone, Copy)]
+pub struct Ceiling {
+    pub per_second: f64,
+    pub machine_us_per_insert: f64,
 }

@@ -30,7 +30,8 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let (warmup, duration) = (Duration::from_secs(args.warmup), Duration::from_secs(args.seconds));
     eprintln!("events-bench: pgbench ceiling ({} clients, {}s)…", args.pgbench_clients, args.seconds);
-    let ceiling = events::insert_ceiling(args.pgbench_clients, duration).await?;
+    let measured = events::insert_ceiling(args.pgbench_clients, duration).await?;
+    let ceiling = measured.per_second;
     let mut results = Vec::new();
     for backend in [Backend::Postgres, Backend::Sqlite] {
         eprintln!("events-bench: pipeline on {backend:?}…");
@@ -38,8 +39,8 @@ async fn main() -> anyhow::Result<()> {
     }
     println!("events pipeline (outbox → relay → JetStream → consumer with processed_events), {} writers", args.writers);
     println!(
-        "  PostgreSQL single-row INSERT ceiling (pgbench -M prepared, {} clients): {ceiling:.0}/s",
-        args.pgbench_clients
+        "  PostgreSQL single-row INSERT ceiling (pgbench -M prepared, {} clients): {ceiling:.0}/s, machine CPU {:.0} µs per insert",
+        args.pgbench_clients, measured.machine_us_per_insert
     );
     for r in &results {
         let pg = r.backend == Backend::Postgres;
@@ -51,7 +52,10 @@ async fn main() -> anyhow::Result<()> {
             r.drain_events_per_second,
             ratio(r.drain_events_per_second)
         );
-        println!("      (the relay alone had published it at {:.0} events/s)", r.relay_events_per_second);
+        println!(
+            "      machine CPU {:.0} µs per event (relay and consumer {:.0} µs); the relay alone had published it at {:.0} events/s",
+            r.drain_machine_us_per_event, r.drain_self_us_per_event, r.relay_events_per_second
+        );
         println!(
             "    writers and pipeline together: {:.0} events/s{}",
             r.max_events_per_second,

@@ -156,6 +156,14 @@ impl<E: Event, H: Handler<E>> Consumer<E, H> {
     }
 
     async fn run(self, stop: Shutdown) -> anyhow::Result<()> {
+        let result = self.consume(stop).await;
+        if let Err(e) = self.broker.client().flush().await {
+            tracing::warn!(consumer = self.name, error = %e, "acks not flushed; those messages come back after CONSUMER_ACK_WAIT");
+        }
+        result
+    }
+
+    async fn consume(&self, stop: Shutdown) -> anyhow::Result<()> {
         let mut failures = Failures::default();
         let config = self.broker.config();
         let (in_flight, batch, concurrent) = (config.in_flight, config.consumer_batch, config.concurrent_batches());
@@ -468,16 +476,13 @@ impl<E: Event, H: Handler<E>> Consumer<E, H> {
     }
 }
 
-/// Acks (of any kind) are confirmed by the server, so that a shutdown after the last one
-/// leaves nothing to be redelivered.
+/// Acks are sent, not confirmed one by one (a confirmation is a round trip per message for
+/// the broker and for us); the worker flushes the connection before it returns, so the acks
+/// of everything it finished have reached the server when a shutdown completes.
 async fn ack(message: &Message, kind: AckKind) {
-    let result = match kind {
-        AckKind::Ack => message.double_ack().await,
-        other => message.ack_with(other).await,
-    };
-    if let Err(e) = result {
+    if let Err(e) = message.ack_with(kind).await {
         // The message comes back after ack_wait; idempotency makes that harmless.
-        tracing::debug!(error = %e, "ack not confirmed");
+        tracing::debug!(error = %e, "ack not sent");
     }
 }
 

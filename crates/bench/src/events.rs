@@ -19,12 +19,9 @@ use mercato_kit::{
     db::{self, DatabaseConfig},
     events::{Broker, Delivery, Event, Events, EventsConfig, Handler, HandlerError, StreamSpec},
     nats::{NatsAuth, NatsConfig},
-    testing::{Backend, TestDatabase, TestNats},
+    testing::{Backend, TestDatabase, TestNats, effects},
 };
-use sea_orm::{
-    ConnectionTrait, DatabaseConnection,
-    sea_query::{Alias, Query},
-};
+use sea_orm::{ConnectionTrait, DatabaseConnection};
 
 const STREAM: StreamSpec = StreamSpec { name: "BENCH", subjects: &["bench.v1.>"] };
 
@@ -45,24 +42,7 @@ impl Event for Tick {
     }
 }
 
-mod m0001_effects {
-    use sea_orm_migration::prelude::*;
-
-    #[derive(DeriveMigrationName)]
-    pub(crate) struct Migration;
-
-    #[allow(elided_lifetimes_in_paths)]
-    #[sea_orm_migration::async_trait::async_trait]
-    impl MigrationTrait for Migration {
-        async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-            manager
-                .get_connection()
-                .execute_unprepared("CREATE TABLE effects (event_id VARCHAR(64) NOT NULL, lag_us BIGINT NOT NULL)")
-                .await
-                .map(|_| ())
-        }
-    }
-}
+use mercato_kit::testing::effects::m0001_effects;
 
 mercato_kit::migrator!(m0001_effects);
 
@@ -76,12 +56,8 @@ struct Effect {
 impl Handler<Tick> for Effect {
     async fn handle(&self, tick: Tick, delivery: &Delivery<'_>) -> Result<(), HandlerError> {
         let lag = (now_us() - tick.committed_at_us).max(1);
-        let insert = Query::insert()
-            .into_table(Alias::new("effects"))
-            .columns([Alias::new("event_id"), Alias::new("lag_us")])
-            .values_panic([delivery.event_id.into(), lag.into()])
-            .to_owned();
-        delivery.txn.execute(&insert).await?;
+        // The effect's number is its commit → handler latency in µs.
+        effects::record(delivery.txn, delivery.event_id, lag).await?;
         self.handled.fetch_add(1, Ordering::Relaxed);
         if let Ok(mut histogram) = self.latency_us.lock() {
             let _ = histogram.record(u64::try_from(lag).unwrap_or(1));

@@ -5,6 +5,7 @@
 //! set `MERCATO_TEST_PATIENCE=3` to triple them all, rather than loosening a test.
 
 mod database;
+pub mod effects;
 mod grpc;
 mod nats;
 mod process;

@@ -5,12 +5,9 @@ use mercato_kit::{
     db::{self, DatabaseConfig},
     events::{Broker, Delivery, Event, Events, EventsConfig, Handler, HandlerError, StreamSpec},
     nats::{NatsAuth, NatsConfig},
-    testing::{Backend, TestDatabase, TestNats},
+    testing::{Backend, TestDatabase, TestNats, effects},
 };
-use sea_orm::{
-    ConnectionTrait, DatabaseConnection, FromQueryResult,
-    sea_query::{Alias, Query},
-};
+use sea_orm::{DatabaseConnection, FromQueryResult};
 use tokio::task::JoinHandle;
 
 pub(crate) const STREAM: StreamSpec = StreamSpec { name: "KITTEST", subjects: &["kittest.v1.>"] };
@@ -32,24 +29,7 @@ impl Event for Thing {
     }
 }
 
-mod m0001_effects {
-    use sea_orm_migration::prelude::*;
-
-    #[derive(DeriveMigrationName)]
-    pub(crate) struct Migration;
-
-    #[allow(elided_lifetimes_in_paths)]
-    #[sea_orm_migration::async_trait::async_trait]
-    impl MigrationTrait for Migration {
-        async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-            manager
-                .get_connection()
-                .execute_unprepared("CREATE TABLE effects (event_id VARCHAR(64) NOT NULL, n BIGINT NOT NULL)")
-                .await
-                .map(|_| ())
-        }
-    }
-}
+use mercato_kit::testing::effects::m0001_effects;
 
 mercato_kit::migrator!(m0001_effects);
 
@@ -211,12 +191,7 @@ impl Handler<Thing> for Record {
         if !delay.is_zero() {
             tokio::time::sleep(delay).await;
         }
-        let insert = Query::insert()
-            .into_table(Alias::new("effects"))
-            .columns([Alias::new("event_id"), Alias::new("n")])
-            .values_panic([delivery.event_id.into(), event.n.into()])
-            .to_owned();
-        delivery.txn.execute(&insert).await?;
+        effects::record(delivery.txn, delivery.event_id, event.n).await?;
         Ok(())
     }
 }

@@ -8,3 +8,4 @@ mod helpers;
 mod consumers;
 mod dlq;
 mod outbox;
+mod process;

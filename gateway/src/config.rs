@@ -6,7 +6,7 @@ use std::time::Duration;
 use clap::Parser;
 use mercato_kit::{
     CommonArgs, CommonConfig, ConfigError, Problems,
-    config::{ServiceDefaults, check_http_url, parse_count, parse_duration},
+    config::{ServiceDefaults, check_http_url, check_upstream_url, parse_count, parse_duration},
 };
 
 pub const DEFAULTS: ServiceDefaults =
@@ -99,7 +99,7 @@ impl Cli {
     pub fn config(&self) -> Result<Config, ConfigError> {
         let mut p = Problems::default();
         let common = self.common.validate(DEFAULTS, &mut p);
-        let catalog = p.check("CATALOG_URL (--catalog-url)", check_http_url(&self.catalog_url));
+        let catalog = p.check("CATALOG_URL (--catalog-url)", check_upstream_url(&self.catalog_url));
         let mut optional = Some(Vec::new());
         for (context, setting, raw) in [
             ("orders", "ORDERS_URL (--orders-url)", &self.orders_url),
@@ -108,7 +108,7 @@ impl Cli {
             ("notifications", "NOTIFICATIONS_URL (--notifications-url)", &self.notifications_url),
         ] {
             let Some(raw) = raw else { continue };
-            match p.check(setting, check_http_url(raw)) {
+            match p.check(setting, check_upstream_url(raw)) {
                 Some(url) => optional.iter_mut().for_each(|list| list.push((context, url.clone()))),
                 None => optional = None,
             }

@@ -147,7 +147,7 @@ impl CommonArgs {
 
         let request_timeout =
             problems.check("REQUEST_TIMEOUT (--request-timeout)", parse_duration(&self.request_timeout));
-        let identity_url = problems.check("IDENTITY_URL (--identity-url)", check_http_url(&self.identity_url));
+        let identity_url = problems.check("IDENTITY_URL (--identity-url)", check_upstream_url(&self.identity_url));
         for (setting, value) in [
             ("JWT_ISSUER (--jwt-issuer)", &self.jwt_issuer),
             ("JWT_AUDIENCE (--jwt-audience)", &self.jwt_audience),
@@ -285,17 +285,82 @@ pub fn parse_addr(raw: Option<&str>, default_port: u16) -> Result<SocketAddr, St
     Ok(SocketAddr::new(ip, port))
 }
 
-/// Checks an `http://host:port` or `https://host:port` endpoint.
+/// Checks an origin-like URL, `http://host[:port]` or `https://host[:port]` (a browser
+/// origin, a public link): scheme, host and port range, and nothing after the authority.
 pub fn check_http_url(raw: &str) -> Result<String, String> {
     let rest = raw
         .strip_prefix("http://")
         .or_else(|| raw.strip_prefix("https://"))
         .ok_or_else(|| format!("{raw:?} must start with http:// or https://"))?;
-    let authority = rest.split('/').next().unwrap_or_default();
-    if authority.is_empty() || raw.parse::<http::Uri>().is_err() {
-        return Err(format!("{raw:?} is not a URL"));
+    check_authority(raw, rest)?;
+    Ok(raw.trim_end_matches('/').to_string())
+}
+
+/// Checks the URL of a gRPC service this process calls: `http://host:port`. Calls between
+/// services are plaintext HTTP/2 (TLS, where wanted, is the mesh's or the ingress's job), so
+/// `https://` is refused here rather than failing at the first call.
+pub fn check_upstream_url(raw: &str) -> Result<String, String> {
+    if raw.starts_with("https://") {
+        return Err(format!(
+            "{raw:?}: https is not supported for calls between services (plaintext HTTP/2); use http://"
+        ));
+    }
+    let rest = raw.strip_prefix("http://").ok_or_else(|| format!("{raw:?} must start with http://"))?;
+    let (_, port) = check_authority(raw, rest)?;
+    if port.is_none() {
+        return Err(format!("{raw:?} has no port: use http://host:port"));
     }
     Ok(raw.trim_end_matches('/').to_string())
+}
+
+/// `rest` is `raw` after its scheme: a host (a DNS name, an IPv4 address or a bracketed IPv6
+/// one), an optional port in 1-65535, and at most a trailing `/`.
+fn check_authority<'a>(raw: &str, rest: &'a str) -> Result<(&'a str, Option<u16>), String> {
+    let rest = rest.strip_suffix('/').unwrap_or(rest);
+    if rest.contains(['/', '?', '#', '@']) {
+        return Err(format!("{raw:?} must be scheme://host:port with no path, query or user"));
+    }
+    let (host, port) = match rest.strip_prefix('[') {
+        Some(v6) => {
+            let (ip, after) = v6.split_once(']').ok_or_else(|| format!("{raw:?} has an unclosed [IPv6] host"))?;
+            ip.parse::<std::net::Ipv6Addr>().map_err(|_| format!("{raw:?}: {ip:?} is not an IPv6 address"))?;
+            let port = match after {
+                "" => None,
+                after => Some(after.strip_prefix(':').ok_or_else(|| format!("{raw:?} is not a URL"))?),
+            };
+            (ip, port)
+        }
+        None => match rest.rsplit_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (rest, None),
+        },
+    };
+    let valid_name = |h: &str| {
+        h.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        })
+    };
+    if host.is_empty() {
+        return Err(format!("{raw:?} has no host"));
+    }
+    if !rest.starts_with('[') && !valid_name(host) {
+        return Err(format!("{raw:?}: {host:?} is not a host name or IP address"));
+    }
+    let port = match port {
+        None => None,
+        Some(port) => {
+            let number: u32 = port.parse().map_err(|_| format!("{raw:?}: port {port:?} is not a number"))?;
+            match u16::try_from(number) {
+                Ok(n) if n > 0 => Some(n),
+                _ => return Err(format!("{raw:?}: port {number} is out of range (1-65535)")),
+            }
+        }
+    };
+    Ok((host, port))
 }
 
 /// Parses durations like `250ms`, `5s`, `2m`, `1h`, `30d`.
@@ -324,6 +389,38 @@ pub fn parse_count(raw: &str, min: u32, max: u32) -> Result<u32, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn upstream_urls_are_checked_for_scheme_host_and_port() {
+        assert_eq!(check_upstream_url("http://catalog:50052/").as_deref(), Ok("http://catalog:50052"));
+        assert!(check_upstream_url("http://127.0.0.1:50052").is_ok());
+        assert!(check_upstream_url("http://[::1]:50052").is_ok());
+        for (bad, says) in [
+            ("https://catalog:50052", "https is not supported"),
+            ("http://127.0.0.1:99999", "out of range"),
+            ("http://127.0.0.1:0", "out of range"),
+            ("http://:50052", "no host"),
+            ("http://", "no host"),
+            ("http://catalog", "no port"),
+            ("http://catalog:x", "not a number"),
+            ("http://cata log:1", "not a host name"),
+            ("http://catalog:1/v1", "no path"),
+            ("catalog:50052", "must start with http://"),
+            ("http://[::1:50052", "unclosed"),
+        ] {
+            let error = check_upstream_url(bad).unwrap_err();
+            assert!(error.contains(says), "{bad}: {error}");
+        }
+    }
+
+    #[test]
+    fn origins_may_be_https_without_a_port_but_still_need_a_host() {
+        assert_eq!(check_http_url("https://shop.example/").as_deref(), Ok("https://shop.example"));
+        assert!(check_http_url("http://localhost:5173").is_ok());
+        assert!(check_http_url("https://shop.example:70000").unwrap_err().contains("out of range"));
+        assert!(check_http_url("https://").unwrap_err().contains("no host"));
+        assert!(check_http_url("ftp://shop.example").is_err());
+    }
 
     #[test]
     fn addresses_parse_with_clear_errors() {

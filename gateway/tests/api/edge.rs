@@ -138,3 +138,28 @@ async fn bad_config_is_refused_before_any_port_is_bound() {
         assert!(stderr.contains(setting), "{setting} missing: {stderr}");
     }
 }
+
+/// Each upstream URL is checked for scheme, host and port range before anything starts: an
+/// https upstream (unsupported), port 99999 and a missing host are each named with why.
+#[tokio::test]
+async fn upstream_urls_with_an_unsupported_scheme_a_bad_port_or_no_host_exit_78_each_named() {
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_gateway"))
+        .args(["--catalog-url", "https://catalog:50052"])
+        .args(["--orders-url", "http://127.0.0.1:99999"])
+        .args(["--payments-url", "http://:50054"])
+        .args(["--identity-url", "http://identity"])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(output.status.code(), Some(78));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    for (setting, why) in [
+        ("CATALOG_URL", "https is not supported"),
+        ("ORDERS_URL", "out of range"),
+        ("PAYMENTS_URL", "no host"),
+        ("IDENTITY_URL", "no port"),
+    ] {
+        let line = stderr.lines().find(|l| l.contains(setting));
+        assert!(line.is_some_and(|l| l.contains(why)), "{setting}: {why} missing: {stderr}");
+    }
+}

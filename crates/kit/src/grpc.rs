@@ -5,7 +5,10 @@
 use std::{
     fmt,
     pin::Pin,
-    sync::Arc,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
     task::{Context, Poll, ready},
     time::Instant,
 };
@@ -62,6 +65,8 @@ struct CallRecord {
     start: Instant,
     span: Span,
     done: bool,
+    /// Reading the request failed: the caller reset the stream or closed the connection.
+    caller_gone: Arc<AtomicBool>,
 }
 
 impl CallRecord {
@@ -70,6 +75,13 @@ impl CallRecord {
             return;
         }
         self.done = true;
+        // tonic turns a request it could not read into INTERNAL (a reset stream) or UNKNOWN
+        // (a closed connection). The caller going away is not the server failing: counted
+        // as INTERNAL it would page whoever watches the 5xx rate.
+        let code = match code {
+            Code::Internal | Code::Unknown if self.caller_gone.load(Ordering::Relaxed) => Code::Cancelled,
+            code => code,
+        };
         let labels = [self.service.as_str(), self.method.as_str()];
         let elapsed = self.start.elapsed();
         self.metrics.in_flight.with_label_values(&labels).dec();
@@ -104,7 +116,7 @@ impl Drop for CallRecord {
 
 impl<S, B, RB> Service<Request<B>> for Observe<S>
 where
-    S: Service<Request<B>, Response = Response<RB>>,
+    S: Service<Request<ObservedRequest<B>>, Response = Response<RB>>,
     S::Future: Send + 'static,
     RB: Body,
 {
@@ -118,6 +130,9 @@ where
 
     fn call(&mut self, mut req: Request<B>) -> Self::Future {
         let (id, header) = RequestId::settle(&mut req);
+        let caller_gone = Arc::new(AtomicBool::new(false));
+        let gone = caller_gone.clone();
+        let req = req.map(move |inner| ObservedRequest { inner, gone, framing: Framing::default() });
         let (service, method) = split_path(req.uri().path());
         let span = tracing::info_span!(
             "rpc",
@@ -137,6 +152,7 @@ where
             start: Instant::now(),
             span: span.clone(),
             done: false,
+            caller_gone,
         };
         // Events the call's handler publishes carry its request id and trace context.
         let correlation = Correlation {
@@ -166,6 +182,91 @@ where
             }
             .instrument(span),
         )
+    }
+}
+
+pin_project! {
+    /// A request body that notes when the caller went away while sending it (see
+    /// [`CallRecord::finish`]): reading it failed (a reset stream, a closed connection), or it
+    /// ended inside a gRPC message (a reset with NO_ERROR ends it early rather than failing).
+    pub struct ObservedRequest<B> {
+        #[pin]
+        inner: B,
+        gone: Arc<AtomicBool>,
+        framing: Framing,
+    }
+}
+
+/// Where the request is in gRPC's length-prefixed messages: 5 header bytes (flag, length),
+/// then the message.
+#[derive(Debug, Default)]
+struct Framing {
+    header: [u8; 5],
+    header_len: usize,
+    message_left: u64,
+}
+
+impl Framing {
+    fn feed(&mut self, mut bytes: &[u8]) {
+        while !bytes.is_empty() {
+            if self.message_left > 0 {
+                let take = usize::try_from(self.message_left).unwrap_or(usize::MAX).min(bytes.len());
+                self.message_left -= take as u64;
+                bytes = &bytes[take..];
+                continue;
+            }
+            let take = (5 - self.header_len).min(bytes.len());
+            self.header[self.header_len..self.header_len + take].copy_from_slice(&bytes[..take]);
+            self.header_len += take;
+            bytes = &bytes[take..];
+            if self.header_len == 5 {
+                let [_, a, b, c, d] = self.header;
+                self.message_left = u64::from(u32::from_be_bytes([a, b, c, d]));
+                self.header_len = 0;
+            }
+        }
+    }
+
+    fn inside_a_message(&self) -> bool {
+        self.header_len > 0 || self.message_left > 0
+    }
+}
+
+impl<B: Body> Body for ObservedRequest<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        use bytes::Buf;
+        let this = self.project();
+        let frame = ready!(this.inner.poll_frame(cx));
+        match &frame {
+            Some(Ok(frame)) => {
+                if let Some(data) = frame.data_ref() {
+                    let mut slices = [std::io::IoSlice::new(&[]); 16];
+                    let filled = data.chunks_vectored(&mut slices);
+                    let seen: usize = slices[..filled].iter().map(|s| s.len()).sum();
+                    if seen < data.remaining() {
+                        // More pieces than we look at: we can no longer tell where messages end.
+                        *this.framing = Framing::default();
+                    } else {
+                        slices[..filled].iter().for_each(|slice| this.framing.feed(slice));
+                    }
+                }
+            }
+            Some(Err(_)) => this.gone.store(true, Ordering::Relaxed),
+            None if this.framing.inside_a_message() => this.gone.store(true, Ordering::Relaxed),
+            None => {}
+        }
+        Poll::Ready(frame)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
     }
 }
 
@@ -256,6 +357,19 @@ pub fn code_name(code: Code) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn framing_knows_when_a_request_stops_inside_a_message() {
+        let mut framing = Framing::default();
+        framing.feed(&[0, 0, 0, 0, 3, 1, 2]);
+        assert!(framing.inside_a_message());
+        framing.feed(&[3, 0, 0]);
+        assert!(framing.inside_a_message(), "a second header, half sent");
+        framing.feed(&[0, 0, 0]);
+        assert!(!framing.inside_a_message(), "an empty message ends at its header");
+        framing.feed(&[0, 0, 0, 0, 1, 9]);
+        assert!(!framing.inside_a_message());
+    }
 
     #[test]
     fn paths_split_into_service_and_method() {

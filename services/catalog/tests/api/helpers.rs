@@ -18,6 +18,7 @@ pub(crate) type StockClient = StockServiceClient<InterceptedService<Channel, Bea
 
 /// A seeded catalog running in this process on free ports.
 pub(crate) struct TestApp {
+    pub grpc_addr: SocketAddr,
     pub admin_addr: SocketAddr,
     pub channel: Channel,
     pub identity: TestIdentity,
@@ -67,12 +68,12 @@ pub(crate) async fn spawn_app_with(backend: Backend, extra: &[&str]) -> TestApp 
     let identity = TestIdentity::spawn(Backend::Sqlite, &[]).await.expect("identity starts");
     let db = TestDatabase::create(backend).await.expect("test database");
     let catalog = TestCatalog::spawn_with(db, &identity.url(), extra).await.expect("catalog starts");
-    let admin_addr = catalog.admin_addr;
+    let (grpc_addr, admin_addr) = (catalog.grpc_addr, catalog.admin_addr);
     // The listener is bound already: connecting succeeds at once, no waiting needed.
     let channel = Channel::from_shared(catalog.url()).expect("uri").connect().await.expect("connects");
     let admin_token = identity.admin_token().await.expect("admin token");
     let service_token = identity.service_token("orders").await.expect("service token");
-    TestApp { admin_addr, channel, identity, admin_token, service_token, catalog }
+    TestApp { grpc_addr, admin_addr, channel, identity, admin_token, service_token, catalog }
 }
 
 /// A valid new product; `sku` must be unique per test.

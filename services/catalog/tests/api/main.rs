@@ -7,6 +7,7 @@ mod helpers;
 
 mod auth;
 mod events;
+mod hangup;
 mod health;
 mod lifecycle;
 mod products;

@@ -19,7 +19,7 @@ use std::{
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use h2::client::SendRequest;
 use http::{HeaderMap, HeaderValue, Method, Request, Uri, header, uri::PathAndQuery};
-use tokio::{net::TcpStream, time::Instant};
+use tokio::time::Instant;
 use tonic::{Code, Status};
 
 /// Same as the kit's gRPC channels: a dead peer is noticed within this time, not TCP's minutes.
@@ -36,6 +36,10 @@ const CONNECTION_WINDOW: u32 = 4 * 1024 * 1024;
 /// fails is dropped and the next call through its slot opens a new one.
 pub struct UnaryClient {
     authority: http::uri::Authority,
+    uri: Uri,
+    /// Shared by the slots: one backoff per upstream, so a dead one costs a few connects per
+    /// second in all, and no connection to itself.
+    dialer: mercato_kit::client::Connector,
     slots: Vec<Arc<Slot>>,
     next: AtomicUsize,
 }
@@ -81,7 +85,7 @@ impl UnaryClient {
         }
         let authority = uri.authority().cloned().ok_or_else(|| anyhow::anyhow!("{url} names no host"))?;
         let slots = (0..connections.max(1)).map(|_| Arc::new(Slot::default())).collect();
-        Ok(Self { authority, slots, next: AtomicUsize::new(0) })
+        Ok(Self { authority, uri, slots, next: AtomicUsize::new(0), dialer: Default::default() })
     }
 
     /// Calls `path` with `message` (an encoded protobuf request) and returns the encoded
@@ -145,10 +149,9 @@ impl UnaryClient {
     /// A new connection for `slot` and its generation; its driver forgets it when it ends.
     async fn connect(&self, slot: &Arc<Slot>) -> anyhow::Result<(u64, SendRequest<Bytes>)> {
         let address = self.authority.as_str();
-        let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(address))
+        let stream = tokio::time::timeout(CONNECT_TIMEOUT, self.dialer.dial(&self.uri))
             .await
             .map_err(|_| anyhow::anyhow!("connecting to {address} timed out after {CONNECT_TIMEOUT:?}"))??;
-        stream.set_nodelay(true)?;
         let keepalive = socket2::TcpKeepalive::new().with_time(KEEPALIVE).with_interval(KEEPALIVE);
         socket2::SockRef::from(&stream).set_tcp_keepalive(&keepalive)?;
         let (sender, connection) = h2::client::Builder::new()

@@ -1,20 +1,233 @@
-//! Outbound gRPC channels with the settings every service-to-service call should have.
+//! Outbound gRPC channels with the settings every service-to-service call should have, and
+//! a connector that keeps a dead upstream from costing a connect per call.
+//!
+//! - After a failed connect the channel fails fast (UNAVAILABLE) until a jittered,
+//!   exponentially growing wait has passed (capped at [`RECONNECT_CAP`], so a restarted
+//!   upstream is reached within about a second): a burst of calls against a dead upstream is
+//!   a handful of connects per second, not one or two per call.
+//! - A connection whose local and peer address are the same is refused. On loopback, a
+//!   connect to a port nobody listens on can be given that very port as its own source port
+//!   (it lies in the ephemeral range) and connect to itself; held open, it keeps the upstream
+//!   from binding its port when it restarts.
 
-use std::time::Duration;
+use std::{
+    future::Future,
+    io,
+    net::SocketAddr,
+    pin::Pin,
+    sync::{Arc, Mutex},
+    task::{Context, Poll},
+    time::Duration,
+};
 
+use http::Uri;
+use hyper_util::rt::TokioIo;
+use tokio::{net::TcpStream, time::Instant};
 use tonic::transport::{Channel, Endpoint};
 
 /// A dead peer is noticed within this many seconds instead of a TCP timeout's minutes.
 const KEEPALIVE: Duration = Duration::from_secs(20);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// The first wait after a failed connect, doubling per failure up to the cap.
+const RECONNECT_START: Duration = Duration::from_millis(50);
+pub const RECONNECT_CAP: Duration = Duration::from_millis(800);
+/// Self-connects are rare; a few fresh attempts get a different source port.
+const SELF_CONNECT_ATTEMPTS: usize = 3;
 
 /// A lazily connecting channel to `url` (`http://host:port`): HTTP/2 keepalive, a connect
-/// timeout and TCP_NODELAY. Connecting lazily lets a service start before its dependencies.
+/// timeout, TCP_NODELAY and [`Connector`]. Connecting lazily lets a service start before its
+/// dependencies.
 pub fn channel(url: &str) -> anyhow::Result<Channel> {
     Ok(Endpoint::from_shared(url.to_string())?
         .connect_timeout(CONNECT_TIMEOUT)
         .http2_keep_alive_interval(KEEPALIVE)
         .keep_alive_while_idle(true)
-        .tcp_nodelay(true)
-        .connect_lazy())
+        .connect_with_connector_lazy(Connector::default()))
+}
+
+/// TCP connects for one channel, with the backoff and self-connect guard of the module docs.
+#[derive(Debug, Clone, Default)]
+pub struct Connector {
+    state: Arc<Mutex<Backoff>>,
+}
+
+#[derive(Debug, Default)]
+struct Backoff {
+    failures: u32,
+    next_attempt: Option<Instant>,
+    /// Connects tried, ever (for tests and curiosity).
+    attempts: u64,
+}
+
+impl Backoff {
+    /// How long until the next connect may be tried, if it must wait.
+    fn wait(&self) -> Option<Duration> {
+        self.next_attempt.and_then(|at| at.checked_duration_since(Instant::now())).filter(|d| !d.is_zero())
+    }
+
+    fn record(&mut self, connected: bool) {
+        self.attempts += 1;
+        if connected {
+            *self = Self { attempts: self.attempts, ..Self::default() };
+            return;
+        }
+        self.failures = self.failures.saturating_add(1);
+        self.next_attempt = Some(Instant::now() + reconnect_wait(self.failures));
+    }
+}
+
+impl Connector {
+    /// How many connects this connector has tried.
+    pub fn attempts(&self) -> u64 {
+        self.state.lock().map_or(0, |b| b.attempts)
+    }
+}
+
+/// `start × 2^(failures-1)`, capped, then between half and all of it: spread out, never zero.
+fn reconnect_wait(failures: u32) -> Duration {
+    let ceiling = RECONNECT_START.saturating_mul(1 << failures.saturating_sub(1).min(16)).min(RECONNECT_CAP);
+    ceiling.mul_f64(0.5 + rand::random::<f64>() * 0.5)
+}
+
+impl tower::Service<Uri> for Connector {
+    type Response = TokioIo<TcpStream>;
+    type Error = io::Error;
+    type Future = Pin<Box<dyn Future<Output = io::Result<Self::Response>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, uri: Uri) -> Self::Future {
+        let connector = self.clone();
+        Box::pin(async move { connector.dial(&uri).await.map(TokioIo::new) })
+    }
+}
+
+impl Connector {
+    /// A TCP connection to `uri`'s host and port, or at once an error while the backoff after
+    /// a failed connect lasts.
+    pub async fn dial(&self, uri: &Uri) -> io::Result<TcpStream> {
+        let waiting = self.state.lock().map(|b| b.wait().map(|wait| (wait, b.failures))).unwrap_or(None);
+        if let Some((wait, failures)) = waiting {
+            return Err(io::Error::new(
+                io::ErrorKind::ConnectionRefused,
+                format!("{uri}: not reconnecting for another {wait:?} after {failures} failed attempt(s)"),
+            ));
+        }
+        let result = connect(uri).await;
+        if let Ok(mut backoff) = self.state.lock() {
+            backoff.record(result.is_ok());
+        }
+        result
+    }
+}
+
+async fn connect(uri: &Uri) -> io::Result<TcpStream> {
+    let invalid = |what: &str| io::Error::new(io::ErrorKind::InvalidInput, format!("{uri}: {what}"));
+    let host = uri.host().ok_or_else(|| invalid("no host"))?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let port = uri.port_u16().unwrap_or(80);
+    let mut last = invalid("resolves to no address");
+    for addr in tokio::net::lookup_host((host, port)).await? {
+        for _ in 0..SELF_CONNECT_ATTEMPTS {
+            match TcpStream::connect(addr).await {
+                Ok(stream) if is_self_connected(&stream) => {
+                    // Reset, not close: a close would leave the port in TIME-WAIT.
+                    let _ = stream.set_zero_linger();
+                    drop(stream);
+                    last = io::Error::new(io::ErrorKind::ConnectionRefused, format!("{addr}: connected to itself"));
+                }
+                Ok(stream) => {
+                    stream.set_nodelay(true)?;
+                    return Ok(stream);
+                }
+                Err(e) => {
+                    last = e;
+                    break;
+                }
+            }
+        }
+    }
+    Err(last)
+}
+
+/// A TCP self-connect: the kernel gave the socket the peer's own address as its source.
+pub fn is_self_connected(stream: &TcpStream) -> bool {
+    let ends: (io::Result<SocketAddr>, io::Result<SocketAddr>) = (stream.local_addr(), stream.peer_addr());
+    matches!(ends, (Ok(local), Ok(peer)) if local == peer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_reconnect_wait_grows_to_its_cap_and_is_never_zero() {
+        for failures in 1..40 {
+            let wait = reconnect_wait(failures);
+            assert!(wait <= RECONNECT_CAP && wait >= RECONNECT_START / 2, "{failures}: {wait:?}");
+        }
+        assert!((0..50).all(|_| reconnect_wait(1) <= RECONNECT_START));
+    }
+
+    #[tokio::test]
+    async fn a_socket_connected_to_itself_is_recognised() {
+        // Bind, then connect to the very address bound: TCP's simultaneous open to itself.
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = socket.local_addr().unwrap();
+        let stream = socket.connect(addr).await.unwrap();
+        assert!(is_self_connected(&stream));
+
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let other = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+        assert!(!is_self_connected(&other));
+    }
+
+    #[tokio::test]
+    async fn after_a_failed_connect_the_next_ones_fail_fast_until_the_wait_is_over() {
+        // A port nobody listens on.
+        let addr = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap();
+        let uri: Uri = format!("http://{addr}").parse().unwrap();
+        let mut connector = Connector::default();
+        let first = tower::Service::call(&mut connector, uri.clone()).await.unwrap_err();
+        assert!(!first.to_string().contains("not reconnecting"), "the first one is tried: {first}");
+        let second = tower::Service::call(&mut connector, uri.clone()).await.unwrap_err();
+        assert!(second.to_string().contains("not reconnecting"), "{second}");
+        assert_eq!(connector.attempts(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_dead_upstream_costs_a_few_connects_per_second_and_is_reached_soon_after_it_returns() {
+        use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+        let addr = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap();
+        let connector = Connector::default();
+        let channel =
+            Endpoint::from_shared(format!("http://{addr}")).unwrap().connect_with_connector_lazy(connector.clone());
+        let mut client = HealthClient::new(channel);
+        let (started, mut calls) = (Instant::now(), 0);
+        while started.elapsed() < Duration::from_secs(1) {
+            let refused = client.check(HealthCheckRequest::default()).await.unwrap_err();
+            assert_eq!(refused.code(), tonic::Code::Unavailable, "{refused}");
+            calls += 1;
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        // Waits of 25-50, 50-100, … ms, capped at 400-800: a handful per second, whatever the calls.
+        assert!(calls > 20 && connector.attempts() <= 10, "{calls} calls, {} connects", connector.attempts());
+
+        let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+        let (_reporter, health) = tonic_health::server::health_reporter();
+        let server = tokio::spawn(
+            tonic::transport::Server::builder()
+                .add_service(health)
+                .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
+        );
+        let back = Instant::now();
+        while client.check(HealthCheckRequest::default()).await.is_err() {
+            assert!(back.elapsed() < RECONNECT_CAP * 5, "not reached {:?} after it came back", back.elapsed());
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        server.abort();
+    }
 }

@@ -111,6 +111,10 @@ impl Rest {
         if status.code() == tonic::Code::Unauthenticated {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, challenge(None));
         }
+        if response.status().is_server_error() {
+            let cause = format!("{}: {}", mercato_kit::grpc::code_name(status.code()), status.message());
+            response.extensions_mut().insert(crate::policy::observe::FailureCause(cause));
+        }
         response
     }
 }

@@ -3,13 +3,17 @@
 //! A well-formed `X-Request-Id` is kept, anything else replaced; the id is put on the request
 //! (so it travels upstream as gRPC metadata) and echoed on the response. Every log line inside
 //! the request's span carries it.
+//!
+//! A failure of ours or of an upstream (HTTP 5xx, or a gRPC status that maps to one) is logged
+//! at warn with its cause, so that the 503s of an outage are visible at the default level —
+//! at most [`FAILURES_PER_SECOND`] lines a second, each saying how many were left out before it.
 
 use std::{
     fmt,
     pin::Pin,
-    sync::Arc,
+    sync::{Arc, Mutex},
     task::{Context, Poll},
-    time::Instant,
+    time::{Duration, Instant},
 };
 
 use http::{Request, Response};
@@ -20,11 +24,44 @@ use tracing::Instrument;
 
 use super::kind::Kind;
 
+/// Warn lines about failed requests per second, at most; the rest are counted.
+pub const FAILURES_PER_SECOND: u32 = 10;
+
+/// Why the edge answered a request with a failure, put on the response (never sent) by
+/// whoever made it, for the warn line.
+#[derive(Debug, Clone)]
+pub struct FailureCause(pub String);
+
 /// Edge RED metrics, by request kind and HTTP status.
 #[derive(Debug)]
 pub struct EdgeMetrics {
     requests: IntCounterVec,
     seconds: HistogramVec,
+    failure_log: Mutex<FailureLog>,
+}
+
+/// A one-second window of warn lines about failures.
+#[derive(Debug)]
+struct FailureLog {
+    window: Instant,
+    logged: u32,
+    suppressed: u64,
+}
+
+impl FailureLog {
+    /// Whether to log this failure, and how many were left out since the last line.
+    fn admit(&mut self, now: Instant) -> Option<u64> {
+        if now.duration_since(self.window) >= Duration::from_secs(1) {
+            self.window = now;
+            self.logged = 0;
+        }
+        if self.logged >= FAILURES_PER_SECOND {
+            self.suppressed += 1;
+            return None;
+        }
+        self.logged += 1;
+        Some(std::mem::take(&mut self.suppressed))
+    }
 }
 
 impl EdgeMetrics {
@@ -40,7 +77,8 @@ impl EdgeMetrics {
         )?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(seconds.clone()))?;
-        Ok(Self { requests, seconds })
+        let failure_log = Mutex::new(FailureLog { window: Instant::now(), logged: 0, suppressed: 0 });
+        Ok(Self { requests, seconds, failure_log })
     }
 }
 
@@ -99,10 +137,79 @@ where
                 metrics.requests.with_label_values(&[kind.label(), method.as_str(), status.as_str()]).inc();
                 metrics.seconds.with_label_values(&[kind.label()]).observe(elapsed.as_secs_f64());
                 let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
-                tracing::info!(status = status.as_u16(), micros, "request");
+                match failure_of(&response) {
+                    Some(cause) => {
+                        let admitted = metrics.failure_log.lock().ok().and_then(|mut log| log.admit(Instant::now()));
+                        if let Some(suppressed) = admitted {
+                            tracing::warn!(status = status.as_u16(), micros, cause, suppressed, "request failed");
+                        }
+                    }
+                    None => tracing::info!(status = status.as_u16(), micros, "request"),
+                }
                 Ok(response)
             }
             .instrument(span),
         )
+    }
+}
+
+/// The cause of a failed response: HTTP 5xx, or a gRPC answer whose status (in the headers of
+/// a trailers-only response) is one a client would see as the server's fault.
+fn failure_of<B>(response: &Response<B>) -> Option<String> {
+    let cause = response.extensions().get::<FailureCause>().map(|c| c.0.clone());
+    if response.status().is_server_error() {
+        return Some(cause.unwrap_or_else(|| response.status().to_string()));
+    }
+    let code = response.headers().get("grpc-status")?.to_str().ok()?.parse::<i32>().ok()?;
+    let code = tonic::Code::from_i32(code);
+    use tonic::Code as C;
+    if !matches!(
+        code,
+        C::Unknown
+            | C::DeadlineExceeded
+            | C::ResourceExhausted
+            | C::Unimplemented
+            | C::Internal
+            | C::Unavailable
+            | C::DataLoss
+    ) {
+        return None;
+    }
+    let message = response.headers().get("grpc-message").and_then(|m| m.to_str().ok()).unwrap_or_default();
+    Some(cause.unwrap_or_else(|| format!("{}: {message}", mercato_kit::grpc::code_name(code))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failure_lines_are_limited_per_second_and_say_how_many_were_left_out() {
+        let start = Instant::now();
+        let mut log = FailureLog { window: start, logged: 0, suppressed: 0 };
+        for _ in 0..FAILURES_PER_SECOND {
+            assert_eq!(log.admit(start), Some(0));
+        }
+        assert_eq!(log.admit(start), None);
+        assert_eq!(log.admit(start + Duration::from_millis(500)), None);
+        assert_eq!(log.admit(start + Duration::from_secs(1)), Some(2), "the next second says what was left out");
+    }
+
+    #[test]
+    fn server_errors_and_their_grpc_equivalents_are_failures() {
+        let response = |status: u16, grpc: Option<&str>| {
+            let mut builder = Response::builder().status(status);
+            if let Some(code) = grpc {
+                builder = builder.header("grpc-status", code).header("grpc-message", "upstream unavailable");
+            }
+            builder.body(()).unwrap()
+        };
+        assert!(failure_of(&response(503, None)).is_some());
+        assert_eq!(failure_of(&response(200, Some("14"))).as_deref(), Some("UNAVAILABLE: upstream unavailable"));
+        assert!(failure_of(&response(200, Some("5"))).is_none(), "NOT_FOUND is the caller's business");
+        assert!(failure_of(&response(404, None)).is_none());
+        let mut with_cause = response(503, None);
+        with_cause.extensions_mut().insert(FailureCause("catalog: connection refused".into()));
+        assert_eq!(failure_of(&with_cause).as_deref(), Some("catalog: connection refused"));
     }
 }

@@ -163,3 +163,30 @@ async fn upstream_urls_with_an_unsupported_scheme_a_bad_port_or_no_host_exit_78_
         assert!(line.is_some_and(|l| l.contains(why)), "{setting}: {why} missing: {stderr}");
     }
 }
+
+/// The 503s of an outage show at the default log level: a warn line per failed request (up
+/// to a limit per second) naming the cause, here the catalog nobody answers for.
+#[tokio::test]
+async fn an_upstream_outage_is_logged_at_warn_with_its_cause() {
+    let (catalog, identity) = (dead_url(), dead_url());
+    let args =
+        [&mercato_kit::testing::FREE_PORTS[..], &["--catalog-url", &catalog, "--identity-url", &identity][..]].concat();
+    let process = mercato_kit::testing::ServiceProcess::spawn(
+        env!("CARGO_BIN_EXE_gateway"),
+        &args,
+        std::time::Duration::from_secs(20),
+    )
+    .await
+    .unwrap();
+    let (code, body) = http_get(process.grpc_addr, &format!("/v1/products/{SEEDED_ID}")).await.unwrap();
+    assert_eq!(code, 503, "{body}");
+    let found = mercato_kit::testing::eventually(std::time::Duration::from_secs(5), "the warn line", || async {
+        process.log_lines().into_iter().find(|l| l.contains("request failed"))
+    })
+    .await;
+    let line: serde_json::Value = serde_json::from_str(&found).unwrap();
+    assert_eq!(line["level"], "WARN", "{found}");
+    assert_eq!(line["status"], 503, "{found}");
+    assert!(line["cause"].as_str().is_some_and(|c| c.starts_with("UNAVAILABLE")), "{found}");
+    process.terminate().unwrap();
+}

@@ -78,7 +78,9 @@ impl App {
 
 /// Opens the pool and runs every pending migration of `M`.
 pub async fn connect_and_migrate<M: MigratorTrait>(config: &DatabaseConfig) -> anyhow::Result<DatabaseConnection> {
-    let db = db::connect(config).await.context("connecting to the database")?;
+    // DbErr's message already holds sqlx's, which is also its source: as context, the chain
+    // would print the same sentence twice.
+    let db = db::connect(config).await.map_err(|e| anyhow::anyhow!("connecting to the database: {e}"))?;
     db::migrate::<M>(&db).await.context("running migrations")?;
     Ok(db)
 }

@@ -12,6 +12,8 @@ pub struct ServiceProcess {
     pub grpc_addr: std::net::SocketAddr,
     pub admin_addr: std::net::SocketAddr,
     lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    /// Reads the rest of stdout; done once the process has exited and its last line is in.
+    reader: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl ServiceProcess {
@@ -56,14 +58,14 @@ impl ServiceProcess {
         };
         // Keep draining stdout so the child never blocks on a full pipe.
         let sink = lines.clone();
-        tokio::spawn(async move {
+        let reader = tokio::spawn(async move {
             while let Ok(Some(line)) = reader.next_line().await {
                 if let Ok(mut all) = sink.lock() {
                     all.push(line);
                 }
             }
         });
-        Ok(Self { child, grpc_addr, admin_addr, lines })
+        Ok(Self { child, grpc_addr, admin_addr, lines, reader: Some(reader) })
     }
 
     /// Every stdout line so far.
@@ -86,12 +88,17 @@ impl ServiceProcess {
         Ok(())
     }
 
-    /// Waits for the process to exit, up to `deadline` (times the patience factor).
+    /// Waits for the process to exit, up to `deadline` (times the patience factor), and for
+    /// its last stdout lines to be read, so [`Self::log_lines`] has all of them.
     pub async fn wait(&mut self, deadline: Duration) -> anyhow::Result<std::process::ExitStatus> {
         let deadline = patience(deadline);
-        tokio::time::timeout(deadline, self.child.wait())
+        let status = tokio::time::timeout(deadline, self.child.wait())
             .await
-            .map_err(|_| anyhow::anyhow!("the process did not exit within {deadline:?}"))?
-            .map_err(Into::into)
+            .map_err(|_| anyhow::anyhow!("the process did not exit within {deadline:?}"))??;
+        if let Some(reader) = self.reader.take() {
+            // EOF follows the exit at once, unless something the process started holds stdout.
+            let _ = tokio::time::timeout(patience(Duration::from_secs(5)), reader).await;
+        }
+        Ok(status)
     }
 }

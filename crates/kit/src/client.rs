@@ -76,17 +76,9 @@ impl Backoff {
     }
 }
 
-impl Connector {
-    /// How many connects this connector has tried.
-    pub fn attempts(&self) -> u64 {
-        self.state.lock().map_or(0, |b| b.attempts)
-    }
-}
-
 /// `start × 2^(failures-1)`, capped, then between half and all of it: spread out, never zero.
 fn reconnect_wait(failures: u32) -> Duration {
-    let ceiling = RECONNECT_START.saturating_mul(1 << failures.saturating_sub(1).min(16)).min(RECONNECT_CAP);
-    ceiling.mul_f64(0.5 + rand::random::<f64>() * 0.5)
+    crate::backoff::exponential(RECONNECT_START, RECONNECT_CAP, failures).mul_f64(0.5 + rand::random::<f64>() * 0.5)
 }
 
 impl tower::Service<Uri> for Connector {
@@ -105,6 +97,11 @@ impl tower::Service<Uri> for Connector {
 }
 
 impl Connector {
+    /// How many connects this connector has tried.
+    pub fn attempts(&self) -> u64 {
+        self.state.lock().map_or(0, |b| b.attempts)
+    }
+
     /// A TCP connection to `uri`'s host and port, or at once an error while the backoff after
     /// a failed connect lasts.
     pub async fn dial(&self, uri: &Uri) -> io::Result<TcpStream> {

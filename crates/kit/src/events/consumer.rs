@@ -243,32 +243,35 @@ impl<E: Event, H: Handler<E>> Consumer<E, H> {
             return outcomes;
         }
         let mut outcomes = Vec::with_capacity(messages.len());
-        let mut admitted = Vec::with_capacity(messages.len());
+        let (mut admitted, mut ready) = (Vec::with_capacity(messages.len()), Vec::with_capacity(messages.len()));
         let mut ids = HashSet::with_capacity(messages.len());
         for message in messages {
             match self.admit(&message).await {
                 // The same event twice in one batch (a republish and its original): the
                 // first one's effect covers both.
-                Ok(ready) if !ids.insert(ready.event_id.clone()) => {
+                Ok(one) if !ids.insert(one.event_id.clone()) => {
                     ack(&message, AckKind::Ack).await;
                     outcomes.push(Handled::Duplicate);
                 }
-                Ok(ready) => admitted.push((message, ready)),
+                Ok(one) => {
+                    admitted.push(message);
+                    ready.push(one);
+                }
                 Err(outcome) => outcomes.push(outcome),
             }
         }
-        match self.handle_together(&admitted).await {
+        match self.handle(&ready).await {
             Ok(claimed) => {
                 let claimed = &claimed;
-                let acks = admitted.iter().map(|(message, ready)| async move {
+                let acks = admitted.iter().zip(&ready).map(|(message, one)| async move {
                     ack(message, AckKind::Ack).await;
-                    if claimed.contains(&ready.event_id) { Handled::Processed } else { Handled::Duplicate }
+                    if claimed.contains(&one.event_id) { Handled::Processed } else { Handled::Duplicate }
                 });
                 outcomes.extend(futures::future::join_all(acks).await);
             }
             Err(e) => {
                 tracing::debug!(consumer = self.name, error = %e, size = admitted.len(), "batch rolled back; handling its messages one by one");
-                for (message, _) in &admitted {
+                for message in &admitted {
                     outcomes.push(self.outcome(message).await);
                 }
             }
@@ -284,11 +287,8 @@ impl<E: Event, H: Handler<E>> Consumer<E, H> {
             Ok(ready) => ready,
             Err(outcome) => return outcome,
         };
-        let attempt = ready.attempt;
-        let event_id = ready.event_id.clone();
-        let correlation = ready.correlation.clone();
-        let result = scope::with(correlation, self.handle_once(ready.event, &event_id, attempt)).await;
-        self.settle(message, result, &event_id, attempt).await
+        let result = self.handle(std::slice::from_ref(&ready)).await.map(|claimed| !claimed.is_empty());
+        self.settle(message, result, &ready.event_id, ready.attempt).await
     }
 
     /// The checks that need no database: a replay meant for another consumer, attempts
@@ -359,31 +359,21 @@ impl<E: Event, H: Handler<E>> Consumer<E, H> {
         }
     }
 
-    /// Runs the handler in a write transaction that first claims the event for this consumer.
-    /// `Ok(false)`: it had been processed already, nothing was done.
-    async fn handle_once(&self, event: E, event_id: &str, attempt: u32) -> Result<bool, HandlerError> {
-        let txn = db::begin_write(&self.db).await?;
-        let claimed = self.claim(&txn, [event_id]).await?;
-        if claimed.is_empty() {
-            txn.rollback().await?;
-            return Ok(false);
-        }
-        let delivery = Delivery { txn: &txn, outbox: &self.outbox, event_id, attempt };
-        self.handler.handle(event, &delivery).await?;
-        self.outbox.commit(txn).await?;
-        Ok(true)
-    }
-
     /// Claims every event of `batch` in one statement, runs the handlers of those claimed
-    /// and commits once. Returns the ids claimed (the rest had been processed before).
-    async fn handle_together(&self, batch: &[(Message, Ready<E>)]) -> Result<HashSet<String>, HandlerError> {
+    /// and commits once: one write transaction, whether the batch is one message or many.
+    /// Returns the ids claimed (the rest had been processed before; nothing was done).
+    async fn handle(&self, batch: &[Ready<E>]) -> Result<HashSet<String>, HandlerError> {
+        if batch.is_empty() {
+            // Every message of the batch was settled by `admit`: no transaction to open.
+            return Ok(HashSet::new());
+        }
         let txn = db::begin_write(&self.db).await?;
-        let claimed = self.claim(&txn, batch.iter().map(|(_, ready)| ready.event_id.as_str())).await?;
+        let claimed = self.claim(&txn, batch.iter().map(|ready| ready.event_id.as_str())).await?;
         if claimed.is_empty() {
             txn.rollback().await?;
             return Ok(claimed);
         }
-        for (_, ready) in batch.iter().filter(|(_, ready)| claimed.contains(&ready.event_id)) {
+        for ready in batch.iter().filter(|ready| claimed.contains(&ready.event_id)) {
             let delivery =
                 Delivery { txn: &txn, outbox: &self.outbox, event_id: &ready.event_id, attempt: ready.attempt };
             // The event is cloned, not moved: if the batch fails, each message is handled

@@ -47,16 +47,7 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        manager
-            .create_index(
-                Index::create()
-                    .name("idx_outbox_aggregate")
-                    .table(Outbox::Table)
-                    .col(Outbox::Aggregate)
-                    .col(Outbox::Id)
-                    .to_owned(),
-            )
-            .await?;
+        manager.create_index(aggregate_index()).await?;
         manager
             .create_table(
                 Table::create()
@@ -114,21 +105,18 @@ impl MigrationTrait for UnsentIndexes {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .create_index(
-                Index::create()
-                    .name("idx_outbox_aggregate")
-                    .table(Outbox::Table)
-                    .col(Outbox::Aggregate)
-                    .col(Outbox::Id)
-                    .to_owned(),
-            )
-            .await?;
+        manager.create_index(aggregate_index()).await?;
         for index in ["idx_outbox_unsent_heads", "idx_outbox_unsent_id"] {
             manager.drop_index(Index::drop().name(index).table(Outbox::Table).to_owned()).await?;
         }
         Ok(())
     }
+}
+
+/// m0001's index of every row by aggregate, which m0002 replaces with a partial one (and its
+/// `down` puts back).
+fn aggregate_index() -> IndexCreateStatement {
+    Index::create().name("idx_outbox_aggregate").table(Outbox::Table).col(Outbox::Aggregate).col(Outbox::Id).to_owned()
 }
 
 /// The kit's migrations, in order; `mercato_kit::migrator!` runs them before a service's own.

@@ -425,8 +425,9 @@ fn event_headers(row: &outbox::Model) -> HeaderMap {
 /// Exponential backoff with full jitter: a random delay up to `start × 2^(failures-1)`,
 /// capped, so relays of many replicas do not retry in step.
 fn backoff(failures: u32) -> Duration {
-    let ceiling = BACKOFF_START.saturating_mul(1 << failures.saturating_sub(1).min(16)).min(BACKOFF_CAP);
-    ceiling.mul_f64(rand::random::<f64>()).max(Duration::from_millis(10))
+    crate::backoff::exponential(BACKOFF_START, BACKOFF_CAP, failures)
+        .mul_f64(rand::random::<f64>())
+        .max(Duration::from_millis(10))
 }
 
 #[cfg(test)]

@@ -36,7 +36,6 @@ const CONNECTION_WINDOW: u32 = 4 * 1024 * 1024;
 /// fails is dropped and the next call through its slot opens a new one.
 pub struct UnaryClient {
     authority: http::uri::Authority,
-    uri: Uri,
     /// Shared by the slots: one backoff per upstream, so a dead one costs a few connects per
     /// second in all, and no connection to itself.
     dialer: mercato_kit::client::Connector,
@@ -85,7 +84,7 @@ impl UnaryClient {
         }
         let authority = uri.authority().cloned().ok_or_else(|| anyhow::anyhow!("{url} names no host"))?;
         let slots = (0..connections.max(1)).map(|_| Arc::new(Slot::default())).collect();
-        Ok(Self { authority, uri, slots, next: AtomicUsize::new(0), dialer: Default::default() })
+        Ok(Self { authority, slots, next: AtomicUsize::new(0), dialer: Default::default() })
     }
 
     /// Calls `path` with `message` (an encoded protobuf request) and returns the encoded
@@ -149,7 +148,12 @@ impl UnaryClient {
     /// A new connection for `slot` and its generation; its driver forgets it when it ends.
     async fn connect(&self, slot: &Arc<Slot>) -> anyhow::Result<(u64, SendRequest<Bytes>)> {
         let address = self.authority.as_str();
-        let stream = tokio::time::timeout(CONNECT_TIMEOUT, self.dialer.dial(&self.uri))
+        let target = Uri::builder()
+            .scheme(http::uri::Scheme::HTTP)
+            .authority(self.authority.clone())
+            .path_and_query("/")
+            .build()?;
+        let stream = tokio::time::timeout(CONNECT_TIMEOUT, self.dialer.dial(&target))
             .await
             .map_err(|_| anyhow::anyhow!("connecting to {address} timed out after {CONNECT_TIMEOUT:?}"))??;
         let keepalive = socket2::TcpKeepalive::new().with_time(KEEPALIVE).with_interval(KEEPALIVE);

@@ -247,40 +247,33 @@ async fn write_loop(
 /// How long after `started` the outbox had no unsent row left.
 async fn all_sent(db: DatabaseConnection, started: Instant) -> anyhow::Result<Duration> {
     let until = Instant::now() + Duration::from_secs(120);
-    loop {
-        let row = db
-            .query_one_raw(sea_orm::Statement::from_string(
-                db.get_database_backend(),
-                "SELECT COUNT(*) AS n FROM outbox WHERE sent_at IS NULL",
-            ))
-            .await?
-            .context("COUNT returned nothing")?;
-        if row.try_get::<i64>("", "n")? == 0 {
-            return Ok(started.elapsed());
-        }
+    while count(&db, "SELECT COUNT(*) AS n FROM outbox WHERE sent_at IS NULL").await? > 0 {
         anyhow::ensure!(Instant::now() < until, "the relay did not publish the backlog within 2 minutes");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+    Ok(started.elapsed())
 }
 
 /// Waits until everything committed has been handled, so the next phase starts empty.
 async fn drain(effect: &Effect, db: &DatabaseConnection) -> anyhow::Result<()> {
     let until = Instant::now() + Duration::from_secs(120);
     loop {
-        let row = db
-            .query_one_raw(sea_orm::Statement::from_string(
-                db.get_database_backend(),
-                "SELECT COUNT(*) AS n FROM outbox",
-            ))
-            .await?
-            .context("COUNT returned nothing")?;
-        let written: i64 = row.try_get("", "n")?;
+        let written = count(db, "SELECT COUNT(*) AS n FROM outbox").await?;
         if effect.handled.load(Ordering::Relaxed) >= u64::try_from(written).unwrap_or(0) {
             return Ok(());
         }
         anyhow::ensure!(Instant::now() < until, "the pipeline did not catch up within 2 minutes");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// The `n` of a `SELECT COUNT(*) AS n …`.
+async fn count(db: &DatabaseConnection, sql: &str) -> anyhow::Result<i64> {
+    let row = db
+        .query_one_raw(sea_orm::Statement::from_string(db.get_database_backend(), sql))
+        .await?
+        .context("COUNT returned nothing")?;
+    Ok(row.try_get("", "n")?)
 }
 
 fn machine_cpu() -> Duration {

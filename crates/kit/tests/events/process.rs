@@ -74,15 +74,18 @@ async fn sigterm_finishes_the_messages_in_flight_and_none_comes_back(backend: Ba
         let payload = prost::Message::encode_to_vec(&Probed { n });
         js.publish_with_headers("probe.v1.probed", event, payload.into()).await.unwrap().await.unwrap();
     }
-    eventually(Duration::from_secs(20), "messages in flight", || async {
-        consumer_info(&js).await.filter(|info| info.num_ack_pending >= 4)
-    })
-    .await;
+    // In flight: handlers that have begun (delivered-but-unacked messages may still sit in
+    // the client's buffer, and those come back after CONSUMER_ACK_WAIT instead).
+    let started =
+        |process: &ServiceProcess| process.log_lines().iter().filter(|l| l.contains("probe handling")).count();
+    eventually(Duration::from_secs(20), "handlers in flight", || async { (started(&first) >= 2).then_some(()) }).await;
 
     first.terminate().unwrap();
     assert!(first.wait(Duration::from_secs(20)).await.unwrap().success(), "a clean exit after draining");
     let (done, _) = effects(&db).await;
-    assert!(done >= 4, "the messages in flight were finished: {done}");
+    let begun = i64::try_from(started(&first)).unwrap();
+    assert!(begun >= 2, "{begun}");
+    assert_eq!(done, begun, "every handler that had begun was finished and committed");
 
     // The rest, on a fresh process: nothing that was committed comes back as a duplicate.
     let second = probe(&db, &nats, "0s").await;

@@ -15,10 +15,8 @@ use crate::Catalog;
 #[derive(Debug)]
 pub struct TestCatalog {
     running: Running,
-    /// The broker this catalog (and its replicas) publish to.
-    pub nats: Option<TestNats>,
-    database_url: String,
-    identity_url: String,
+    /// The broker this catalog publishes to.
+    pub nats: TestNats,
 }
 
 impl TestCatalog {
@@ -32,34 +30,12 @@ impl TestCatalog {
     /// The same, with `extra` flags.
     pub async fn spawn_with(database: TestDatabase, identity_url: &str, extra: &[&str]) -> anyhow::Result<Self> {
         let nats = TestNats::start().await?;
-        let database_url = database.url().to_string();
         let mut args = service_args(Catalog::DEFAULTS.name, &database);
         args.extend(["--seed-on-start", "--identity-url", identity_url, "--nats-url", &nats.url()].map(str::to_string));
         args.extend(extra.iter().map(|a| a.to_string()));
         let running = Running::service::<Catalog>(args, Some(database)).await?;
         wait_ready(&running).await?;
-        Ok(Self { running, nats: Some(nats), database_url, identity_url: identity_url.to_string() })
-    }
-
-    /// Another catalog process's worth: a second replica on the same database and broker,
-    /// with `extra` flags. Stop it before the first.
-    pub async fn replica(&self, extra: &[&str]) -> anyhow::Result<Self> {
-        let nats = self.nats.as_ref().ok_or_else(|| anyhow::anyhow!("a replica of a replica"))?;
-        let mut args: Vec<String> = [Catalog::DEFAULTS.name].map(str::to_string).into();
-        args.extend(mercato_kit::testing::FREE_PORTS.map(str::to_string));
-        args.extend(
-            ["--database-url", &self.database_url, "--identity-url", &self.identity_url, "--nats-url", &nats.url()]
-                .map(str::to_string),
-        );
-        args.extend(extra.iter().map(|a| a.to_string()));
-        let running = Running::service::<Catalog>(args, None).await?;
-        wait_ready(&running).await?;
-        Ok(Self {
-            running,
-            nats: None,
-            database_url: self.database_url.clone(),
-            identity_url: self.identity_url.clone(),
-        })
+        Ok(Self { running, nats })
     }
 
     /// Triggers shutdown and waits (bounded) for catalog to drain and stop.

@@ -36,7 +36,11 @@ where
                 let mut messages = tokio::select! {
                     () = stop.wait() => return Ok(()),
                     messages = messages => match messages {
-                        Ok(messages) => { failures.reset(); messages }
+                        Ok(messages) => {
+                            failures.reset();
+                            tracing::info!(stream, subject = E::SUBJECT, "following the feed");
+                            messages
+                        }
                         Err(e) => {
                             if failures.record() {
                                 tracing::warn!(stream, subject = E::SUBJECT, error = format!("{e:#}"), "feed cannot start yet; retrying");

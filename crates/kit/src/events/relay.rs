@@ -10,17 +10,21 @@
 //!   another process on the same file stands by and takes over when the lease lapses.
 //! - A crash between publishing and marking re-publishes the rows: JetStream drops them by
 //!   `Nats-Msg-Id` within the duplicate window.
-//! - Within one round, rows are published pipelined and marked up to the first that failed;
-//!   if a later one did land, it is a duplicate next round. Only then (a failed publish whose
-//!   successor of the same aggregate succeeded) can a consumer see that aggregate out of order.
+//! - Within one round, rows of different aggregates are published pipelined, rows of one
+//!   aggregate one after another (each once its predecessor's ack is in): a row whose publish
+//!   failed holds back its aggregate's successors until a later round, so a consumer sees every
+//!   aggregate in commit order even across failures.
 
 use std::{
-    collections::{HashMap, HashSet},
+    collections::{HashMap, HashSet, VecDeque},
     sync::{Arc, Mutex},
     time::Duration,
 };
 
-use async_nats::{HeaderMap, jetstream::message::PublishMessage};
+use async_nats::{
+    HeaderMap,
+    jetstream::{context::PublishErrorKind, message::PublishMessage},
+};
 use chrono::Utc;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, EntityTrait, FromQueryResult,
@@ -73,6 +77,17 @@ pub struct Relay {
     holder: String,
     lease_until: Mutex<Option<Instant>>,
     metrics: EventMetrics,
+}
+
+/// What one wave of publishes did.
+#[derive(Default)]
+struct Wave {
+    acked: Vec<i64>,
+    /// The aggregates (queue indexes) whose row failed.
+    failed: Vec<usize>,
+    failure: Option<anyhow::Error>,
+    /// The failure was the broker's: stop the round.
+    broker_down: bool,
 }
 
 #[derive(Debug, FromQueryResult)]
@@ -238,36 +253,79 @@ impl Relay {
         Ok(mine)
     }
 
-    /// Publishes `rows` pipelined, in order; returns the ids acknowledged before the first
-    /// failure, and that failure.
+    /// Publishes `rows` (in id order) in waves: wave k holds the k-th row of each aggregate,
+    /// pipelined, and its acks are awaited before the next wave goes. So a row is never sent
+    /// before its predecessor of the same aggregate is in the stream, and a failed row stops
+    /// its aggregate (its successors wait for the next round) while the others go on.
+    /// Returns the ids acknowledged, and the first failure.
     async fn publish(&self, rows: &[&outbox::Model]) -> (Vec<i64>, Option<anyhow::Error>) {
-        let js = self.broker.jetstream();
-        let mut pending = Vec::with_capacity(rows.len());
-        let mut failure = None;
+        let mut queues: Vec<VecDeque<&outbox::Model>> = Vec::new();
+        let mut queue_of: HashMap<&str, usize> = HashMap::new();
         for row in rows {
+            let index = *queue_of.entry(row.aggregate.as_str()).or_insert_with(|| {
+                queues.push(VecDeque::new());
+                queues.len() - 1
+            });
+            queues[index].push_back(row);
+        }
+        let mut sent = Vec::with_capacity(rows.len());
+        let mut failure = None;
+        loop {
+            let wave: Vec<(usize, &outbox::Model)> =
+                queues.iter_mut().enumerate().filter_map(|(i, q)| q.pop_front().map(|row| (i, row))).collect();
+            if wave.is_empty() {
+                break;
+            }
+            let outcome = self.publish_wave(&wave).await;
+            sent.extend(outcome.acked);
+            for queue in outcome.failed {
+                queues[queue].clear();
+            }
+            if let Some(e) = outcome.failure {
+                failure.get_or_insert(e);
+            }
+            if outcome.broker_down {
+                break;
+            }
+        }
+        (sent, failure)
+    }
+
+    /// One wave: rows of distinct aggregates, sent pipelined, then every ack awaited.
+    async fn publish_wave(&self, wave: &[(usize, &outbox::Model)]) -> Wave {
+        let js = self.broker.jetstream();
+        let mut result = Wave::default();
+        let mut pending = Vec::with_capacity(wave.len());
+        for (queue, row) in wave {
             let message = PublishMessage::build()
                 .payload(row.payload.clone().into())
                 .headers(event_headers(row))
                 .message_id(row.event_id.as_str());
             match js.send_publish(row.subject.clone(), message).await {
-                Ok(ack) => pending.push((row.id, ack)),
+                Ok(ack) => pending.push((*queue, row.id, ack)),
                 Err(e) => {
-                    failure = Some(anyhow::Error::new(e).context(format!("publishing {}", row.subject)));
+                    // Nothing more can be sent on this connection now; the rest of the
+                    // wave (and its aggregates' successors) waits for the next round.
+                    result.failure = Some(anyhow::Error::new(e).context(format!("publishing {}", row.subject)));
+                    result.broker_down = true;
                     break;
                 }
             }
         }
-        let mut sent = Vec::with_capacity(pending.len());
-        for (id, ack) in pending {
-            if failure.is_some() {
-                break;
-            }
+        for (queue, id, ack) in pending {
             match ack.await {
-                Ok(_) => sent.push(id),
-                Err(e) => failure = Some(anyhow::Error::new(e).context("awaiting the JetStream ack")),
+                Ok(_) => result.acked.push(id),
+                Err(e) => {
+                    // A timeout or a broken connection is the broker's, not this row's: the
+                    // next wave would only wait as long again.
+                    let kind = e.kind();
+                    result.broker_down |= matches!(kind, PublishErrorKind::TimedOut | PublishErrorKind::BrokenPipe);
+                    result.failed.push(queue);
+                    result.failure.get_or_insert(anyhow::Error::new(e).context("awaiting the JetStream ack"));
+                }
             }
         }
-        (sent, failure)
+        result
     }
 
     /// Gauges and pruning, each at most at its own pace.

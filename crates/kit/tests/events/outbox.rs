@@ -2,7 +2,7 @@ use std::time::Duration;
 
 use mercato_kit::{
     db,
-    events::{StreamSpec, headers},
+    events::{Event, StreamSpec, headers},
     on_both_databases,
     testing::{Backend, eventually},
 };
@@ -122,6 +122,63 @@ async fn the_backlog_is_exported_while_nats_is_down_and_sent_rows_are_pruned_aft
     assert_eq!(relay.prune().await.unwrap(), 0);
 }
 
+/// A `Thing` with room for padding: the same subject and type, a bigger payload.
+#[derive(Clone, PartialEq, prost::Message)]
+struct Padded {
+    #[prost(string, tag = "1")]
+    key: String,
+    #[prost(int64, tag = "2")]
+    n: i64,
+    #[prost(string, tag = "3")]
+    pad: String,
+}
+
+impl Event for Padded {
+    const SUBJECT: &'static str = Thing::SUBJECT;
+    const TYPE: &'static str = Thing::TYPE;
+    fn aggregate(&self) -> String {
+        self.key.clone()
+    }
+}
+
+async fn a_failed_publish_holds_back_the_later_events_of_its_aggregate_and_no_other(backend: Backend) {
+    let h = Harness::new(backend).await;
+    let broker = h.events.broker();
+    broker.ensure_stream(STREAM).await.unwrap();
+    // The stream refuses a message over 1 KiB: one event of aggregate "a" cannot be published.
+    let mut config = broker.jetstream().get_stream(STREAM.name).await.unwrap().info().await.unwrap().config.clone();
+    config.max_message_size = 1024;
+    broker.jetstream().update_stream(&config).await.unwrap();
+    let txn = db::begin_write(&h.db).await.unwrap();
+    for (key, n, pad) in [("a", 1, 0), ("b", 2, 0), ("a", 3, 4096), ("b", 4, 0), ("a", 5, 0), ("b", 6, 0)] {
+        let event = Padded { key: key.into(), n, pad: "x".repeat(pad) };
+        h.events.outbox().publish(&txn, &event).await.unwrap();
+    }
+    h.events.outbox().commit(txn).await.unwrap();
+
+    let relay = h.events.relay();
+    let refused = relay.relay_once().await.expect_err("the oversized event is refused");
+    assert!(format!("{refused:#}").contains("ack"), "{refused:#}");
+    assert_eq!(stream_numbers(&h).await, [1, 2, 4, 6], "5 waits behind 3; b goes on");
+
+    config.max_message_size = -1;
+    broker.jetstream().update_stream(&config).await.unwrap();
+    let outcome = relay.relay_once().await.unwrap();
+    assert_eq!(outcome.published, 2);
+    assert_eq!(stream_numbers(&h).await, [1, 2, 4, 6, 3, 5], "a in commit order");
+}
+
+/// The numbers of the events in the stream, in stream order.
+async fn stream_numbers(h: &Harness) -> Vec<i64> {
+    let stream = h.events.broker().jetstream().get_stream(STREAM.name).await.unwrap();
+    let mut numbers = Vec::new();
+    for sequence in 1..=stream_messages(h, STREAM).await {
+        let message = stream.get_raw_message(sequence).await.unwrap();
+        numbers.push(<Thing as prost::Message>::decode(message.payload).unwrap().n);
+    }
+    numbers
+}
+
 async fn stream_messages(h: &Harness, spec: StreamSpec) -> u64 {
     match h.events.broker().jetstream().get_stream(spec.name).await {
         Ok(mut stream) => stream.info().await.map_or(0, |i| i.state.messages),
@@ -134,5 +191,6 @@ on_both_databases!(
     events_committed_while_nats_is_down_are_kept_and_published_when_it_returns,
     events_carry_their_id_type_producer_and_time,
     two_relays_on_one_database_publish_each_event_once_in_order_per_aggregate,
+    a_failed_publish_holds_back_the_later_events_of_its_aggregate_and_no_other,
     the_backlog_is_exported_while_nats_is_down_and_sent_rows_are_pruned_after_retention,
 );

@@ -4,16 +4,20 @@ use std::time::Duration;
 
 use async_nats::jetstream::stream::Stream;
 use mercato::catalog::v1::{self as pb, StockChangeReason, StockLevelChanged};
+use mercato_identity::testing::TestIdentity;
 use mercato_kit::{
     auth::service_token::Bearer,
     events::headers,
-    testing::{Backend, eventually, next, next_within},
+    testing::{Backend, ServiceProcess, TestDatabase, TestNats, eventually, next, next_within},
 };
 
-use crate::helpers::{create_product, on_both_databases, spawn_app, spawn_app_with};
+use crate::{
+    helpers::{CatalogClient, create_product, on_both_databases, spawn_app},
+    lifecycle::{SEEDED_ID, catalog_process},
+};
 
 async fn catalog_stream(app: &crate::helpers::TestApp) -> Stream {
-    let nats = app.test_catalog().nats.as_ref().unwrap();
+    let nats = &app.test_catalog().nats;
     let client = async_nats::connect(nats.url()).await.unwrap();
     let jetstream = async_nats::jetstream::new(client);
     eventually(Duration::from_secs(10), "the CATALOG stream", || async { jetstream.get_stream("CATALOG").await.ok() })
@@ -91,41 +95,60 @@ async fn a_reservation_publishes_each_products_new_level_once_with_the_request_i
     app.stop().await;
 }
 
-async fn a_change_on_one_replica_reaches_the_others_cache_and_watchers_within_a_second(backend: Backend) {
+async fn a_change_on_one_catalog_process_reaches_the_others_cache_and_watchers_within_a_second(backend: Backend) {
+    let identity = TestIdentity::spawn(Backend::Sqlite, &[]).await.unwrap();
+    let admin = identity.admin_token().await.unwrap();
+    let nats = TestNats::start().await.unwrap();
+    let db = TestDatabase::create(backend).await.unwrap();
     // A cache that would otherwise hold for a minute: only the event can refresh it in time.
-    let app = spawn_app_with(backend, &["--cache-ttl", "60s"]).await;
-    let id = create_product(&app, "EVT-REPLICA", 10).await;
-    let replica = app.test_catalog().replica(&["--cache-ttl", "60s"]).await.unwrap();
-    let channel = tonic::transport::Channel::from_shared(replica.url()).unwrap().connect().await.unwrap();
-    let mut on_replica = pb::catalog_service_client::CatalogServiceClient::with_interceptor(
-        channel,
-        Bearer::new(&app.admin_token).unwrap(),
-    );
-    let cached = on_replica.get_product(pb::GetProductRequest { id: id.clone() }).await.unwrap().into_inner();
-    assert_eq!(cached.product.unwrap().stock.unwrap().on_hand, 10);
+    let flags = ["--cache-ttl", "60s"];
+    let mut a = catalog_process(&db, &identity.url(), &nats.url(), &flags).await;
+    let mut b = catalog_process(&db, &identity.url(), &nats.url(), &flags).await;
+    // B follows new events only once its feed has started; a change before that is not news
+    // to it (its cache is filled after).
+    eventually(Duration::from_secs(10), "replica B following the stock feed", || async {
+        b.log_lines()
+            .iter()
+            .any(|l| l.contains("following the feed") && l.contains("stock_level_changed"))
+            .then_some(())
+    })
+    .await;
+    let client = |process: &ServiceProcess| {
+        let channel = tonic::transport::Channel::from_shared(format!("http://{}", process.grpc_addr)).unwrap();
+        pb::catalog_service_client::CatalogServiceClient::with_interceptor(
+            channel.connect_lazy(),
+            Bearer::new(&admin).unwrap(),
+        )
+    };
+    let (mut on_a, mut on_b) = (client(&a), client(&b));
+    let get = |client: &CatalogClient| {
+        let mut client = client.clone();
+        async move {
+            let product = client.get_product(pb::GetProductRequest { id: SEEDED_ID.into() }).await.ok()?;
+            Some(product.into_inner().product?.stock?.on_hand)
+        }
+    };
+    let before = get(&on_b).await.unwrap();
     let mut watch =
-        on_replica.watch_stock(pb::WatchStockRequest { product_id: id.clone() }).await.unwrap().into_inner();
-    assert_eq!(next(&mut watch).await.unwrap().unwrap().stock.unwrap().on_hand, 10);
+        on_b.watch_stock(pb::WatchStockRequest { product_id: SEEDED_ID.into() }).await.unwrap().into_inner();
+    assert_eq!(next(&mut watch).await.unwrap().unwrap().stock.unwrap().on_hand, before);
 
-    app.catalog().adjust_stock(pb::AdjustStockRequest { product_id: id.clone(), delta: 5 }).await.unwrap();
+    on_a.adjust_stock(pb::AdjustStockRequest { product_id: SEEDED_ID.into(), delta: 5 }).await.unwrap();
 
     let seen = next_within(&mut watch, Duration::from_secs(1)).await.unwrap().unwrap();
-    assert_eq!(seen.stock.unwrap().on_hand, 15, "the replica's watcher saw the other's change");
-    eventually(Duration::from_secs(1), "the replica's cache to drop the product", || {
-        let mut client = on_replica.clone();
-        let id = id.clone();
-        async move {
-            let product = client.get_product(pb::GetProductRequest { id }).await.ok()?.into_inner().product?;
-            (product.stock?.on_hand == 15).then_some(())
-        }
+    assert_eq!(seen.stock.unwrap().on_hand, before + 5, "B's watcher saw A's change");
+    eventually(Duration::from_secs(1), "B's cache to drop the product", || async {
+        (get(&on_b).await? == before + 5).then_some(())
     })
     .await;
     drop(watch);
-    replica.stop().await.unwrap();
-    app.stop().await;
+    for process in [&mut b, &mut a] {
+        process.terminate().unwrap();
+        assert!(process.wait(Duration::from_secs(15)).await.unwrap().success());
+    }
 }
 
 on_both_databases!(
     a_reservation_publishes_each_products_new_level_once_with_the_request_id,
-    a_change_on_one_replica_reaches_the_others_cache_and_watchers_within_a_second,
+    a_change_on_one_catalog_process_reaches_the_others_cache_and_watchers_within_a_second,
 );

@@ -12,7 +12,7 @@ use sea_orm::sqlx::{Connection, SqliteConnection};
 use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient};
 
 const BIN: &str = env!("CARGO_BIN_EXE_catalog");
-const SEEDED_ID: &str = "364dc957-51ca-4f13-889e-665df2d6633f";
+pub(crate) const SEEDED_ID: &str = "364dc957-51ca-4f13-889e-665df2d6633f";
 
 /// No broker: these tests are about the process, not its events (and must never reach the
 /// machine's own NATS on 4222).
@@ -205,13 +205,19 @@ async fn the_dlq_subcommand_lists_and_purges_this_services_dead_letters() {
     assert!(String::from_utf8_lossy(&table.stdout).contains("0 dead letter(s)"));
 }
 
-/// The catalog binary with its broker, as a process a test can kill.
-async fn catalog_process(db: &TestDatabase, identity_url: &str, nats_url: &str) -> ServiceProcess {
+/// The catalog binary with its broker and `extra` flags, as a process a test can kill.
+pub(crate) async fn catalog_process(
+    db: &TestDatabase,
+    identity_url: &str,
+    nats_url: &str,
+    extra: &[&str],
+) -> ServiceProcess {
     ServiceProcess::spawn(
         BIN,
         &[
             &FREE_PORTS[..],
             &["--database-url", db.url(), "--seed-on-start", "--identity-url", identity_url, "--nats-url", nats_url],
+            extra,
         ]
         .concat(),
         Duration::from_secs(20),
@@ -244,7 +250,7 @@ async fn events_committed_before_a_sigkill_are_published_exactly_once_after_the_
         }
     };
 
-    let first = catalog_process(&db, &identity.url(), &nats.url()).await;
+    let first = catalog_process(&db, &identity.url(), &nats.url(), &[]).await;
     adjust(&first, 150).await;
     // Killed the moment the last change committed: its relay is somewhere between publishing
     // and marking rows sent.
@@ -252,7 +258,7 @@ async fn events_committed_before_a_sigkill_are_published_exactly_once_after_the_
     let mut first = first;
     first.wait(Duration::from_secs(10)).await.unwrap();
 
-    let mut second = catalog_process(&db, &identity.url(), &nats.url()).await;
+    let mut second = catalog_process(&db, &identity.url(), &nats.url(), &[]).await;
     adjust(&second, 150).await;
 
     let jetstream = async_nats::jetstream::new(async_nats::connect(nats.url()).await.unwrap());

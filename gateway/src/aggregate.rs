@@ -7,6 +7,7 @@ use std::{fmt, sync::Arc, time::Duration};
 
 use futures::future::{BoxFuture, join_all};
 use http::HeaderMap;
+use mercato_kit::client::Idempotency;
 use prost_reflect::{DescriptorPool, DynamicMessage, MethodDescriptor};
 use serde_json::{Map, Value};
 use tonic::Status;
@@ -87,7 +88,9 @@ pub fn call(target: Target<'_>, name: &'static str, method: &str, request: Value
         let message = DynamicMessage::deserialize(method.input(), request)
             .map_err(|e| Status::internal(format!("aggregate request does not fit: {e}")))?;
         let path = upstream::method_path(&method)?;
-        let reply = upstream::unary(&client, &path, &method, &message, headers, budget).await?;
+        // Every part is a read.
+        let reply =
+            upstream::unary(&client, &path, &method, &message, headers, budget, Idempotency::Idempotent).await?;
         let mut json = serde_json::to_value(&reply).map_err(|e| Status::internal(format!("rendering: {e}")))?;
         Ok(match field {
             Some(field) => json.get_mut(field).map(Value::take).unwrap_or(Value::Array(Vec::new())),

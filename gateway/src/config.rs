@@ -6,6 +6,7 @@ use std::time::Duration;
 use clap::Parser;
 use mercato_kit::{
     CommonArgs, CommonConfig, ConfigError, Problems,
+    client::{DownstreamArgs, DownstreamConfig},
     config::{ServiceDefaults, check_http_url, check_upstream_url, parse_count, parse_duration},
 };
 
@@ -66,6 +67,8 @@ pub struct Cli {
     /// How long GET /v1/home waits for each part before leaving it out.
     #[arg(long, env = "AGGREGATE_PART_TIMEOUT", default_value = "800ms")]
     pub aggregate_part_timeout: String,
+    #[command(flatten)]
+    pub downstream: DownstreamArgs,
 }
 
 /// Validated gateway configuration.
@@ -82,6 +85,8 @@ pub struct Config {
     pub max_body_bytes: usize,
     pub max_header_bytes: usize,
     pub aggregate_part_timeout: Duration,
+    /// Bulkhead, breaker and retries of the calls to each upstream.
+    pub downstream: DownstreamConfig,
 }
 
 /// The bounded contexts this gateway routes to, each with its endpoint: what it proxies and
@@ -130,6 +135,7 @@ impl Cli {
             p.check("MAX_HEADER_BYTES (--max-header-bytes)", parse_count(&self.max_header_bytes, 1024, 1024 * 1024));
         let part =
             p.check("AGGREGATE_PART_TIMEOUT (--aggregate-part-timeout)", parse_duration(&self.aggregate_part_timeout));
+        let downstream = self.downstream.validate(&mut p);
         let cors_origins: Vec<String> =
             self.cors_origins.split(',').map(str::trim).filter(|o| !o.is_empty()).map(str::to_string).collect();
         for origin in &cors_origins {
@@ -159,6 +165,7 @@ impl Cli {
                 max_body_bytes: usize::try_from(body?).ok()?,
                 max_header_bytes: usize::try_from(header?).ok()?,
                 aggregate_part_timeout: part?,
+                downstream: downstream?,
             })
         })();
         p.finish(config)

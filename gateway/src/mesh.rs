@@ -13,7 +13,10 @@ use std::{
 };
 
 use futures::future::BoxFuture;
-use mercato_kit::{admin::ReadinessCheck, client};
+use mercato_kit::{
+    admin::ReadinessCheck,
+    client::{self, ClientMetrics, Downstream, DownstreamConfig},
+};
 use prost_reflect::{DescriptorPool, ServiceDescriptor};
 use tonic::{Status, transport::Channel};
 use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient};
@@ -67,11 +70,20 @@ pub fn is_public(service: &ServiceDescriptor) -> bool {
 }
 
 impl Mesh {
-    pub fn new(pool: DescriptorPool, upstreams: &Upstreams, connections: usize) -> anyhow::Result<Self> {
+    /// Channels and a unary client per upstream; the unary calls of each go through a
+    /// [`Downstream`] of `protection`, exporting into `metrics`.
+    pub fn new(
+        pool: DescriptorPool,
+        upstreams: &Upstreams,
+        connections: usize,
+        protection: DownstreamConfig,
+        metrics: &ClientMetrics,
+    ) -> anyhow::Result<Self> {
         let mut channels = HashMap::new();
         for (context, url) in &upstreams.0 {
             let list = (0..connections.max(1)).map(|_| client::channel(url)).collect::<anyhow::Result<Vec<_>>>()?;
-            let unary = Arc::new(UnaryClient::new(url, connections)?);
+            let downstream = Downstream::new(context, protection, metrics.clone());
+            let unary = Arc::new(UnaryClient::new(url, connections, downstream)?);
             channels.insert(*context, Connections { channels: list, next: AtomicUsize::new(0), unary });
         }
         let exposed = pool.services().filter(is_public).map(|s| s.full_name().to_string()).collect();

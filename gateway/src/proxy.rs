@@ -99,29 +99,11 @@ impl<B: http_body::Body> http_body::Body for NoSizeHint<B> {
 
 /// Sets `grpc-timeout` to the edge deadline unless the client asked for less.
 pub fn cap_deadline(headers: &mut http::HeaderMap, edge: Duration) {
-    let client = headers.get("grpc-timeout").and_then(|v| v.to_str().ok()).and_then(parse_grpc_timeout);
+    let client = headers.get("grpc-timeout").and_then(|v| v.to_str().ok()).and_then(mercato_kit::deadline::parse_grpc_timeout);
     let deadline = client.map_or(edge, |c| c.min(edge));
     if let Ok(value) = HeaderValue::from_str(&format!("{}m", deadline.as_millis().max(1))) {
         headers.insert("grpc-timeout", value);
     }
-}
-
-/// `grpc-timeout` values: an integer of at most 8 digits and a unit (H M S m u n).
-pub fn parse_grpc_timeout(raw: &str) -> Option<Duration> {
-    if raw.len() < 2 || raw.len() > 9 {
-        return None;
-    }
-    let (digits, unit) = raw.split_at(raw.len() - 1);
-    let value: u64 = digits.parse().ok()?;
-    Some(match unit {
-        "H" => Duration::from_secs(value.checked_mul(3600)?),
-        "M" => Duration::from_secs(value.checked_mul(60)?),
-        "S" => Duration::from_secs(value),
-        "m" => Duration::from_millis(value),
-        "u" => Duration::from_micros(value),
-        "n" => Duration::from_nanos(value),
-        _ => return None,
-    })
 }
 
 #[cfg(test)]
@@ -130,10 +112,6 @@ mod tests {
 
     #[test]
     fn deadlines_are_capped_at_the_edge() {
-        assert_eq!(parse_grpc_timeout("250m"), Some(Duration::from_millis(250)));
-        assert_eq!(parse_grpc_timeout("2S"), Some(Duration::from_secs(2)));
-        assert_eq!(parse_grpc_timeout("x"), None);
-        assert_eq!(parse_grpc_timeout("123456789S"), None);
         let mut headers = http::HeaderMap::new();
         cap_deadline(&mut headers, Duration::from_secs(30));
         assert_eq!(headers["grpc-timeout"], "30000m");

@@ -86,7 +86,17 @@ pub async fn handle(State(rest): State<Arc<Rest>>, req: Request<Body>) -> Respon
         Err(unserved) => return rest.error(&unserved.status(service.full_name())),
     };
     let headers = upstream::forward_headers(&parts.headers);
-    match upstream::unary(&client, &route.grpc_path, method, &message, headers, rest.timeout).await {
+    match upstream::unary(
+        &client,
+        &route.grpc_path,
+        method,
+        &message,
+        headers,
+        rest.timeout,
+        upstream::idempotency_of(&route.http_method),
+    )
+    .await
+    {
         Ok(reply) => match transcode::response_json(route, &reply) {
             Ok(json) => json_response(StatusCode::OK, json),
             Err(e) => rest.error(&e.to_status()),

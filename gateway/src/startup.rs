@@ -67,10 +67,17 @@ impl fmt::Debug for App {
 impl App {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let pool = DescriptorPool::decode(mercato::FILE_DESCRIPTOR_SET).context("decoding the descriptor set")?;
-        let mesh = Arc::new(Mesh::new(pool.clone(), &config.upstreams, config.upstream_connections)?);
+        let metrics = Metrics::new(config.common.service, config.common.version);
+        let client_metrics = client::ClientMetrics::register(metrics.registry());
+        let mesh = Arc::new(Mesh::new(
+            pool.clone(),
+            &config.upstreams,
+            config.upstream_connections,
+            config.downstream,
+            &client_metrics,
+        )?);
         let routes =
             Arc::new(RouteTable::from_pool(&pool, |s| mesh.is_exposed(s.full_name())).context("building REST routes")?);
-        let metrics = Metrics::new(config.common.service, config.common.version);
         let edge_metrics = Arc::new(EdgeMetrics::register(metrics.registry())?);
         let (lifecycle, health_service) = Lifecycle::new(config.common.shutdown);
         // Ready when every upstream it is configured with is: no list to keep in step.

@@ -19,7 +19,7 @@ use std::{
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use h2::client::SendRequest;
 use http::{HeaderMap, HeaderValue, Method, Request, Uri, header, uri::PathAndQuery};
-use tokio::time::Instant;
+use mercato_kit::client::{Connector, Downstream, Idempotency, retry};
 use tonic::{Code, Status};
 
 /// Same as the kit's gRPC channels: a dead peer is noticed within this time, not TCP's minutes.
@@ -33,12 +33,14 @@ const STREAM_WINDOW: u32 = 1024 * 1024;
 const CONNECTION_WINDOW: u32 = 4 * 1024 * 1024;
 
 /// Several lazily opened HTTP/2 connections to one upstream, used in turn; a connection that
-/// fails is dropped and the next call through its slot opens a new one.
+/// fails is dropped and the next call through its slot opens a new one. Every call goes
+/// through the upstream's [`Downstream`] (bulkhead, breaker, deadline, retries).
 pub struct UnaryClient {
     authority: http::uri::Authority,
     /// Shared by the slots: one backoff per upstream, so a dead one costs a few connects per
     /// second in all, and no connection to itself.
-    dialer: mercato_kit::client::Connector,
+    dialer: Connector,
+    downstream: Downstream,
     slots: Vec<Arc<Slot>>,
     next: AtomicUsize,
 }
@@ -48,6 +50,7 @@ impl fmt::Debug for UnaryClient {
         f.debug_struct("UnaryClient")
             .field("authority", &self.authority)
             .field("connections", &self.slots.len())
+            .field("downstream", &self.downstream.name())
             .finish_non_exhaustive()
     }
 }
@@ -77,49 +80,40 @@ impl Slot {
 
 impl UnaryClient {
     /// `url` is `http://host:port`; nothing is connected until the first call.
-    pub fn new(url: &str, connections: usize) -> anyhow::Result<Self> {
+    pub fn new(url: &str, connections: usize, downstream: Downstream) -> anyhow::Result<Self> {
         let uri: Uri = url.parse()?;
         if uri.scheme().is_some_and(|scheme| *scheme != http::uri::Scheme::HTTP) {
             anyhow::bail!("{url}: only plaintext (h2c) upstreams are supported; put TLS in the mesh's sidecars");
         }
         let authority = uri.authority().cloned().ok_or_else(|| anyhow::anyhow!("{url} names no host"))?;
         let slots = (0..connections.max(1)).map(|_| Arc::new(Slot::default())).collect();
-        Ok(Self { authority, slots, next: AtomicUsize::new(0), dialer: Default::default() })
+        Ok(Self { authority, slots, next: AtomicUsize::new(0), dialer: Connector::default(), downstream })
     }
 
     /// Calls `path` with `message` (an encoded protobuf request) and returns the encoded
     /// response, or the upstream's status. `headers` travel as metadata; `timeout` bounds the
-    /// whole call and is sent as `grpc-timeout`.
+    /// whole call, retries included, and what is left of it is sent as `grpc-timeout`.
     pub async fn call(
         &self,
         path: &PathAndQuery,
         headers: HeaderMap,
         message: Bytes,
         timeout: Duration,
+        idempotency: Idempotency,
     ) -> Result<Bytes, Status> {
-        let deadline = Instant::now() + timeout;
-        let call = async {
-            let mut retried = false;
-            loop {
-                let (slot, generation, sender) = self.sender().await?;
-                let remaining = deadline.saturating_duration_since(Instant::now());
-                let result = self.exchange(sender, path, headers.clone(), message.clone(), remaining).await;
-                if let Err(Failure::Connection(_)) = &result {
-                    slot.drop_connection(generation);
+        self.downstream
+            .call(idempotency, timeout, |left| {
+                let (headers, message) = (headers.clone(), message.clone());
+                async move {
+                    let (slot, generation, sender) = self.sender().await?;
+                    let result = self.exchange(sender, path, headers, message, left).await;
+                    if let Err(Failure::Connection(_)) = &result {
+                        slot.drop_connection(generation);
+                    }
+                    result.map_err(Failure::into_status)
                 }
-                match result {
-                    // The upstream never saw the call (a connection that had gone away, a
-                    // refused stream), so one more try on a fresh connection is safe even for
-                    // writes: an upstream restart costs no failed request.
-                    Err(failure) if failure.never_reached_upstream() && !retried => retried = true,
-                    result => return result.map_err(Failure::into_status),
-                }
-            }
-        };
-        match tokio::time::timeout_at(deadline, call).await {
-            Ok(result) => result,
-            Err(_) => Err(Status::deadline_exceeded(format!("no answer from upstream within {timeout:?}"))),
-        }
+            })
+            .await
     }
 
     async fn sender(&self) -> Result<(Arc<Slot>, u64, SendRequest<Bytes>), Status> {
@@ -137,8 +131,10 @@ impl UnaryClient {
         if let Some(current) = slot.current() {
             return Ok(current);
         }
-        let (generation, sender) =
-            self.connect(slot).await.map_err(|e| Status::unavailable(format!("upstream unavailable: {e}")))?;
+        let (generation, sender) = self
+            .connect(slot)
+            .await
+            .map_err(|e| retry::unsent(Status::unavailable(format!("upstream unavailable: {e}"))))?;
         if let Ok(mut ready) = slot.ready.lock() {
             *ready = Some((generation, sender.clone()));
         }
@@ -252,12 +248,16 @@ impl Failure {
         }
     }
 
+    /// The upstream never saw the call (a connection that had gone away, a refused stream):
+    /// marked so, it is tried again even when it is a write.
     fn into_status(self) -> Status {
-        match self {
+        let unsent = self.never_reached_upstream();
+        let status = match self {
             Failure::Connection(e) => Status::unavailable(format!("upstream unavailable: {e}")),
             Failure::Stream(e) => stream_status(&e),
             Failure::Status(status) => status,
-        }
+        };
+        if unsent { retry::unsent(status) } else { status }
     }
 }
 
@@ -360,14 +360,22 @@ mod tests {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         drop(listener);
-        let client = UnaryClient::new(&format!("http://{addr}"), 1).unwrap();
+        let client = UnaryClient::new(&format!("http://{addr}"), 1, downstream()).unwrap();
         let path = PathAndQuery::from_static("/x.Y/Z");
-        let status = client.call(&path, HeaderMap::new(), Bytes::new(), Duration::from_secs(5)).await.unwrap_err();
+        let status = client
+            .call(&path, HeaderMap::new(), Bytes::new(), Duration::from_secs(5), Idempotency::NotIdempotent)
+            .await
+            .unwrap_err();
         assert_eq!(status.code(), Code::Unavailable, "{status:?}");
     }
 
     #[test]
     fn tls_upstreams_are_refused_up_front() {
-        assert!(UnaryClient::new("https://catalog:50052", 1).is_err());
+        assert!(UnaryClient::new("https://catalog:50052", 1, downstream()).is_err());
+    }
+
+    fn downstream() -> Downstream {
+        let metrics = mercato_kit::client::ClientMetrics::register(&prometheus::Registry::new());
+        Downstream::new("test", mercato_kit::client::DownstreamConfig::default(), metrics)
     }
 }

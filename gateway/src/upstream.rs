@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use http::{HeaderMap, HeaderName, uri::PathAndQuery};
+use mercato_kit::client::Idempotency;
 use prost::Message as _;
 use prost_reflect::{DynamicMessage, MethodDescriptor};
 use tonic::{Status, metadata::MetadataMap, transport::Channel};
@@ -37,6 +38,17 @@ pub fn forward_metadata(headers: &HeaderMap) -> MetadataMap {
     MetadataMap::from_headers(forward_headers(headers))
 }
 
+/// What HTTP says of a verb (RFC 9110 §9.2.2): GET, HEAD, PUT, DELETE and OPTIONS may be
+/// repeated with no further effect; POST and PATCH may not.
+pub fn idempotency_of(verb: &http::Method) -> Idempotency {
+    use http::Method;
+    if [Method::GET, Method::HEAD, Method::PUT, Method::DELETE, Method::OPTIONS].contains(verb) {
+        Idempotency::Idempotent
+    } else {
+        Idempotency::NotIdempotent
+    }
+}
+
 pub fn method_path(method: &MethodDescriptor) -> Result<PathAndQuery, Status> {
     transcode::grpc_path(method).map_err(|_| Status::internal("method path is not a valid URI path"))
 }
@@ -62,8 +74,9 @@ pub async fn unary(
     message: &DynamicMessage,
     headers: HeaderMap,
     timeout: Duration,
+    idempotency: Idempotency,
 ) -> Result<DynamicMessage, Status> {
-    let reply = client.call(path, headers, message.encode_to_vec().into(), timeout).await?;
+    let reply = client.call(path, headers, message.encode_to_vec().into(), timeout, idempotency).await?;
     DynamicMessage::decode(method.output(), reply)
         .map_err(|e| Status::internal(format!("cannot decode the upstream response: {e}")))
 }

@@ -159,10 +159,17 @@ where
             request_id: Some(id.as_str().to_string()),
             traceparent: req.headers().get("traceparent").and_then(|v| v.to_str().ok()).map(str::to_string),
         };
+        // Calls the handler makes downstream give up when its caller does.
+        let deadline = req
+            .headers()
+            .get("grpc-timeout")
+            .and_then(|v| v.to_str().ok())
+            .and_then(crate::deadline::parse_grpc_timeout)
+            .map(|timeout| tokio::time::Instant::now() + timeout);
         let future = span.in_scope(|| self.inner.call(req));
         Box::pin(
             async move {
-                let response = scope::with(correlation, future).await;
+                let response = scope::with(correlation, crate::deadline::with(deadline, future)).await;
                 let mut response = match response {
                     Ok(response) => response,
                     Err(e) => {

@@ -8,6 +8,7 @@ pub mod backoff;
 pub mod client;
 pub mod config;
 pub mod db;
+pub mod deadline;
 pub mod domain;
 pub mod error;
 pub mod events;

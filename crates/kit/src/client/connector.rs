@@ -1,5 +1,5 @@
-//! Outbound gRPC channels with the settings every service-to-service call should have, and
-//! a connector that keeps a dead upstream from costing a connect per call.
+//! The TCP connector of every outbound connection: it keeps a dead upstream from costing a
+//! connect per call.
 //!
 //! - After a failed connect the channel fails fast (UNAVAILABLE) until a jittered,
 //!   exponentially growing wait has passed (capped at [`RECONNECT_CAP`], so a restarted
@@ -23,27 +23,12 @@ use std::{
 use http::Uri;
 use hyper_util::rt::TokioIo;
 use tokio::{net::TcpStream, time::Instant};
-use tonic::transport::{Channel, Endpoint};
 
-/// A dead peer is noticed within this many seconds instead of a TCP timeout's minutes.
-const KEEPALIVE: Duration = Duration::from_secs(20);
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// The first wait after a failed connect, doubling per failure up to the cap.
 const RECONNECT_START: Duration = Duration::from_millis(50);
 pub const RECONNECT_CAP: Duration = Duration::from_millis(800);
 /// Self-connects are rare; a few fresh attempts get a different source port.
 const SELF_CONNECT_ATTEMPTS: usize = 3;
-
-/// A lazily connecting channel to `url` (`http://host:port`): HTTP/2 keepalive, a connect
-/// timeout, TCP_NODELAY and [`Connector`]. Connecting lazily lets a service start before its
-/// dependencies.
-pub fn channel(url: &str) -> anyhow::Result<Channel> {
-    Ok(Endpoint::from_shared(url.to_string())?
-        .connect_timeout(CONNECT_TIMEOUT)
-        .http2_keep_alive_interval(KEEPALIVE)
-        .keep_alive_while_idle(true)
-        .connect_with_connector_lazy(Connector::default()))
-}
 
 /// TCP connects for one channel, with the backoff and self-connect guard of the module docs.
 #[derive(Debug, Clone, Default)]
@@ -107,7 +92,7 @@ impl Connector {
     pub async fn dial(&self, uri: &Uri) -> io::Result<TcpStream> {
         let waiting = self.state.lock().map(|b| b.wait().map(|wait| (wait, b.failures))).unwrap_or(None);
         if let Some((wait, failures)) = waiting {
-            return Err(io::Error::new(
+            return Err(NotConnected::error(
                 io::ErrorKind::ConnectionRefused,
                 format!("{uri}: not reconnecting for another {wait:?} after {failures} failed attempt(s)"),
             ));
@@ -116,9 +101,28 @@ impl Connector {
         if let Ok(mut backoff) = self.state.lock() {
             backoff.record(result.is_ok());
         }
-        result
+        result.map_err(|e| NotConnected::error(e.kind(), e.to_string()))
     }
 }
+
+/// A connect that failed (or was not tried): nothing of any call was sent, so the call is
+/// safe to retry (see [`super::retry::is_unsent`]).
+#[derive(Debug)]
+pub struct NotConnected(String);
+
+impl NotConnected {
+    fn error(kind: io::ErrorKind, message: String) -> io::Error {
+        io::Error::new(kind, Self(message))
+    }
+}
+
+impl std::fmt::Display for NotConnected {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for NotConnected {}
 
 async fn connect(uri: &Uri) -> io::Result<TcpStream> {
     let invalid = |what: &str| io::Error::new(io::ErrorKind::InvalidInput, format!("{uri}: {what}"));
@@ -157,6 +161,8 @@ pub fn is_self_connected(stream: &TcpStream) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use tonic::transport::Endpoint;
+
     use super::*;
 
     #[test]

@@ -99,7 +99,8 @@ impl<B: http_body::Body> http_body::Body for NoSizeHint<B> {
 
 /// Sets `grpc-timeout` to the edge deadline unless the client asked for less.
 pub fn cap_deadline(headers: &mut http::HeaderMap, edge: Duration) {
-    let client = headers.get("grpc-timeout").and_then(|v| v.to_str().ok()).and_then(mercato_kit::deadline::parse_grpc_timeout);
+    let client =
+        headers.get("grpc-timeout").and_then(|v| v.to_str().ok()).and_then(mercato_kit::deadline::parse_grpc_timeout);
     let deadline = client.map_or(edge, |c| c.min(edge));
     if let Ok(value) = HeaderValue::from_str(&format!("{}m", deadline.as_millis().max(1))) {
         headers.insert("grpc-timeout", value);

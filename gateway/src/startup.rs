@@ -126,11 +126,9 @@ impl App {
             })
             .service(dispatch);
 
-        let listener = TcpListener::bind(config.common.grpc_addr)
-            .await
+        let listener = mercato_kit::net::listen(config.common.grpc_addr)
             .with_context(|| format!("binding the edge listener on {}", config.common.grpc_addr))?;
-        let admin = TcpListener::bind(config.common.admin_addr)
-            .await
+        let admin = mercato_kit::net::listen(config.common.admin_addr)
             .with_context(|| format!("binding the admin listener on {}", config.common.admin_addr))?;
         Ok(Self {
             listener,

@@ -17,6 +17,7 @@ pub mod lifecycle;
 pub mod metrics;
 pub mod money;
 pub mod nats;
+pub mod net;
 pub mod process;
 pub mod reflection;
 pub mod request_id;

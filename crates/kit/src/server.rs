@@ -26,6 +26,19 @@ use crate::{
 
 /// Keepalive pings find dead peers (a pod that vanished) instead of holding their streams open.
 const HTTP2_KEEPALIVE: Duration = Duration::from_secs(30);
+/// Streams one connection may have open at once (hyper's default, stated).
+const MAX_STREAMS: u32 = 200;
+/// Streams a client may reset before this server accepted them, at once, before the server
+/// takes it for a rapid-reset attack and answers GOAWAY (h2's default is 20). A client whose
+/// calls time out while this process hangs (stopped, a long GC-like pause, CPU starved) resets
+/// every one of them, and they all arrive together when it resumes: at 20, a hang of a second
+/// under load cost the gateway a burst of 429s afterwards. The callers bound how many that can
+/// be (the kit's client: a bulkhead of in-flight calls, and a breaker that stops sending to a
+/// downstream that times out), so the limit is set above what they can send, and still far
+/// below what an attack needs.
+const MAX_PENDING_RESETS: usize = 1024;
+/// The largest header list a request may carry.
+const MAX_HEADER_LIST: u32 = 16 * 1024;
 
 /// A bound, not yet serving, server. See the module docs.
 pub struct Server {
@@ -62,11 +75,9 @@ impl KeySource for BoxedSource {
 impl Server {
     /// Binds both listeners.
     pub async fn bind(config: &CommonConfig) -> anyhow::Result<Self> {
-        let grpc_listener = TcpListener::bind(config.grpc_addr)
-            .await
+        let grpc_listener = crate::net::listen(config.grpc_addr)
             .with_context(|| format!("binding the gRPC listener on {}", config.grpc_addr))?;
-        let admin_listener = TcpListener::bind(config.admin_addr)
-            .await
+        let admin_listener = crate::net::listen(config.admin_addr)
             .with_context(|| format!("binding the admin listener on {}", config.admin_addr))?;
         let (lifecycle, health_service) = Lifecycle::new(config.shutdown);
         let mut routes = RoutesBuilder::default();
@@ -150,6 +161,9 @@ impl Server {
         let incoming = TcpIncoming::from(self.grpc_listener).with_nodelay(Some(true));
         let grpc = tonic::transport::Server::builder()
             .http2_keepalive_interval(Some(HTTP2_KEEPALIVE))
+            .max_concurrent_streams(MAX_STREAMS)
+            .http2_max_pending_accept_reset_streams(Some(MAX_PENDING_RESETS))
+            .http2_max_header_list_size(MAX_HEADER_LIST)
             // Caps every unary call (tonic takes the smaller of this and the caller's grpc-timeout).
             .timeout(self.request_timeout)
             // Outermost: request id, span and metrics cover everything below, refusals included.

@@ -229,8 +229,7 @@ impl Downstream {
             Ok(_) => "ok",
             Err(status) => code_name(status.code()),
         };
-        inner.metrics.attempts.with_label_values(&[inner.name, label]).inc();
-        guard.finish(outcome);
+        guard.finish(outcome, label);
         result
     }
 
@@ -261,9 +260,11 @@ struct AttemptGuard<'a> {
 }
 
 impl AttemptGuard<'_> {
-    fn finish(&mut self, outcome: Outcome) {
+    fn finish(&mut self, outcome: Outcome, label: &str) {
         if let Some(admitted) = self.admitted.take() {
-            let transition = self.downstream.inner.breaker.record(admitted, outcome);
+            let inner = &*self.downstream.inner;
+            inner.metrics.attempts.with_label_values(&[inner.name, label]).inc();
+            let transition = inner.breaker.record(admitted, outcome);
             self.downstream.note(transition);
         }
     }
@@ -271,8 +272,11 @@ impl AttemptGuard<'_> {
 
 impl Drop for AttemptGuard<'_> {
     fn drop(&mut self) {
-        let outcome = if Instant::now() >= self.deadline { Outcome::Failure } else { Outcome::Ignored };
-        self.finish(outcome);
+        if Instant::now() >= self.deadline {
+            self.finish(Outcome::Failure, "DEADLINE_EXCEEDED");
+        } else {
+            self.finish(Outcome::Ignored, "CANCELLED");
+        }
     }
 }
 

@@ -75,16 +75,25 @@ impl ServiceProcess {
 
     /// SIGKILL: a crash, with no chance to drain or flush.
     pub fn kill(&self) -> anyhow::Result<()> {
-        let pid = self.child.id().ok_or_else(|| anyhow::anyhow!("process already exited"))?;
-        let pid = nix::unistd::Pid::from_raw(i32::try_from(pid)?);
-        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL)?;
-        Ok(())
+        self.signal(nix::sys::signal::Signal::SIGKILL)
     }
 
     pub fn terminate(&self) -> anyhow::Result<()> {
+        self.signal(nix::sys::signal::Signal::SIGTERM)
+    }
+
+    /// SIGSTOP: a hang. The process keeps its sockets and answers nothing until [`Self::resume`].
+    pub fn pause(&self) -> anyhow::Result<()> {
+        self.signal(nix::sys::signal::Signal::SIGSTOP)
+    }
+
+    pub fn resume(&self) -> anyhow::Result<()> {
+        self.signal(nix::sys::signal::Signal::SIGCONT)
+    }
+
+    fn signal(&self, signal: nix::sys::signal::Signal) -> anyhow::Result<()> {
         let pid = self.child.id().ok_or_else(|| anyhow::anyhow!("process already exited"))?;
-        let pid = nix::unistd::Pid::from_raw(i32::try_from(pid)?);
-        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM)?;
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(i32::try_from(pid)?), signal)?;
         Ok(())
     }
 

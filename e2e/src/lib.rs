@@ -1,0 +1,84 @@
+//! The harness of the end-to-end tests: the workspace's real binaries (catalog, the gateway)
+//! as processes on free loopback ports, with identity in-process to sign tokens, so a test
+//! can kill, stop and resume a service as an operator's fault would.
+
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use mercato_identity::testing::TestIdentity;
+use mercato_kit::testing::{Backend, FREE_PORTS, ServiceProcess, TestDatabase, http_get};
+
+/// A product the bundled seed always has.
+pub const SEEDED_PRODUCT: &str = "364dc957-51ca-4f13-889e-665df2d6633f";
+
+/// How long a process may take to report serving.
+const START: Duration = Duration::from_secs(20);
+
+/// One of the workspace's binaries, built beside the tests by the same `cargo` run (`just
+/// test` builds them all; `cargo nextest run -p mercato-e2e` alone does not).
+pub fn binary(name: &str) -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    // target/<profile>/deps/<test> → target/<profile>/<name>
+    let dir = exe.parent().and_then(|deps| deps.parent()).ok_or_else(|| anyhow::anyhow!("no target directory"))?;
+    let path = dir.join(name);
+    anyhow::ensure!(path.exists(), "{} is not built: run `cargo build --workspace --bins` first", path.display());
+    Ok(path)
+}
+
+/// A port nobody listens on: the broker these tests never need (and must never find the
+/// machine's own NATS on 4222).
+pub fn dead_url(scheme: &str) -> String {
+    let addr = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr());
+    format!("{scheme}://{}", addr.map_or_else(|_| "127.0.0.1:9".to_string(), |a| a.to_string()))
+}
+
+/// identity (in-process), catalog and the gateway (processes) in front of it.
+#[derive(Debug)]
+pub struct Stack {
+    pub identity: TestIdentity,
+    pub catalog: ServiceProcess,
+    pub gateway: ServiceProcess,
+    _database: TestDatabase,
+}
+
+impl Stack {
+    /// Catalog on a fresh SQLite database with the seed, and a gateway with `gateway_flags`.
+    pub async fn start(gateway_flags: &[&str]) -> anyhow::Result<Self> {
+        let identity = TestIdentity::spawn(Backend::Sqlite, &[]).await?;
+        let database = TestDatabase::create(Backend::Sqlite).await?;
+        let identity_url = identity.url();
+        let nats = dead_url("nats");
+        let catalog_bin = binary("catalog")?;
+        let catalog_flags =
+            ["--database-url", database.url(), "--seed-on-start", "--identity-url", &identity_url, "--nats-url", &nats];
+        let catalog =
+            ServiceProcess::spawn(path_str(&catalog_bin)?, &[&FREE_PORTS[..], &catalog_flags].concat(), START).await?;
+        let catalog_url = format!("http://{}", catalog.grpc_addr);
+        let gateway_bin = binary("gateway")?;
+        let own =
+            ["--catalog-url", &catalog_url, "--identity-url", &identity_url, "--rate-limit-per-minute", "1000000"];
+        let gateway =
+            ServiceProcess::spawn(path_str(&gateway_bin)?, &[&FREE_PORTS[..], &own, gateway_flags].concat(), START)
+                .await?;
+        Ok(Self { identity, catalog, gateway, _database: database })
+    }
+
+    /// GET `path` at the gateway.
+    pub async fn get(&self, path: &str) -> anyhow::Result<(u16, String)> {
+        http_get(self.gateway.grpc_addr, path).await
+    }
+}
+
+fn path_str(path: &std::path::Path) -> anyhow::Result<&str> {
+    path.to_str().ok_or_else(|| anyhow::anyhow!("{} is not UTF-8", path.display()))
+}
+
+/// The sum of the series of `name` with `label` on the /metrics of the admin port at `admin`.
+pub async fn metric(admin: SocketAddr, name: &str, label: (&str, &str)) -> anyhow::Result<f64> {
+    let (_, text) = http_get(admin, "/metrics").await?;
+    let wanted = format!("{}=\"{}\"", label.0, label.1);
+    Ok(text
+        .lines()
+        .filter(|line| line.starts_with(&format!("{name}{{")) && line.contains(&wanted))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum())
+}

@@ -18,9 +18,11 @@ use mercato_kit::{
     Shutdown, admin,
     auth::{Verifier, jwks_client::IdentityJwks, verifier::MIN_KEY_REFRESH},
     client,
+    conn::{Acceptor, ServeLimits, Tracked},
     lifecycle::{Admin, Lifecycle},
     metrics::Metrics,
     reflection,
+    shed::ShedLayer,
 };
 use prost_reflect::DescriptorPool;
 use tokio::net::TcpListener;
@@ -33,7 +35,7 @@ use crate::{
     mesh::{Mesh, UpstreamReady},
     policy::{
         auth::EdgeAuthLayer,
-        kind::{Kind, Peer},
+        kind::{Kind, Peer, refuse},
         observe::{EdgeMetrics, ObserveLayer},
         ratelimit::{RateLimitLayer, RateLimiter, Sensitive},
     },
@@ -51,6 +53,7 @@ pub struct App {
     lifecycle: Lifecycle,
     metrics: Metrics,
     max_header_bytes: usize,
+    limits: ServeLimits,
 }
 
 impl fmt::Debug for App {
@@ -116,6 +119,8 @@ impl App {
             .layer(ObserveLayer(edge_metrics))
             // CORS answers preflights before anything needs a token.
             .layer(cors(&config.cors_origins))
+            // Beyond capacity, refuse before any work (token checks included) is done.
+            .layer(shed(config.common.limits.max_in_flight))
             // Authentication before rate limiting, so signed-in users get their own bucket.
             .layer(EdgeAuthLayer(verifier))
             .layer(RateLimitLayer {
@@ -137,6 +142,7 @@ impl App {
             lifecycle,
             metrics,
             max_header_bytes: config.max_header_bytes,
+            limits: config.common.limits,
         })
     }
 
@@ -153,47 +159,57 @@ impl App {
         let addrs = (self.addr(), self.admin_addr());
         let router = admin::router(self.lifecycle.readiness().clone(), self.metrics.clone(), Router::new());
         let admin = Admin { listener: self.admin, router };
-        let serving = serve(self.listener, self.edge, self.max_header_bytes, self.lifecycle.stop_accepting());
+        let acceptor = Acceptor::new(self.listener, self.limits.conn);
+        let serving = serve(acceptor, self.edge, self.max_header_bytes, self.lifecycle.stop_accepting());
         self.lifecycle.run(shutdown, addrs, admin, serving).await?;
         tracing::info!("stopped");
         Ok(())
     }
 }
 
+/// Streams one connection may have open at once; h2's own limits (resets pending accept: 20)
+/// stay at their defaults at the edge, which faces clients the mesh does not control.
+const MAX_STREAMS: u32 = 256;
+
 /// Accepts connections until `stop_accepting`, then waits for the open ones to finish their
 /// requests (the lifecycle bounds that wait).
 async fn serve(
-    listener: TcpListener,
+    mut acceptor: Acceptor,
     edge: EdgeService,
     max_header_bytes: usize,
     stop_accepting: Shutdown,
 ) -> anyhow::Result<()> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder.http1().max_buf_size(max_header_bytes.max(8192)).timer(hyper_util::rt::TokioTimer::new());
-    builder.http2().max_header_list_size(u32::try_from(max_header_bytes).unwrap_or(u32::MAX));
+    // The connection watchdog times the header read (and answers 408); hyper's own timer
+    // would close the connection without a word.
+    builder
+        .http1()
+        .max_buf_size(max_header_bytes.max(8192))
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(None);
+    builder
+        .http2()
+        .max_header_list_size(u32::try_from(max_header_bytes).unwrap_or(u32::MAX))
+        .max_concurrent_streams(MAX_STREAMS);
     let graceful = GracefulShutdown::new();
     loop {
-        let (stream, peer) = tokio::select! {
+        let conn = tokio::select! {
             () = stop_accepting.wait() => break,
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(e) => {
-                    // Out of file descriptors and the like: back off instead of spinning.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
+            conn = acceptor.accept() => conn,
         };
-        let _ = stream.set_nodelay(true);
+        let (peer, activity) = (conn.peer(), conn.activity());
         let edge = edge.clone();
         let service = tower::service_fn(move |req: Request<hyper::body::Incoming>| {
+            let in_flight = activity.begin();
             let mut req = req.map(Body::new);
             req.extensions_mut().insert(Peer(peer));
-            edge.clone().oneshot(req)
+            let call = edge.clone().oneshot(req);
+            async move {
+                let response = call.await?;
+                Ok::<_, Infallible>(response.map(|body| Tracked::new(body, Some(in_flight))))
+            }
         });
-        let connection =
-            builder.serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(service));
+        let connection = builder.serve_connection_with_upgrades(TokioIo::new(conn), TowerToHyperService::new(service));
         let watched = graceful.watch(connection.into_owned());
         tokio::spawn(async move {
             if let Err(e) = watched.await {
@@ -201,9 +217,27 @@ async fn serve(
             }
         });
     }
-    drop(listener);
+    drop(acceptor);
     graceful.shutdown().await;
     Ok(())
+}
+
+/// The edge's refusal beyond capacity: REST 503 with Retry-After, gRPC RESOURCE_EXHAUSTED.
+fn shed(limit: usize) -> ShedLayer<Body> {
+    ShedLayer::new(
+        limit,
+        Arc::new(|headers, limit| {
+            let why = format!("the gateway is at capacity ({limit} requests in progress); retry shortly");
+            let kind = Kind::of(headers);
+            let mut response = match kind {
+                Kind::Rest => refuse(kind, &tonic::Status::unavailable(why.clone())),
+                Kind::Grpc | Kind::GrpcWeb => refuse(kind, &tonic::Status::resource_exhausted(why.clone())),
+            };
+            response.headers_mut().insert(http::header::RETRY_AFTER, http::HeaderValue::from_static("1"));
+            response.extensions_mut().insert(crate::policy::observe::FailureCause(format!("shed: {why}")));
+            response
+        }),
+    )
 }
 
 /// Routes a request by its kind.

@@ -6,6 +6,7 @@ use std::{fmt, net::SocketAddr, str::FromStr, time::Duration};
 
 use crate::{
     auth::AuthSettings,
+    conn::{ServeArgs, ServeLimits},
     nats::{NatsArgs, NatsConfig},
     secret::Secret,
     telemetry::LogConfig,
@@ -77,6 +78,9 @@ pub struct CommonArgs {
 
     #[command(flatten)]
     pub nats: NatsArgs,
+
+    #[command(flatten)]
+    pub serve: ServeArgs,
 }
 
 /// Per-service defaults for the common flags.
@@ -104,6 +108,8 @@ pub struct CommonConfig {
     /// `None`: one per available CPU.
     pub worker_threads: Option<usize>,
     pub nats: NatsConfig,
+    /// Connections and requests in progress the server allows.
+    pub limits: ServeLimits,
 }
 
 /// Where keys come from, what tokens must say, and this service's own credentials.
@@ -178,6 +184,7 @@ impl CommonArgs {
         };
 
         let nats = self.nats.validate(problems);
+        let limits = self.serve.validate(problems);
 
         let (
             Some(grpc_addr),
@@ -190,6 +197,7 @@ impl CommonArgs {
             Some(request_timeout),
             Some(worker_threads),
             Some(nats),
+            Some(limits),
         ) = (
             grpc_addr,
             admin_addr,
@@ -201,6 +209,7 @@ impl CommonArgs {
             request_timeout,
             worker_threads,
             nats,
+            limits,
         )
         else {
             return None;
@@ -224,6 +233,7 @@ impl CommonArgs {
             },
             worker_threads,
             nats,
+            limits,
         })
     }
 }
@@ -462,6 +472,12 @@ mod tests {
                 nats_password: None,
                 nats_token: None,
             },
+            serve: ServeArgs {
+                max_in_flight: "0".into(),
+                header_read_timeout: "0s".into(),
+                idle_timeout: "forever".into(),
+                ..ServeArgs::default()
+            },
         };
         let defaults = ServiceDefaults { name: "t", version: "0", grpc_port: 1, admin_port: 2 };
         let mut problems = Problems::default();
@@ -476,7 +492,17 @@ mod tests {
         }
         .validate("t", &mut problems);
         let err = problems.finish(config.zip(db)).unwrap_err().to_string();
-        for needle in ["GRPC_ADDR", "DATABASE_URL", "DB_MAX_CONNECTIONS", "LOG_FORMAT", "WORKER_THREADS", "NATS_URL"] {
+        for needle in [
+            "GRPC_ADDR",
+            "DATABASE_URL",
+            "DB_MAX_CONNECTIONS",
+            "LOG_FORMAT",
+            "WORKER_THREADS",
+            "NATS_URL",
+            "MAX_IN_FLIGHT",
+            "HEADER_READ_TIMEOUT",
+            "IDLE_TIMEOUT",
+        ] {
             assert!(err.contains(needle), "{needle} missing from {err}");
         }
     }

@@ -102,7 +102,12 @@ impl CallRecord {
             | Code::Cancelled => {
                 tracing::debug!(code = code_name(code), micros, "rpc finished")
             }
-            _ => tracing::warn!(code = code_name(code), micros, "rpc failed"),
+            // An outage or an overload fails thousands of calls a second: a few lines say so.
+            _ => {
+                if let Some(suppressed) = self.metrics.failure_log.admit() {
+                    tracing::warn!(code = code_name(code), micros, suppressed, "rpc failed");
+                }
+            }
         }
     }
 }

@@ -22,6 +22,8 @@ pub struct GrpcMetrics {
     pub handled: IntCounterVec,
     pub handling_seconds: HistogramVec,
     pub in_flight: IntGaugeVec,
+    /// The warn lines about failed RPCs (a few a second).
+    pub failure_log: crate::log_budget::LogBudget,
 }
 
 impl Metrics {
@@ -54,6 +56,9 @@ impl Metrics {
     }
 }
 
+/// Warn lines about failed RPCs per second; the next says how many were left out.
+const FAILURE_LINES_PER_SECOND: u32 = 10;
+
 impl GrpcMetrics {
     fn register(registry: &Registry) -> Self {
         let labels = ["grpc_service", "grpc_method"];
@@ -77,6 +82,7 @@ impl GrpcMetrics {
             handled: handled.expect("valid metric"),
             handling_seconds: handling_seconds.expect("valid metric"),
             in_flight: in_flight.expect("valid metric"),
+            failure_log: crate::log_budget::LogBudget::per_second(FAILURE_LINES_PER_SECOND),
         };
         for c in [
             Box::new(metrics.started.clone()) as Box<dyn prometheus::core::Collector>,

@@ -8,7 +8,7 @@ use std::{convert::Infallible, net::SocketAddr, sync::Arc, time::Duration};
 use anyhow::Context as _;
 use axum::Router;
 use tokio::net::TcpListener;
-use tonic::{body::Body, server::NamedService, service::RoutesBuilder, transport::server::TcpIncoming};
+use tonic::{body::Body, server::NamedService, service::RoutesBuilder};
 use tower::Service;
 
 use crate::{
@@ -16,10 +16,12 @@ use crate::{
     auth::{AuthLayer, KeySource, Verifier, jwks_client::IdentityJwks, verifier::MIN_KEY_REFRESH},
     client,
     config::{AuthConfig, CommonConfig},
+    conn::{Acceptor, Conn, ServeLimits, TrackLayer},
     grpc::ObserveLayer,
     lifecycle::{Admin, Lifecycle},
     metrics::Metrics,
     reflection,
+    shed::ShedLayer,
     shutdown::Shutdown,
     worker::Workers,
 };
@@ -43,6 +45,7 @@ const MAX_HEADER_LIST: u32 = 16 * 1024;
 /// A bound, not yet serving, server. See the module docs.
 pub struct Server {
     request_timeout: Duration,
+    limits: ServeLimits,
     grpc_listener: TcpListener,
     admin_listener: TcpListener,
     routes: RoutesBuilder,
@@ -84,6 +87,7 @@ impl Server {
         routes.add_service(health_service);
         Ok(Self {
             request_timeout: config.request_timeout,
+            limits: config.limits,
             grpc_listener,
             admin_listener,
             routes,
@@ -158,7 +162,7 @@ impl Server {
 
         let addrs = (self.grpc_addr(), self.admin_addr());
         let stop_accepting = self.lifecycle.stop_accepting();
-        let incoming = TcpIncoming::from(self.grpc_listener).with_nodelay(Some(true));
+        let incoming = accepting(Acceptor::new(self.grpc_listener, self.limits.conn));
         let grpc = tonic::transport::Server::builder()
             .http2_keepalive_interval(Some(HTTP2_KEEPALIVE))
             .max_concurrent_streams(MAX_STREAMS)
@@ -166,8 +170,13 @@ impl Server {
             .http2_max_header_list_size(MAX_HEADER_LIST)
             // Caps every unary call (tonic takes the smaller of this and the caller's grpc-timeout).
             .timeout(self.request_timeout)
-            // Outermost: request id, span and metrics cover everything below, refusals included.
+            // Outermost: the connection's watchdog knows a request is in flight until its
+            // response is sent.
+            .layer(TrackLayer)
+            // Request id, span and metrics cover everything below, refusals included.
             .layer(ObserveLayer::new(self.metrics.grpc.clone()))
+            // Beyond capacity, refuse before any work (token checks included) is done.
+            .layer(ShedLayer::grpc(self.limits.max_in_flight))
             // Then authentication: a bad token never reaches a handler.
             .layer(AuthLayer::new(verifier))
             .add_routes(self.routes.routes())
@@ -177,4 +186,9 @@ impl Server {
         let admin = Admin { listener: self.admin_listener, router };
         self.lifecycle.run(shutdown, addrs, admin, serving).await
     }
+}
+
+/// The accepted connections as the stream tonic serves.
+pub fn accepting(acceptor: Acceptor) -> impl futures::Stream<Item = std::io::Result<Conn>> {
+    futures::stream::unfold(acceptor, |mut acceptor| async move { Some((Ok(acceptor.accept().await), acceptor)) })
 }

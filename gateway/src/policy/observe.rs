@@ -11,13 +11,16 @@
 use std::{
     fmt,
     pin::Pin,
-    sync::{Arc, Mutex},
+    sync::Arc,
     task::{Context, Poll},
-    time::{Duration, Instant},
+    time::Instant,
 };
 
 use http::{Request, Response};
-use mercato_kit::request_id::{self, RequestId};
+use mercato_kit::{
+    log_budget::LogBudget,
+    request_id::{self, RequestId},
+};
 use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
 use tower::{Layer, Service};
 use tracing::Instrument;
@@ -37,31 +40,7 @@ pub struct FailureCause(pub String);
 pub struct EdgeMetrics {
     requests: IntCounterVec,
     seconds: HistogramVec,
-    failure_log: Mutex<FailureLog>,
-}
-
-/// A one-second window of warn lines about failures.
-#[derive(Debug)]
-struct FailureLog {
-    window: Instant,
-    logged: u32,
-    suppressed: u64,
-}
-
-impl FailureLog {
-    /// Whether to log this failure, and how many were left out since the last line.
-    fn admit(&mut self, now: Instant) -> Option<u64> {
-        if now.duration_since(self.window) >= Duration::from_secs(1) {
-            self.window = now;
-            self.logged = 0;
-        }
-        if self.logged >= FAILURES_PER_SECOND {
-            self.suppressed += 1;
-            return None;
-        }
-        self.logged += 1;
-        Some(std::mem::take(&mut self.suppressed))
-    }
+    failure_log: LogBudget,
 }
 
 impl EdgeMetrics {
@@ -77,7 +56,7 @@ impl EdgeMetrics {
         )?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(seconds.clone()))?;
-        let failure_log = Mutex::new(FailureLog { window: Instant::now(), logged: 0, suppressed: 0 });
+        let failure_log = LogBudget::per_second(FAILURES_PER_SECOND);
         Ok(Self { requests, seconds, failure_log })
     }
 }
@@ -139,8 +118,7 @@ where
                 let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
                 match failure_of(&response) {
                     Some(cause) => {
-                        let admitted = metrics.failure_log.lock().ok().and_then(|mut log| log.admit(Instant::now()));
-                        if let Some(suppressed) = admitted {
+                        if let Some(suppressed) = metrics.failure_log.admit() {
                             tracing::warn!(status = status.as_u16(), micros, cause, suppressed, "request failed");
                         }
                     }
@@ -182,18 +160,6 @@ fn failure_of<B>(response: &Response<B>) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn failure_lines_are_limited_per_second_and_say_how_many_were_left_out() {
-        let start = Instant::now();
-        let mut log = FailureLog { window: start, logged: 0, suppressed: 0 };
-        for _ in 0..FAILURES_PER_SECOND {
-            assert_eq!(log.admit(start), Some(0));
-        }
-        assert_eq!(log.admit(start), None);
-        assert_eq!(log.admit(start + Duration::from_millis(500)), None);
-        assert_eq!(log.admit(start + Duration::from_secs(1)), Some(2), "the next second says what was left out");
-    }
 
     #[test]
     fn server_errors_and_their_grpc_equivalents_are_failures() {

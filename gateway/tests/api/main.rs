@@ -4,6 +4,7 @@
 
 mod helpers;
 
+mod connections;
 mod edge;
 mod grpc;
 mod rest;

@@ -37,6 +37,36 @@ async fn bad_config_exits_non_zero_naming_every_problem_before_binding() {
     assert!(!String::from_utf8_lossy(&output.stdout).contains("serving"));
 }
 
+type Stock = StockServiceClient<tonic::codegen::InterceptedService<tonic::transport::Channel, Bearer>>;
+
+/// Holds SQLite's write lock from outside (until the returned connection rolls back), so a
+/// reservation `id` made now is genuinely in flight; returns once the process reports it is.
+async fn reservation_in_flight(
+    process: &ServiceProcess,
+    db: &TestDatabase,
+    mut stock: Stock,
+    id: &str,
+) -> (SqliteConnection, tokio::task::JoinHandle<Result<tonic::Response<pb::ReserveStockResponse>, tonic::Status>>) {
+    let mut blocker = SqliteConnection::connect(db.url()).await.unwrap();
+    sea_orm::sqlx::query("BEGIN IMMEDIATE").execute(&mut blocker).await.unwrap();
+    let request = pb::ReserveStockRequest {
+        reservation_id: id.into(),
+        order_id: "order-1".into(),
+        lines: vec![pb::StockLine { product_id: SEEDED_ID.into(), quantity: 1 }],
+    };
+    let in_flight = tokio::spawn(async move { stock.reserve_stock(request).await });
+    let admin = process.admin_addr;
+    eventually(Duration::from_secs(5), "the reservation to be in flight", || async move {
+        let (_, metrics) = http_get(admin, "/metrics").await.ok()?;
+        metrics
+            .lines()
+            .any(|l| l.starts_with("grpc_server_in_flight") && l.contains("ReserveStock") && l.ends_with(" 1"))
+            .then_some(())
+    })
+    .await;
+    (blocker, in_flight)
+}
+
 #[tokio::test]
 async fn sigterm_reports_not_serving_lets_the_in_flight_call_finish_and_exits_zero() {
     let identity = TestIdentity::spawn(Backend::Sqlite, &[]).await.unwrap();
@@ -76,28 +106,9 @@ async fn sigterm_reports_not_serving_lets_the_in_flight_call_finish_and_exits_ze
         .into_inner();
     assert_eq!(next(&mut watch).await.unwrap().unwrap().status, ServingStatus::Serving as i32);
 
-    // Hold SQLite's write lock from outside, so the next reservation is genuinely in flight.
-    let mut blocker = SqliteConnection::connect(db.url()).await.unwrap();
-    sea_orm::sqlx::query("BEGIN IMMEDIATE").execute(&mut blocker).await.unwrap();
-    let mut stock = StockServiceClient::with_interceptor(channel.clone(), Bearer::new(&service_token).unwrap());
-    let in_flight = tokio::spawn(async move {
-        stock
-            .reserve_stock(pb::ReserveStockRequest {
-                reservation_id: "in-flight".into(),
-                order_id: "order-1".into(),
-                lines: vec![pb::StockLine { product_id: SEEDED_ID.into(), quantity: 1 }],
-            })
-            .await
-    });
+    let stock = StockServiceClient::with_interceptor(channel.clone(), Bearer::new(&service_token).unwrap());
+    let (mut blocker, in_flight) = reservation_in_flight(&process, &db, stock, "in-flight").await;
     let admin = process.admin_addr;
-    eventually(Duration::from_secs(5), "the reservation to be in flight", || async move {
-        let (_, metrics) = http_get(admin, "/metrics").await.ok()?;
-        metrics
-            .lines()
-            .any(|l| l.starts_with("grpc_server_in_flight") && l.contains("ReserveStock") && l.ends_with(" 1"))
-            .then_some(())
-    })
-    .await;
 
     process.terminate().unwrap();
     let status = next_within(&mut watch, Duration::from_secs(5)).await.unwrap().unwrap();
@@ -279,3 +290,39 @@ async fn events_committed_before_a_sigkill_are_published_exactly_once_after_the_
 }
 
 mercato_kit::on_both_databases!(events_committed_before_a_sigkill_are_published_exactly_once_after_the_restart);
+
+/// Beyond `--max-in-flight`, a call is refused at once instead of waiting behind the others;
+/// the admitted ones finish, and capacity freed is capacity given.
+#[tokio::test]
+async fn beyond_its_capacity_a_call_is_refused_at_once_with_resource_exhausted() {
+    let identity = TestIdentity::spawn(Backend::Sqlite, &[]).await.unwrap();
+    let service_token = identity.service_token("orders").await.unwrap();
+    let db = TestDatabase::create(Backend::Sqlite).await.unwrap();
+    let nowhere = unused_nats_url();
+    let process = ServiceProcess::spawn(
+        BIN,
+        &[
+            &FREE_PORTS[..],
+            &["--database-url", db.url(), "--seed-on-start", "--identity-url", &identity.url()],
+            &["--nats-url", &nowhere, "--max-in-flight", "1"],
+        ]
+        .concat(),
+        Duration::from_secs(20),
+    )
+    .await
+    .unwrap();
+    let channel =
+        tonic::transport::Channel::from_shared(format!("http://{}", process.grpc_addr)).unwrap().connect_lazy();
+    let mut stock = StockServiceClient::with_interceptor(channel.clone(), Bearer::new(&service_token).unwrap());
+    let (mut blocker, in_flight) = reservation_in_flight(&process, &db, stock.clone(), "held").await;
+
+    let lookup = pb::GetReservationRequest { reservation_id: "held".into() };
+    let refused = stock.get_reservation(lookup.clone()).await.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::ResourceExhausted, "{refused:?}");
+    assert!(refused.message().contains("capacity"), "{refused:?}");
+
+    sea_orm::sqlx::query("ROLLBACK").execute(&mut blocker).await.unwrap();
+    in_flight.await.unwrap().expect("the admitted call completes");
+    stock.get_reservation(lookup).await.expect("capacity freed is capacity given");
+    process.terminate().unwrap();
+}

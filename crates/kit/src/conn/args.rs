@@ -1,0 +1,84 @@
+//! The flags every server takes for what it lets callers hold: connections, their idle and
+//! header-read time, and requests in progress.
+
+use std::time::Duration;
+
+use super::{ConnLimits, Timeouts};
+use crate::config::{Problems, parse_count, parse_duration};
+
+/// Raw strings, checked in [`ServeArgs::validate`].
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServeArgs {
+    /// Requests worked on at once; one more is refused at once (gRPC RESOURCE_EXHAUSTED, REST
+    /// 503 with Retry-After) rather than queued.
+    #[arg(long, global = true, env = "MAX_IN_FLIGHT", default_value = "1024")]
+    pub max_in_flight: String,
+    /// Open connections in all; more are closed as soon as they are accepted. Keep it below
+    /// the process's open-file limit (`ulimit -n`), with room for its own files and upstreams.
+    #[arg(long, global = true, env = "MAX_CONNECTIONS", default_value = "10000")]
+    pub max_connections: String,
+    /// Open connections from one client IP (behind a proxy that hides client IPs, raise it to
+    /// MAX_CONNECTIONS).
+    #[arg(long, global = true, env = "MAX_CONNECTIONS_PER_IP", default_value = "1000")]
+    pub max_connections_per_ip: String,
+    /// How long a connection may take to send its first request, and an HTTP/1 request its
+    /// headers (then 408); slower ones are closed.
+    #[arg(long, global = true, env = "HEADER_READ_TIMEOUT", default_value = "10s")]
+    pub header_read_timeout: String,
+    /// How long a connection may stay open with no request in progress.
+    #[arg(long, global = true, env = "IDLE_TIMEOUT", default_value = "120s")]
+    pub idle_timeout: String,
+}
+
+impl Default for ServeArgs {
+    fn default() -> Self {
+        Self {
+            max_in_flight: "1024".into(),
+            max_connections: "10000".into(),
+            max_connections_per_ip: "1000".into(),
+            header_read_timeout: "10s".into(),
+            idle_timeout: "120s".into(),
+        }
+    }
+}
+
+/// What a server lets its callers hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServeLimits {
+    pub max_in_flight: usize,
+    pub conn: ConnLimits,
+}
+
+impl Default for ServeLimits {
+    fn default() -> Self {
+        Self { max_in_flight: 1024, conn: ConnLimits::default() }
+    }
+}
+
+impl ServeArgs {
+    pub fn validate(&self, p: &mut Problems) -> Option<ServeLimits> {
+        let in_flight = p.check("MAX_IN_FLIGHT (--max-in-flight)", parse_count(&self.max_in_flight, 1, 1_000_000));
+        let total = p.check("MAX_CONNECTIONS (--max-connections)", parse_count(&self.max_connections, 1, 10_000_000));
+        let per_ip = p.check(
+            "MAX_CONNECTIONS_PER_IP (--max-connections-per-ip)",
+            parse_count(&self.max_connections_per_ip, 1, 10_000_000),
+        );
+        let header = p.check(
+            "HEADER_READ_TIMEOUT (--header-read-timeout)",
+            parse_duration(&self.header_read_timeout).and_then(positive),
+        );
+        let idle = p.check("IDLE_TIMEOUT (--idle-timeout)", parse_duration(&self.idle_timeout).and_then(positive));
+        Some(ServeLimits {
+            max_in_flight: usize::try_from(in_flight?).ok()?,
+            conn: ConnLimits {
+                max_connections: usize::try_from(total?).ok()?,
+                max_per_ip: usize::try_from(per_ip?).ok()?,
+                timeouts: Timeouts { header: header?, idle: idle? },
+            },
+        })
+    }
+}
+
+fn positive(d: Duration) -> Result<Duration, String> {
+    if d.is_zero() { Err("must be longer than 0s".into()) } else { Ok(d) }
+}

@@ -37,6 +37,8 @@ pub struct Stack {
     pub identity: TestIdentity,
     pub catalog: ServiceProcess,
     pub gateway: ServiceProcess,
+    /// How catalog was started, for [`Stack::restart_catalog`].
+    catalog_flags: Vec<String>,
     _database: TestDatabase,
 }
 
@@ -48,10 +50,13 @@ impl Stack {
         let identity_url = identity.url();
         let nats = dead_url("nats");
         let catalog_bin = binary("catalog")?;
-        let catalog_flags =
-            ["--database-url", database.url(), "--seed-on-start", "--identity-url", &identity_url, "--nats-url", &nats];
+        let catalog_flags: Vec<String> =
+            ["--database-url", database.url(), "--seed-on-start", "--identity-url", &identity_url, "--nats-url", &nats]
+                .map(str::to_string)
+                .into();
+        let flags: Vec<&str> = catalog_flags.iter().map(String::as_str).collect();
         let catalog =
-            ServiceProcess::spawn(path_str(&catalog_bin)?, &[&FREE_PORTS[..], &catalog_flags].concat(), START).await?;
+            ServiceProcess::spawn(path_str(&catalog_bin)?, &[&FREE_PORTS[..], &flags].concat(), START).await?;
         let catalog_url = format!("http://{}", catalog.grpc_addr);
         let gateway_bin = binary("gateway")?;
         let own =
@@ -59,7 +64,19 @@ impl Stack {
         let gateway =
             ServiceProcess::spawn(path_str(&gateway_bin)?, &[&FREE_PORTS[..], &own, gateway_flags].concat(), START)
                 .await?;
-        Ok(Self { identity, catalog, gateway, _database: database })
+        Ok(Self { identity, catalog, gateway, catalog_flags, _database: database })
+    }
+
+    /// SIGKILL for catalog, then a new catalog on the same port at once: an error if it cannot
+    /// bind (or does not report serving).
+    pub async fn restart_catalog(&mut self) -> anyhow::Result<()> {
+        self.catalog.kill()?;
+        self.catalog.wait(Duration::from_secs(10)).await?;
+        let port = format!("{}", self.catalog.grpc_addr);
+        let flags: Vec<&str> = self.catalog_flags.iter().map(String::as_str).collect();
+        let args = [&["--grpc-addr", port.as_str(), "--admin-addr", "127.0.0.1:0"][..], &flags].concat();
+        self.catalog = ServiceProcess::spawn(path_str(&binary("catalog")?)?, &args, START).await?;
+        Ok(())
     }
 
     /// GET `path` at the gateway.

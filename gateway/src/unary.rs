@@ -11,7 +11,7 @@ use std::{
     fmt,
     sync::{
         Arc, Mutex,
-        atomic::{AtomicU64, AtomicUsize, Ordering},
+        atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
     },
     time::Duration,
 };
@@ -61,6 +61,8 @@ struct Slot {
     /// Held while connecting, so a burst of calls opens one connection, not one each.
     connecting: tokio::sync::Mutex<()>,
     generation: AtomicU64,
+    /// The current connection has carried a call to its end: the upstream speaks HTTP/2.
+    proven: AtomicBool,
 }
 
 impl Slot {
@@ -87,7 +89,7 @@ impl UnaryClient {
         }
         let authority = uri.authority().cloned().ok_or_else(|| anyhow::anyhow!("{url} names no host"))?;
         let slots = (0..connections.max(1)).map(|_| Arc::new(Slot::default())).collect();
-        Ok(Self { authority, slots, next: AtomicUsize::new(0), dialer: Connector::default(), downstream })
+        Ok(Self { authority, slots, next: AtomicUsize::new(0), dialer: downstream.connector(), downstream })
     }
 
     /// Calls `path` with `message` (an encoded protobuf request) and returns the encoded
@@ -107,8 +109,12 @@ impl UnaryClient {
                 async move {
                     let (slot, generation, sender) = self.sender().await?;
                     let result = self.exchange(sender, path, headers, message, left).await;
-                    if let Err(Failure::Connection(_)) = &result {
-                        slot.drop_connection(generation);
+                    match &result {
+                        Err(Failure::Connection(_)) => slot.drop_connection(generation),
+                        Ok(_) | Err(Failure::Status(_)) if !slot.proven.swap(true, Ordering::Relaxed) => {
+                            self.dialer.connected();
+                        }
+                        _ => {}
                     }
                     result.map_err(Failure::into_status)
                 }
@@ -161,10 +167,16 @@ impl UnaryClient {
             .handshake(stream)
             .await?;
         let generation = slot.generation.fetch_add(1, Ordering::Relaxed) + 1;
-        let slot = slot.clone();
+        slot.proven.store(false, Ordering::Relaxed);
+        let (slot, dialer) = (slot.clone(), self.dialer.clone());
         tokio::spawn(async move {
             if let Err(e) = connection.await {
                 tracing::debug!(error = %e, "upstream connection ended");
+            }
+            // Accepted, then gone before answering anything (a listener that is not the
+            // upstream, one shutting down): back off as from a refused connect, not at once.
+            if !slot.proven.load(Ordering::Relaxed) {
+                dialer.failed();
             }
             slot.drop_connection(generation);
         });
@@ -367,6 +379,32 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    }
+
+    #[tokio::test]
+    async fn a_listener_that_accepts_and_hangs_up_is_not_reconnected_to_on_every_call() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let accepting = tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                drop(stream);
+            }
+        });
+        let client = UnaryClient::new(&format!("http://{addr}"), 1, downstream()).unwrap();
+        let path = PathAndQuery::from_static("/x.Y/Z");
+        let started = tokio::time::Instant::now();
+        let mut calls = 0;
+        while started.elapsed() < Duration::from_millis(500) {
+            let failed = client
+                .call(&path, HeaderMap::new(), Bytes::new(), Duration::from_secs(1), Idempotency::NotIdempotent)
+                .await;
+            assert!(failed.is_err());
+            calls += 1;
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        // Waits of 25-50, 50-100, 100-200 ms…: a handful in half a second, whatever the calls.
+        assert!(calls >= 10 && client.dialer.attempts() <= 8, "{calls} calls, {} connects", client.dialer.attempts());
+        accepting.abort();
     }
 
     #[test]

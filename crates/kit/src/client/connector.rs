@@ -34,6 +34,8 @@ const SELF_CONNECT_ATTEMPTS: usize = 3;
 #[derive(Debug, Clone, Default)]
 pub struct Connector {
     state: Arc<Mutex<Backoff>>,
+    /// Where connects are counted (`mercato_client_connects_total`), if anywhere.
+    observed: Option<(&'static str, prometheus::IntCounterVec)>,
 }
 
 #[derive(Debug, Default)]
@@ -50,12 +52,18 @@ impl Backoff {
         self.next_attempt.and_then(|at| at.checked_duration_since(Instant::now())).filter(|d| !d.is_zero())
     }
 
+    /// A TCP connect tried. A success lifts the wait but keeps the count of failures: the
+    /// connection is only good once its protocol handshake is (see [`Connector::connected`]).
     fn record(&mut self, connected: bool) {
         self.attempts += 1;
         if connected {
-            *self = Self { attempts: self.attempts, ..Self::default() };
-            return;
+            self.next_attempt = None;
+        } else {
+            self.fail();
         }
+    }
+
+    fn fail(&mut self) {
         self.failures = self.failures.saturating_add(1);
         self.next_attempt = Some(Instant::now() + reconnect_wait(self.failures));
     }
@@ -75,13 +83,47 @@ impl tower::Service<Uri> for Connector {
         Poll::Ready(Ok(()))
     }
 
+    /// For tonic's channels, which do their HTTP/2 handshake out of sight: a TCP connection
+    /// counts as a good one.
     fn call(&mut self, uri: Uri) -> Self::Future {
         let connector = self.clone();
-        Box::pin(async move { connector.dial(&uri).await.map(TokioIo::new) })
+        Box::pin(async move {
+            let stream = connector.dial(&uri).await?;
+            connector.connected();
+            Ok(TokioIo::new(stream))
+        })
     }
 }
 
 impl Connector {
+    /// Counts its connects in `metrics`, labelled `downstream`.
+    pub fn observed(downstream: &'static str, metrics: &super::ClientMetrics) -> Self {
+        Self { state: Arc::default(), observed: Some((downstream, metrics.connects.clone())) }
+    }
+
+    /// The connection [`Self::dial`] made is good (its protocol handshake succeeded): the
+    /// next failure waits the shortest time again.
+    pub fn connected(&self) {
+        if let Ok(mut backoff) = self.state.lock() {
+            backoff.failures = 0;
+        }
+    }
+
+    /// The connection [`Self::dial`] made is no good after all (it accepted and then failed
+    /// the handshake, or closed): wait before the next connect as after a refused one.
+    pub fn failed(&self) {
+        if let Ok(mut backoff) = self.state.lock() {
+            backoff.fail();
+        }
+        self.count("handshake_failed");
+    }
+
+    fn count(&self, result: &str) {
+        if let Some((downstream, connects)) = &self.observed {
+            connects.with_label_values(&[downstream, result]).inc();
+        }
+    }
+
     /// How many connects this connector has tried.
     pub fn attempts(&self) -> u64 {
         self.state.lock().map_or(0, |b| b.attempts)
@@ -101,6 +143,7 @@ impl Connector {
         if let Ok(mut backoff) = self.state.lock() {
             backoff.record(result.is_ok());
         }
+        self.count(if result.is_ok() { "ok" } else { "failed" });
         result.map_err(|e| NotConnected::error(e.kind(), e.to_string()))
     }
 }

@@ -53,6 +53,8 @@ pub struct ClientMetrics {
     retries_denied: IntCounterVec,
     circuit_state: IntGaugeVec,
     circuit_transitions: IntCounterVec,
+    /// TCP connects, by result (`ok`, `failed`, `handshake_failed`).
+    pub(crate) connects: IntCounterVec,
 }
 
 impl ClientMetrics {
@@ -81,6 +83,11 @@ impl ClientMetrics {
             "Failed outbound calls not retried although retryable, by reason (budget, deadline, attempts).",
             &["downstream", "reason"],
         );
+        let connects = counter(
+            "mercato_client_connects_total",
+            "TCP connects to downstreams, by result (ok, failed, handshake_failed).",
+            &["downstream", "result"],
+        );
         let circuit_transitions = counter(
             "mercato_client_circuit_transitions_total",
             "Circuit breaker state changes, by downstream and new state.",
@@ -93,7 +100,7 @@ impl ClientMetrics {
         )
         .expect("valid metric");
         let _ = registry.register(Box::new(circuit_state.clone()));
-        Self { attempts, retries, rejected, retries_denied, circuit_state, circuit_transitions }
+        Self { attempts, retries, rejected, retries_denied, circuit_state, circuit_transitions, connects }
     }
 }
 
@@ -140,6 +147,11 @@ impl Downstream {
 
     pub fn circuit(&self) -> State {
         self.inner.breaker.state()
+    }
+
+    /// A connector whose connects are counted as this downstream's.
+    pub fn connector(&self) -> super::Connector {
+        super::Connector::observed(self.inner.name, &self.inner.metrics)
     }
 
     /// Runs `attempt` (given the time left) until it succeeds, fails for good, or the limits
@@ -282,8 +294,11 @@ impl Drop for AttemptGuard<'_> {
 
 /// What a failed attempt says about the downstream's health: codes that mean "it is in
 /// trouble" count against it; the caller's own mistakes and answers about data do not.
+/// A call that never reached it says nothing either: refused connects are the connector's
+/// to pace (it fails fast while it backs off), and counted here they would keep the circuit
+/// open for a cool-down after the downstream is back.
 fn health_outcome(status: &Status) -> Outcome {
-    if is_local_rejection(status) {
+    if is_local_rejection(status) || super::retry::is_unsent(status) {
         return Outcome::Ignored;
     }
     match status.code() {

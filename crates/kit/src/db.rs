@@ -143,6 +143,9 @@ pub async fn connect(config: &DatabaseConfig) -> Result<DatabaseConnection, DbEr
     {
         std::fs::create_dir_all(parent).map_err(|e| DbErr::Custom(format!("creating {}: {e}", parent.display())))?;
     }
+    if url.starts_with("postgres") {
+        probe_postgres(url, config.acquire_timeout).await?;
+    }
     let mut options = ConnectOptions::new(url.clone());
     options
         .max_connections(config.max_connections)
@@ -161,6 +164,21 @@ pub async fn connect(config: &DatabaseConfig) -> Result<DatabaseConnection, DbEr
     let db = Database::connect(options).await?;
     tracing::info!(database = %describe_url(url), backend = ?db.get_database_backend(), "database connected");
     Ok(db)
+}
+
+/// One connection before the pool's: the pool retries a refused connect until its acquire
+/// timeout and then says only "pool timed out", where one attempt fails at once and says why.
+async fn probe_postgres(url: &str, timeout: Duration) -> Result<(), DbErr> {
+    use sea_orm::sqlx::Connection as _;
+    let unreachable = |why: String| {
+        DbErr::Conn(sea_orm::RuntimeErr::Internal(format!("cannot connect to {}: {why}", describe_url(url))))
+    };
+    let connection = tokio::time::timeout(timeout, sea_orm::sqlx::PgConnection::connect(url))
+        .await
+        .map_err(|_| unreachable(format!("no answer within {timeout:?}")))?
+        .map_err(|e| unreachable(e.to_string()))?;
+    let _ = connection.close().await;
+    Ok(())
 }
 
 /// Starts a transaction that will write. On SQLite it takes the write lock at BEGIN

@@ -326,3 +326,28 @@ async fn beyond_its_capacity_a_call_is_refused_at_once_with_resource_exhausted()
     stock.get_reservation(lookup).await.expect("capacity freed is capacity given");
     process.terminate().unwrap();
 }
+
+/// A database that refuses connections is reported at once, with the reason, not after the
+/// pool's acquire timeout as "pool timed out".
+#[tokio::test]
+async fn an_unreachable_database_is_reported_at_once_with_its_cause() {
+    let nowhere = unused_nats_url().replace("nats://", "postgres://postgres@") + "/catalog";
+    let started = std::time::Instant::now();
+    let output = tokio::time::timeout(
+        Duration::from_secs(30),
+        tokio::process::Command::new(BIN)
+            .args(&FREE_PORTS[..])
+            .args(["--database-url", &nowhere, "--db-acquire-timeout", "10s", "--nats-url", &unused_nats_url()])
+            .output(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let took = started.elapsed();
+    assert!(!output.status.success());
+    let said = [output.stdout, output.stderr].concat();
+    let said = String::from_utf8_lossy(&said).to_lowercase();
+    assert_eq!(said.matches("connection refused").count(), 1, "the cause, once: {said}");
+    assert!(!said.contains("pool timed out"), "{said}");
+    assert!(took < Duration::from_secs(5), "it waited {took:?} (the acquire timeout is 10s)");
+}

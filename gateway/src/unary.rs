@@ -31,6 +31,9 @@ pub const MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
 /// Flow-control windows: a response never waits for a WINDOW_UPDATE round trip.
 const STREAM_WINDOW: u32 = 1024 * 1024;
 const CONNECTION_WINDOW: u32 = 4 * 1024 * 1024;
+/// Connections are replaced after this long, so the calls spread over an upstream's addresses
+/// as they are now (replicas added behind its name get their share).
+const MAX_CONNECTION_AGE: Duration = Duration::from_secs(60);
 
 /// Several lazily opened HTTP/2 connections to one upstream, used in turn; a connection that
 /// fails is dropped and the next call through its slot opens a new one. Every call goes
@@ -57,7 +60,7 @@ impl fmt::Debug for UnaryClient {
 
 #[derive(Default)]
 struct Slot {
-    ready: Mutex<Option<(u64, SendRequest<Bytes>)>>,
+    ready: Mutex<Option<(u64, SendRequest<Bytes>, tokio::time::Instant)>>,
     /// Held while connecting, so a burst of calls opens one connection, not one each.
     connecting: tokio::sync::Mutex<()>,
     generation: AtomicU64,
@@ -66,14 +69,21 @@ struct Slot {
 }
 
 impl Slot {
+    /// The slot's connection, unless it is older than [`MAX_CONNECTION_AGE`]: the next call
+    /// then opens a new one (to the next of the upstream's addresses, as resolved now); the old
+    /// one finishes its calls and closes.
     fn current(&self) -> Option<(u64, SendRequest<Bytes>)> {
-        self.ready.lock().ok()?.clone()
+        let mut ready = self.ready.lock().ok()?;
+        if ready.as_ref().is_some_and(|(_, _, since)| since.elapsed() >= MAX_CONNECTION_AGE) {
+            *ready = None;
+        }
+        ready.as_ref().map(|(generation, sender, _)| (*generation, sender.clone()))
     }
 
     /// Forgets the connection of `generation` (a newer one is left alone).
     fn drop_connection(&self, generation: u64) {
         if let Ok(mut ready) = self.ready.lock()
-            && ready.as_ref().is_some_and(|(g, _)| *g == generation)
+            && ready.as_ref().is_some_and(|(g, _, _)| *g == generation)
         {
             *ready = None;
         }
@@ -142,7 +152,7 @@ impl UnaryClient {
             .await
             .map_err(|e| retry::unsent(Status::unavailable(format!("upstream unavailable: {e}"))))?;
         if let Ok(mut ready) = slot.ready.lock() {
-            *ready = Some((generation, sender.clone()));
+            *ready = Some((generation, sender.clone(), tokio::time::Instant::now()));
         }
         Ok((generation, sender))
     }
@@ -158,6 +168,7 @@ impl UnaryClient {
         let stream = tokio::time::timeout(CONNECT_TIMEOUT, self.dialer.dial(&target))
             .await
             .map_err(|_| anyhow::anyhow!("connecting to {address} timed out after {CONNECT_TIMEOUT:?}"))??;
+        let peer = stream.peer_addr()?;
         let keepalive = socket2::TcpKeepalive::new().with_time(KEEPALIVE).with_interval(KEEPALIVE);
         socket2::SockRef::from(&stream).set_tcp_keepalive(&keepalive)?;
         let (sender, connection) = h2::client::Builder::new()
@@ -176,7 +187,7 @@ impl UnaryClient {
             // Accepted, then gone before answering anything (a listener that is not the
             // upstream, one shutting down): back off as from a refused connect, not at once.
             if !slot.proven.load(Ordering::Relaxed) {
-                dialer.failed();
+                dialer.failed(peer);
             }
             slot.drop_connection(generation);
         });

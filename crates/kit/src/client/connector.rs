@@ -24,6 +24,8 @@ use http::Uri;
 use hyper_util::rt::TokioIo;
 use tokio::{net::TcpStream, time::Instant};
 
+use super::addresses::{Addresses, Resolve};
+
 /// The first wait after a failed connect, doubling per failure up to the cap.
 const RECONNECT_START: Duration = Duration::from_millis(50);
 pub const RECONNECT_CAP: Duration = Duration::from_millis(800);
@@ -34,6 +36,7 @@ const SELF_CONNECT_ATTEMPTS: usize = 3;
 #[derive(Debug, Clone, Default)]
 pub struct Connector {
     state: Arc<Mutex<Backoff>>,
+    addresses: Addresses,
     /// Where connects are counted (`mercato_client_connects_total`), if anywhere.
     observed: Option<(&'static str, prometheus::IntCounterVec)>,
 }
@@ -42,7 +45,7 @@ pub struct Connector {
 struct Backoff {
     failures: u32,
     next_attempt: Option<Instant>,
-    /// Connects tried, ever (for tests and curiosity).
+    /// Connects tried (one per address tried), ever: for tests and curiosity.
     attempts: u64,
 }
 
@@ -55,7 +58,6 @@ impl Backoff {
     /// A TCP connect tried. A success lifts the wait but keeps the count of failures: the
     /// connection is only good once its protocol handshake is (see [`Connector::connected`]).
     fn record(&mut self, connected: bool) {
-        self.attempts += 1;
         if connected {
             self.next_attempt = None;
         } else {
@@ -98,7 +100,13 @@ impl tower::Service<Uri> for Connector {
 impl Connector {
     /// Counts its connects in `metrics`, labelled `downstream`.
     pub fn observed(downstream: &'static str, metrics: &super::ClientMetrics) -> Self {
-        Self { state: Arc::default(), observed: Some((downstream, metrics.connects.clone())) }
+        Self { observed: Some((downstream, metrics.connects.clone())), ..Self::default() }
+    }
+
+    /// Resolving names with `resolver` (tests: several addresses for one name).
+    pub fn resolving_with(mut self, resolver: Arc<dyn Resolve>) -> Self {
+        self.addresses = Addresses::with_resolver(resolver);
+        self
     }
 
     /// The connection [`Self::dial`] made is good (its protocol handshake succeeded): the
@@ -109,9 +117,11 @@ impl Connector {
         }
     }
 
-    /// The connection [`Self::dial`] made is no good after all (it accepted and then failed
-    /// the handshake, or closed): wait before the next connect as after a refused one.
-    pub fn failed(&self) {
+    /// The connection [`Self::dial`] made to `peer` is no good after all (it accepted and
+    /// then failed the handshake, or closed): pass `peer` over for a while, and wait before the
+    /// next connect as after a refused one.
+    pub fn failed(&self, peer: SocketAddr) {
+        self.addresses.eject(peer);
         if let Ok(mut backoff) = self.state.lock() {
             backoff.fail();
         }
@@ -139,12 +149,37 @@ impl Connector {
                 format!("{uri}: not reconnecting for another {wait:?} after {failures} failed attempt(s)"),
             ));
         }
-        let result = connect(uri).await;
+        let result = self.connect(uri).await;
         if let Ok(mut backoff) = self.state.lock() {
             backoff.record(result.is_ok());
         }
-        self.count(if result.is_ok() { "ok" } else { "failed" });
         result.map_err(|e| NotConnected::error(e.kind(), e.to_string()))
+    }
+
+    /// A connection to the first of `uri`'s addresses that takes one (see [`Addresses`]).
+    async fn connect(&self, uri: &Uri) -> io::Result<TcpStream> {
+        let invalid = |what: &str| io::Error::new(io::ErrorKind::InvalidInput, format!("{uri}: {what}"));
+        let host = uri.host().ok_or_else(|| invalid("no host"))?;
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let port = uri.port_u16().unwrap_or(80);
+        let mut last = invalid("resolves to no address");
+        for addr in self.addresses.candidates(host, port).await? {
+            if let Ok(mut backoff) = self.state.lock() {
+                backoff.attempts += 1;
+            }
+            match connect_to(addr).await {
+                Ok(stream) => {
+                    self.count("ok");
+                    return Ok(stream);
+                }
+                Err(e) => {
+                    self.count("failed");
+                    self.addresses.eject(addr);
+                    last = e;
+                }
+            }
+        }
+        Err(last)
     }
 }
 
@@ -167,30 +202,22 @@ impl std::fmt::Display for NotConnected {
 
 impl std::error::Error for NotConnected {}
 
-async fn connect(uri: &Uri) -> io::Result<TcpStream> {
-    let invalid = |what: &str| io::Error::new(io::ErrorKind::InvalidInput, format!("{uri}: {what}"));
-    let host = uri.host().ok_or_else(|| invalid("no host"))?;
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    let port = uri.port_u16().unwrap_or(80);
-    let mut last = invalid("resolves to no address");
-    for addr in tokio::net::lookup_host((host, port)).await? {
-        for _ in 0..SELF_CONNECT_ATTEMPTS {
-            match TcpStream::connect(addr).await {
-                Ok(stream) if is_self_connected(&stream) => {
-                    // Reset, not close: a close would leave the port in TIME-WAIT.
-                    let _ = stream.set_zero_linger();
-                    drop(stream);
-                    last = io::Error::new(io::ErrorKind::ConnectionRefused, format!("{addr}: connected to itself"));
-                }
-                Ok(stream) => {
-                    stream.set_nodelay(true)?;
-                    return Ok(stream);
-                }
-                Err(e) => {
-                    last = e;
-                    break;
-                }
+/// A connection to `addr`, never one to itself.
+async fn connect_to(addr: SocketAddr) -> io::Result<TcpStream> {
+    let mut last = io::Error::new(io::ErrorKind::ConnectionRefused, format!("{addr}: connected to itself"));
+    for _ in 0..SELF_CONNECT_ATTEMPTS {
+        match TcpStream::connect(addr).await {
+            Ok(stream) if is_self_connected(&stream) => {
+                // Reset, not close: a close would leave the port in TIME-WAIT.
+                let _ = stream.set_zero_linger();
+                drop(stream);
+                last = io::Error::new(io::ErrorKind::ConnectionRefused, format!("{addr}: connected to itself"));
             }
+            Ok(stream) => {
+                stream.set_nodelay(true)?;
+                return Ok(stream);
+            }
+            Err(e) => return Err(e),
         }
     }
     Err(last)
@@ -229,6 +256,45 @@ mod tests {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let other = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
         assert!(!is_self_connected(&other));
+    }
+
+    /// Two given addresses for one name.
+    struct Both([std::net::SocketAddr; 2]);
+
+    impl Resolve for Both {
+        fn resolve(
+            &self,
+            _: &str,
+            _: u16,
+        ) -> futures::future::BoxFuture<'static, io::Result<Vec<std::net::SocketAddr>>> {
+            let list = self.0.to_vec();
+            Box::pin(async move { Ok(list) })
+        }
+    }
+
+    #[tokio::test]
+    async fn connections_alternate_between_a_names_addresses_and_pass_over_a_dead_one() {
+        let (a, b) = (
+            tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
+            tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
+        );
+        let addrs = [a.local_addr().unwrap(), b.local_addr().unwrap()];
+        let connector = Connector::default().resolving_with(Arc::new(Both(addrs)));
+        let uri: Uri = "http://upstream.example:50052".parse().unwrap();
+        let mut peers = Vec::new();
+        for _ in 0..6 {
+            peers.push(connector.dial(&uri).await.unwrap().peer_addr().unwrap());
+        }
+        assert_eq!(peers.iter().filter(|p| **p == addrs[0]).count(), 3, "{peers:?}");
+        assert_eq!(peers.iter().filter(|p| **p == addrs[1]).count(), 3, "{peers:?}");
+
+        drop(a);
+        let before = connector.attempts();
+        for _ in 0..6 {
+            assert_eq!(connector.dial(&uri).await.unwrap().peer_addr().unwrap(), addrs[1]);
+        }
+        assert_eq!(connector.attempts() - before, 6 + 1, "the dead address is tried once, then passed over");
+        drop(b);
     }
 
     #[tokio::test]

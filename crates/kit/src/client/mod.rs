@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use tonic::transport::{Channel, Endpoint};
 
+pub mod addresses;
 mod args;
 pub mod breaker;
 mod connector;

@@ -83,6 +83,7 @@ impl Edge<'_> {
             logs: self.logs.to_path_buf(),
             rate_limit_per_minute: args.gateway_rate_limit,
             worker_threads: args.gateway_worker_threads,
+            extra: Vec::new(),
         }
         .start(catalog.grpc_addr)
         .await?;

@@ -25,6 +25,8 @@ pub struct Gateway {
     pub rate_limit_per_minute: u32,
     /// `--worker-threads`; 0 leaves the gateway's default.
     pub worker_threads: u32,
+    /// More flags, as they are.
+    pub extra: Vec<String>,
 }
 
 /// A serving gateway.
@@ -56,6 +58,7 @@ impl Gateway {
             .arg("warn")
             .arg("--log-format")
             .arg("json");
+        command.args(&self.extra);
         if self.worker_threads > 0 {
             command.arg("--worker-threads").arg(self.worker_threads.to_string());
         }

@@ -14,6 +14,7 @@ pub mod gateway;
 pub mod health;
 pub mod hyper_json;
 pub mod load;
+pub mod overload;
 pub mod procs;
 pub mod report;
 pub mod run;

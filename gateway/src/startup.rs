@@ -115,12 +115,15 @@ impl App {
         let dispatch =
             Dispatch { grpc_web: tonic_web::GrpcWebLayer::new().layer(grpc.clone()), grpc, rest: rest_router };
         let edge = ServiceBuilder::new()
-            // Outermost: the request id, span and metrics cover every refusal below.
+            // Outermost: beyond capacity a refusal must cost next to nothing, or refusing
+            // takes the CPU the admitted requests need (the overload bench: admitted p99 42 ms
+            // with the refusal inside the request span and metrics, 25 ms outside). Refusals
+            // are counted (mercato_shed_total) and logged once a second instead.
+            .layer(shed(config.common.limits.max_in_flight).counted(metrics.registry()))
+            // The request id, span and metrics cover every refusal below.
             .layer(ObserveLayer(edge_metrics))
             // CORS answers preflights before anything needs a token.
             .layer(cors(&config.cors_origins))
-            // Beyond capacity, refuse before any work (token checks included) is done.
-            .layer(shed(config.common.limits.max_in_flight))
             // Authentication before rate limiting, so signed-in users get their own bucket.
             .layer(EdgeAuthLayer(verifier))
             .layer(RateLimitLayer {
@@ -234,7 +237,6 @@ fn shed(limit: usize) -> ShedLayer<Body> {
                 Kind::Grpc | Kind::GrpcWeb => refuse(kind, &tonic::Status::resource_exhausted(why.clone())),
             };
             response.headers_mut().insert(http::header::RETRY_AFTER, http::HeaderValue::from_static("1"));
-            response.extensions_mut().insert(crate::policy::observe::FailureCause(format!("shed: {why}")));
             response
         }),
     )

@@ -11,8 +11,11 @@ use std::{
     task::{Context, Poll},
 };
 
+use prometheus::IntCounter;
 use tokio::sync::Semaphore;
 use tower::{Layer, Service};
+
+use crate::log_budget::LogBudget;
 
 /// Builds the refusal for a request that is shed (it sees the request's headers to answer
 /// in the caller's protocol).
@@ -23,11 +26,20 @@ pub struct ShedLayer<RB> {
     permits: Arc<Semaphore>,
     limit: usize,
     refuse: Refusal<RB>,
+    /// Requests refused (`mercato_shed_total`), and a line a second saying so.
+    refused: Option<IntCounter>,
+    log: Arc<LogBudget>,
 }
 
 impl<RB> Clone for ShedLayer<RB> {
     fn clone(&self) -> Self {
-        Self { permits: self.permits.clone(), limit: self.limit, refuse: self.refuse.clone() }
+        Self {
+            permits: self.permits.clone(),
+            limit: self.limit,
+            refuse: self.refuse.clone(),
+            refused: self.refused.clone(),
+            log: self.log.clone(),
+        }
     }
 }
 
@@ -40,7 +52,25 @@ impl<RB> std::fmt::Debug for ShedLayer<RB> {
 impl<RB> ShedLayer<RB> {
     pub fn new(limit: usize, refuse: Refusal<RB>) -> Self {
         let limit = limit.max(1);
-        Self { permits: Arc::new(Semaphore::new(limit)), limit, refuse }
+        Self {
+            permits: Arc::new(Semaphore::new(limit)),
+            limit,
+            refuse,
+            refused: None,
+            log: Arc::new(LogBudget::per_second(1)),
+        }
+    }
+
+    /// Counts refusals in `registry` as `mercato_shed_total` (for a layer that sits outside
+    /// the server's request metrics, where refusals are otherwise not seen).
+    pub fn counted(mut self, registry: &prometheus::Registry) -> Self {
+        if let Ok(counter) =
+            IntCounter::new("mercato_shed_total", "Requests refused because the server was at capacity.")
+        {
+            let _ = registry.register(Box::new(counter.clone()));
+            self.refused = Some(counter);
+        }
+        self
     }
 }
 
@@ -99,6 +129,12 @@ where
 
     fn call(&mut self, req: http::Request<B>) -> Self::Future {
         let Ok(permit) = self.layer.permits.clone().try_acquire_owned() else {
+            if let Some(refused) = &self.layer.refused {
+                refused.inc();
+            }
+            if let Some(suppressed) = self.layer.log.admit() {
+                tracing::warn!(limit = self.layer.limit, suppressed, "at capacity: refusing requests");
+            }
             let refusal = (self.layer.refuse)(req.headers(), self.layer.limit);
             return Box::pin(async move { Ok(refusal) });
         };

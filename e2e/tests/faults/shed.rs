@@ -37,6 +37,9 @@ async fn beyond_max_in_flight_the_gateway_answers_503_with_retry_after_at_once_a
     let lower = refused.to_lowercase();
     assert!(lower.contains("\r\nretry-after: 1\r\n"), "{refused}");
     assert!(lower.contains("application/json") && refused.contains("capacity"), "{refused}");
+    let (_, metrics) = mercato_kit::testing::http_get(stack.gateway.admin_addr, "/metrics").await.unwrap();
+    assert!(metrics.contains("mercato_shed_total 1"), "{metrics}");
+    assert!(stack.gateway.log_lines().iter().any(|l| l.contains("at capacity: refusing requests")));
 
     stack.catalog.resume().unwrap();
     for call in admitted {

@@ -8,6 +8,7 @@ use anyhow::Context;
 use clap::Parser;
 use mercato_bench::{
     catalog::Catalog,
+    cpu,
     db::BenchDatabase,
     fetch,
     gateway::Gateway,
@@ -25,7 +26,7 @@ struct Args {
     #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable")]
     pg_admin_url: String,
     /// The gateway's `--max-in-flight` settings to measure, comma-separated.
-    #[arg(long, default_value = "1024,64", value_delimiter = ',')]
+    #[arg(long, default_value = "1024,64,16", value_delimiter = ',')]
     max_in_flight: Vec<u32>,
     /// Seconds per phase.
     #[arg(long, default_value_t = 5)]
@@ -66,6 +67,10 @@ async fn measure(args: &Args, database_url: &str, logs: &std::path::Path) -> any
     let serving = catalog.start("overload").await?;
     let window = Duration::from_secs(args.seconds);
     let mut lines = Vec::new();
+    // What the gateway can serve is measured once, with the first (highest) limit, so every
+    // setting is offered the same twice-that; a low limit would otherwise refuse some of the
+    // closed-loop callers and understate it.
+    let mut capacity = None;
     for limit in &args.max_in_flight {
         let gateway = Gateway {
             bin: args.gateway_bin.clone(),
@@ -89,32 +94,57 @@ async fn measure(args: &Args, database_url: &str, logs: &std::path::Path) -> any
         let paths = Arc::new(paths);
         let client = Arc::new(Client::connect(gateway.addr).await?);
 
-        eprintln!("overload-bench: --max-in-flight {limit}: capacity…");
         overload::capacity(&client, &paths, args.callers, Duration::from_secs(2)).await?;
-        let capacity = overload::capacity(&client, &paths, args.callers, window).await?;
+        let capacity = match capacity {
+            Some(measured) => measured,
+            None => {
+                eprintln!("overload-bench: --max-in-flight {limit}: capacity…");
+                let measured = overload::capacity(&client, &paths, args.callers, window).await?;
+                lines.push(format!(
+                    "  capacity: {measured:.0}/s ({} closed-loop callers, --max-in-flight {limit})",
+                    args.callers
+                ));
+                *capacity.insert(measured)
+            }
+        };
         eprintln!("overload-bench: unloaded latency at a tenth of {capacity:.0}/s…");
         let unloaded = overload::open_loop(&client, &paths, capacity / 10.0, window).await?;
         eprintln!("overload-bench: twice the capacity…");
+        let pids = [gateway.proc.pid()?, serving.proc.pid()?, std::process::id()];
+        let cpu_before = (pids.map(cpu::of_process), cpu::of_machine()?);
         let over = overload::open_loop(&client, &paths, capacity * 2.0, window).await?;
+        let cpu_after = (pids.map(cpu::of_process), cpu::of_machine()?);
         let (rss, peak) = (gateway.proc.rss_kib()?, gateway.proc.peak_rss_kib()?);
-        lines.push(report(*limit, capacity, &unloaded, &over, rss, peak));
+        let answered = (over.served.len() + over.refused + over.other).max(1) as f64;
+        let per_request = |before: &anyhow::Result<Duration>, after: &anyhow::Result<Duration>| match (before, after) {
+            (Ok(b), Ok(a)) => a.saturating_sub(*b).as_secs_f64() * 1e6 / answered,
+            _ => f64::NAN,
+        };
+        let cpu_line = format!(
+            "    CPU per request answered (served or refused): machine {:.0} µs = gateway {:.0} + catalog {:.0} + load generator {:.0} + the rest (PostgreSQL, kernel)",
+            cpu_after.1.saturating_sub(cpu_before.1).as_secs_f64() * 1e6 / answered,
+            per_request(&cpu_before.0[0], &cpu_after.0[0]),
+            per_request(&cpu_before.0[1], &cpu_after.0[1]),
+            per_request(&cpu_before.0[2], &cpu_after.0[2]),
+        );
+        lines.push(report(*limit, &unloaded, &over, rss, peak));
+        lines.push(cpu_line);
         gateway.proc.stop(Duration::from_secs(10)).await?;
     }
     serving.proc.stop(Duration::from_secs(10)).await?;
     Ok(lines)
 }
 
-fn report(limit: u32, capacity: f64, unloaded: &Phase, over: &Phase, rss: u64, peak: u64) -> String {
+fn report(limit: u32, unloaded: &Phase, over: &Phase, rss: u64, peak: u64) -> String {
     let ratio = over.ms(0.99) / unloaded.ms(0.99).max(0.001);
     let verdict = if ratio <= 2.0 && over.other == 0 { "PASS" } else { "MISS" };
     let mut out = format!(
-        "  --max-in-flight {limit}: capacity {capacity:.0}/s ({} closed-loop callers' rate)\n\
+        "  --max-in-flight {limit}:\n\
          \x20   unloaded (open loop at {:.0}/s): p50 {:.2} ms, p99 {:.2} ms\n\
          \x20   at {:.0}/s offered (2x): served {:.0}/s (p50 {:.2} ms, p99 {:.2} ms = {ratio:.1}x unloaded), \
          refused (503/429) {:.0}/s, other {}\n\
          \x20   gateway RSS {:.1} MB after, peak {:.1} MB\n\
          \x20   target: admitted p99 <= 2x unloaded, nothing but 503/429 beyond capacity: {verdict}",
-        "the",
         unloaded.offered_per_s,
         unloaded.ms(0.5),
         unloaded.ms(0.99),

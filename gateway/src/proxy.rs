@@ -51,22 +51,27 @@ where
                 Ok(response.unwrap_or_else(|e: Infallible| match e {}))
             });
         }
-        let channel = match self.mesh.channel_for(&service) {
-            Ok(channel) => channel,
-            Err(unserved) => {
+        let (channel, unary) = match (self.mesh.channel_for(&service), self.mesh.unary_for(&service)) {
+            (Ok(channel), Ok(unary)) => (channel, unary),
+            (Err(unserved), _) | (_, Err(unserved)) => {
                 let status = unserved.status(&service);
                 return Box::pin(async move { Ok(status.into_http()) });
             }
         };
-        cap_deadline(req.headers_mut(), self.deadline);
+        let timeout = cap_deadline(req.headers_mut(), self.deadline);
+        // Through the upstream's bulkhead, breaker and deadline (to its response headers: a
+        // stream may then last); once only, since the request body streams through, unkept.
         Box::pin(async move {
-            match channel.oneshot(req.map(|b| Body::new(NoSizeHint { inner: b }))).await {
-                Ok(response) => Ok(response),
-                Err(e) => {
-                    tracing::warn!(error = %e, %service, "upstream unavailable");
-                    Ok(Status::unavailable(format!("{service} is unavailable")).into_http())
+            let forwarded = unary.downstream().call_once(timeout, |_| async move {
+                match channel.oneshot(req.map(|b| Body::new(NoSizeHint { inner: b }))).await {
+                    Ok(response) => match trailers_only_failure(&response) {
+                        Some(status) => Err(status),
+                        None => Ok(response),
+                    },
+                    Err(e) => Err(Status::unavailable(format!("{service} is unavailable: {e}"))),
                 }
-            }
+            });
+            Ok(forwarded.await.unwrap_or_else(Status::into_http))
         })
     }
 }
@@ -97,14 +102,22 @@ impl<B: http_body::Body> http_body::Body for NoSizeHint<B> {
     }
 }
 
-/// Sets `grpc-timeout` to the edge deadline unless the client asked for less.
-pub fn cap_deadline(headers: &mut http::HeaderMap, edge: Duration) {
+/// Sets `grpc-timeout` to the edge deadline unless the client asked for less; returns it.
+pub fn cap_deadline(headers: &mut http::HeaderMap, edge: Duration) -> Duration {
     let client =
         headers.get("grpc-timeout").and_then(|v| v.to_str().ok()).and_then(mercato_kit::deadline::parse_grpc_timeout);
     let deadline = client.map_or(edge, |c| c.min(edge));
     if let Ok(value) = HeaderValue::from_str(&format!("{}m", deadline.as_millis().max(1))) {
         headers.insert("grpc-timeout", value);
     }
+    deadline
+}
+
+/// The status of a failed call answered in its headers alone (how a server that fails before
+/// any message answers), for the breaker to count; the answer is rebuilt from it, losing only
+/// custom metadata of the failure.
+fn trailers_only_failure<B>(response: &http::Response<B>) -> Option<Status> {
+    Status::from_header_map(response.headers()).filter(|status| status.code() != tonic::Code::Ok)
 }
 
 #[cfg(test)]

@@ -102,6 +102,12 @@ impl UnaryClient {
         Ok(Self { authority, slots, next: AtomicUsize::new(0), dialer: downstream.connector(), downstream })
     }
 
+    /// The protection every call to this upstream goes through (shared with the gRPC
+    /// pass-through, so one breaker and one bulkhead see all of it).
+    pub fn downstream(&self) -> &Downstream {
+        &self.downstream
+    }
+
     /// Calls `path` with `message` (an encoded protobuf request) and returns the encoded
     /// response, or the upstream's status. `headers` travel as metadata; `timeout` bounds the
     /// whole call, retries included, and what is left of it is sent as `grpc-timeout`.

@@ -15,7 +15,10 @@ const CALLERS: usize = 200;
 async fn load(stack: &Stack, for_how_long: Duration, until_ok: bool) -> Vec<(u16, Duration)> {
     let path = format!("/v1/products/{SEEDED_PRODUCT}");
     let started = Instant::now();
-    let callers = (0..CALLERS).map(|_| async {
+    let path = &path;
+    let callers = (0..CALLERS).map(|caller| async move {
+        // Callers arrive over the first 100 ms, as users do, not in one synchronised burst.
+        tokio::time::sleep(Duration::from_micros(500) * u32::try_from(caller).unwrap_or(0)).await;
         let mut seen = Vec::new();
         while started.elapsed() < for_how_long {
             let asked = Instant::now();
@@ -32,7 +35,7 @@ async fn load(stack: &Stack, for_how_long: Duration, until_ok: bool) -> Vec<(u16
     join_all(callers).await.into_iter().flatten().collect()
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hung_upstream_costs_a_caller_the_deadline_at_most_the_breaker_stops_sending_and_it_resumes_without_429s() {
     let deadline = format!("{}ms", DEADLINE.as_millis());
     // One connection to catalog: every cancelled call's reset arrives on it.
@@ -49,7 +52,18 @@ async fn a_hung_upstream_costs_a_caller_the_deadline_at_most_the_breaker_stops_s
     let hung = load(&stack, Duration::from_millis(2500), false).await;
     let sent = metric(admin, "mercato_client_attempts_total", ("downstream", "catalog")).await.unwrap() - sent_before;
     let open = metric(admin, "mercato_client_circuit_state", ("downstream", "catalog")).await.unwrap();
+    // Native gRPC through the gateway meets the same breaker: refused at once, not after a wait.
+    let channel = tonic::transport::Channel::from_shared(format!("http://{}", stack.gateway.grpc_addr)).unwrap();
+    let mut catalog = mercato::catalog::v1::catalog_service_client::CatalogServiceClient::new(channel.connect_lazy());
+    let mut request = tonic::Request::new(mercato::catalog::v1::GetProductRequest { id: SEEDED_PRODUCT.into() });
+    request.set_timeout(Duration::from_secs(5));
+    let asked = Instant::now();
+    let refused = catalog.get_product(request).await.unwrap_err();
+    let waited = asked.elapsed();
     stack.catalog.resume().unwrap();
+    assert_eq!(refused.code(), tonic::Code::Unavailable, "{refused:?}");
+    assert!(refused.message().contains("circuit"), "{refused:?}");
+    assert!(waited < DEADLINE, "a gRPC caller waited {waited:?} on an open circuit");
 
     let timed_out: Vec<Duration> = hung.iter().filter(|(code, _)| *code == 504).map(|(_, took)| *took).collect();
     let refused = hung.iter().filter(|(code, _)| *code == 503).count();

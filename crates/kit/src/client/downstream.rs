@@ -169,27 +169,14 @@ impl Downstream {
     {
         let inner = &*self.inner;
         let deadline = deadline::within(timeout);
-        let Ok(_permit) = inner.bulkhead.try_acquire() else {
-            inner.metrics.rejected.with_label_values(&[inner.name, "bulkhead"]).inc();
-            return Err(rejected(Status::resource_exhausted(format!(
-                "{} has {} calls in flight already (the limit)",
-                inner.name, inner.config.concurrency
-            ))));
-        };
+        let _permit = self.enter()?;
         inner.budget.deposit();
         let mut tries = 0;
         loop {
             tries += 1;
-            let result = tokio::time::timeout_at(deadline, self.attempt(deadline, &mut attempt)).await;
-            let status = match result {
-                Ok(Ok(value)) => return Ok(value),
-                Ok(Err(status)) => status,
-                Err(_) => {
-                    return Err(Status::deadline_exceeded(format!(
-                        "{} did not answer within the deadline ({timeout:?} or the caller's)",
-                        inner.name
-                    )));
-                }
+            let status = match self.bounded(deadline, timeout, &mut attempt).await {
+                Ok(value) => return Ok(value),
+                Err(status) => status,
             };
             if !retryable(&status, idempotency) {
                 return Err(status);
@@ -213,10 +200,49 @@ impl Downstream {
         }
     }
 
-    /// One attempt through the breaker.
-    async fn attempt<T, F, Fut>(&self, deadline: Instant, attempt: &mut F) -> Result<T, Status>
+    /// One attempt only, through the bulkhead, the breaker and the deadline: for a call
+    /// that cannot be made twice (a request body streamed through, not held).
+    pub async fn call_once<T, F, Fut>(&self, timeout: Duration, attempt: F) -> Result<T, Status>
     where
-        F: FnMut(Duration) -> Fut,
+        F: FnOnce(Duration) -> Fut,
+        Fut: Future<Output = Result<T, Status>>,
+    {
+        let deadline = deadline::within(timeout);
+        let _permit = self.enter()?;
+        self.bounded(deadline, timeout, attempt).await
+    }
+
+    /// A place in the bulkhead, or the refusal.
+    fn enter(&self) -> Result<tokio::sync::SemaphorePermit<'_>, Status> {
+        let inner = &*self.inner;
+        inner.bulkhead.try_acquire().map_err(|_| {
+            inner.metrics.rejected.with_label_values(&[inner.name, "bulkhead"]).inc();
+            rejected(Status::resource_exhausted(format!(
+                "{} has {} calls in flight already (the limit)",
+                inner.name, inner.config.concurrency
+            )))
+        })
+    }
+
+    /// One attempt, cut off at `deadline`.
+    async fn bounded<T, F, Fut>(&self, deadline: Instant, timeout: Duration, attempt: F) -> Result<T, Status>
+    where
+        F: FnOnce(Duration) -> Fut,
+        Fut: Future<Output = Result<T, Status>>,
+    {
+        match tokio::time::timeout_at(deadline, self.attempt(deadline, attempt)).await {
+            Ok(result) => result,
+            Err(_) => Err(Status::deadline_exceeded(format!(
+                "{} did not answer within the deadline ({timeout:?} or the caller's)",
+                self.inner.name
+            ))),
+        }
+    }
+
+    /// One attempt through the breaker.
+    async fn attempt<T, F, Fut>(&self, deadline: Instant, attempt: F) -> Result<T, Status>
+    where
+        F: FnOnce(Duration) -> Fut,
         Fut: Future<Output = Result<T, Status>>,
     {
         let inner = &*self.inner;

@@ -22,7 +22,7 @@ async fn load(stack: &Stack, for_how_long: Duration, until_ok: bool) -> Vec<(u16
         let mut seen = Vec::new();
         while started.elapsed() < for_how_long {
             let asked = Instant::now();
-            let (code, _) = stack.get(&path).await.unwrap();
+            let (code, _) = stack.get(path).await.unwrap();
             seen.push((code, asked.elapsed()));
             if until_ok && code == 200 {
                 break;

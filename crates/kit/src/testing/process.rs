@@ -68,6 +68,17 @@ impl ServiceProcess {
         Ok(Self { child, grpc_addr, admin_addr, lines, reader: Some(reader) })
     }
 
+    /// The highest resident memory the process has had (`VmHWM`), in KiB.
+    pub fn peak_rss_kib(&self) -> anyhow::Result<u64> {
+        let pid = self.child.id().ok_or_else(|| anyhow::anyhow!("process already exited"))?;
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmHWM:"))
+            .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+            .ok_or_else(|| anyhow::anyhow!("no VmHWM for {pid}"))
+    }
+
     /// Every stdout line so far.
     pub fn log_lines(&self) -> Vec<String> {
         self.lines.lock().map(|l| l.clone()).unwrap_or_default()

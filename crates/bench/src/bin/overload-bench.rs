@@ -26,7 +26,7 @@ struct Args {
     #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable")]
     pg_admin_url: String,
     /// The gateway's `--max-in-flight` settings to measure, comma-separated.
-    #[arg(long, default_value = "1024,64,16", value_delimiter = ',')]
+    #[arg(long, default_value = "1024,256,64,16", value_delimiter = ',')]
     max_in_flight: Vec<u32>,
     /// Seconds per phase.
     #[arg(long, default_value_t = 5)]

@@ -10,8 +10,9 @@ use crate::config::{Problems, parse_count, parse_duration};
 #[derive(Debug, Clone, clap::Args)]
 pub struct ServeArgs {
     /// Requests worked on at once; one more is refused at once (gRPC RESOURCE_EXHAUSTED, REST
-    /// 503 with Retry-After) rather than queued.
-    #[arg(long, global = true, env = "MAX_IN_FLIGHT", default_value = "1024")]
+    /// 503 with Retry-After) rather than queued. Best near capacity × latency (Little's law):
+    /// what is admitted beyond that only waits, and its latency grows with the limit.
+    #[arg(long, global = true, env = "MAX_IN_FLIGHT", default_value = "256")]
     pub max_in_flight: String,
     /// Open connections in all; more are closed as soon as they are accepted. Keep it below
     /// the process's open-file limit (`ulimit -n`), with room for its own files and upstreams.
@@ -33,7 +34,7 @@ pub struct ServeArgs {
 impl Default for ServeArgs {
     fn default() -> Self {
         Self {
-            max_in_flight: "1024".into(),
+            max_in_flight: "256".into(),
             max_connections: "10000".into(),
             max_connections_per_ip: "1000".into(),
             header_read_timeout: "10s".into(),
@@ -51,7 +52,7 @@ pub struct ServeLimits {
 
 impl Default for ServeLimits {
     fn default() -> Self {
-        Self { max_in_flight: 1024, conn: ConnLimits::default() }
+        Self { max_in_flight: 256, conn: ConnLimits::default() }
     }
 }
 

@@ -60,30 +60,39 @@ impl fmt::Debug for UnaryClient {
 
 #[derive(Default)]
 struct Slot {
-    ready: Mutex<Option<(u64, SendRequest<Bytes>, tokio::time::Instant)>>,
+    ready: Mutex<Option<Conn>>,
     /// Held while connecting, so a burst of calls opens one connection, not one each.
     connecting: tokio::sync::Mutex<()>,
     generation: AtomicU64,
-    /// The current connection has carried a call to its end: the upstream speaks HTTP/2.
-    proven: AtomicBool,
+}
+
+/// One HTTP/2 connection of a slot.
+#[derive(Clone)]
+struct Conn {
+    generation: u64,
+    sender: SendRequest<Bytes>,
+    since: tokio::time::Instant,
+    /// This connection has carried a call to its end: the upstream speaks HTTP/2. Its own
+    /// flag: a slot's next connection must not make its predecessor's end look unproven.
+    proven: Arc<AtomicBool>,
 }
 
 impl Slot {
     /// The slot's connection, unless it is older than [`MAX_CONNECTION_AGE`]: the next call
     /// then opens a new one (to the next of the upstream's addresses, as resolved now); the old
     /// one finishes its calls and closes.
-    fn current(&self) -> Option<(u64, SendRequest<Bytes>)> {
+    fn current(&self) -> Option<Conn> {
         let mut ready = self.ready.lock().ok()?;
-        if ready.as_ref().is_some_and(|(_, _, since)| since.elapsed() >= MAX_CONNECTION_AGE) {
+        if ready.as_ref().is_some_and(|conn| conn.since.elapsed() >= MAX_CONNECTION_AGE) {
             *ready = None;
         }
-        ready.as_ref().map(|(generation, sender, _)| (*generation, sender.clone()))
+        ready.clone()
     }
 
     /// Forgets the connection of `generation` (a newer one is left alone).
     fn drop_connection(&self, generation: u64) {
         if let Ok(mut ready) = self.ready.lock()
-            && ready.as_ref().is_some_and(|(g, _, _)| *g == generation)
+            && ready.as_ref().is_some_and(|conn| conn.generation == generation)
         {
             *ready = None;
         }
@@ -123,11 +132,11 @@ impl UnaryClient {
             .call(idempotency, timeout, |left| {
                 let (headers, message) = (headers.clone(), message.clone());
                 async move {
-                    let (slot, generation, sender) = self.sender().await?;
-                    let result = self.exchange(sender, path, headers, message, left).await;
+                    let (slot, conn) = self.sender().await?;
+                    let result = self.exchange(conn.sender, path, headers, message, left).await;
                     match &result {
-                        Err(Failure::Connection(_)) => slot.drop_connection(generation),
-                        Ok(_) | Err(Failure::Status(_)) if !slot.proven.swap(true, Ordering::Relaxed) => {
+                        Err(Failure::Connection(_)) => slot.drop_connection(conn.generation),
+                        Ok(_) | Err(Failure::Status(_)) if !conn.proven.swap(true, Ordering::Relaxed) => {
                             self.dialer.connected();
                         }
                         _ => {}
@@ -138,33 +147,33 @@ impl UnaryClient {
             .await
     }
 
-    async fn sender(&self) -> Result<(Arc<Slot>, u64, SendRequest<Bytes>), Status> {
+    async fn sender(&self) -> Result<(Arc<Slot>, Conn), Status> {
         let i = self.next.fetch_add(1, Ordering::Relaxed) % self.slots.len().max(1);
         let slot = self.slots.get(i).ok_or_else(|| Status::internal("no upstream connection slots"))?.clone();
-        if let Some((generation, sender)) = slot.current() {
-            return Ok((slot, generation, sender));
+        if let Some(conn) = slot.current() {
+            return Ok((slot, conn));
         }
-        let (generation, sender) = self.connect_slot(&slot).await?;
-        Ok((slot, generation, sender))
+        let conn = self.connect_slot(&slot).await?;
+        Ok((slot, conn))
     }
 
-    async fn connect_slot(&self, slot: &Arc<Slot>) -> Result<(u64, SendRequest<Bytes>), Status> {
+    async fn connect_slot(&self, slot: &Arc<Slot>) -> Result<Conn, Status> {
         let _connecting = slot.connecting.lock().await;
         if let Some(current) = slot.current() {
             return Ok(current);
         }
-        let (generation, sender) = self
+        let conn = self
             .connect(slot)
             .await
             .map_err(|e| retry::unsent(Status::unavailable(format!("upstream unavailable: {e}"))))?;
         if let Ok(mut ready) = slot.ready.lock() {
-            *ready = Some((generation, sender.clone(), tokio::time::Instant::now()));
+            *ready = Some(conn.clone());
         }
-        Ok((generation, sender))
+        Ok(conn)
     }
 
-    /// A new connection for `slot` and its generation; its driver forgets it when it ends.
-    async fn connect(&self, slot: &Arc<Slot>) -> anyhow::Result<(u64, SendRequest<Bytes>)> {
+    /// A new connection for `slot`; its driver forgets it when it ends.
+    async fn connect(&self, slot: &Arc<Slot>) -> anyhow::Result<Conn> {
         let address = self.authority.as_str();
         let target = Uri::builder()
             .scheme(http::uri::Scheme::HTTP)
@@ -184,20 +193,20 @@ impl UnaryClient {
             .handshake(stream)
             .await?;
         let generation = slot.generation.fetch_add(1, Ordering::Relaxed) + 1;
-        slot.proven.store(false, Ordering::Relaxed);
-        let (slot, dialer) = (slot.clone(), self.dialer.clone());
+        let proven = Arc::new(AtomicBool::new(false));
+        let (slot, dialer, ended) = (slot.clone(), self.dialer.clone(), proven.clone());
         tokio::spawn(async move {
             if let Err(e) = connection.await {
                 tracing::debug!(error = %e, "upstream connection ended");
             }
             // Accepted, then gone before answering anything (a listener that is not the
             // upstream, one shutting down): back off as from a refused connect, not at once.
-            if !slot.proven.load(Ordering::Relaxed) {
+            if !ended.load(Ordering::Relaxed) {
                 dialer.failed(peer);
             }
             slot.drop_connection(generation);
         });
-        Ok((generation, sender))
+        Ok(Conn { generation, sender, since: tokio::time::Instant::now(), proven })
     }
 
     async fn exchange(

@@ -5,7 +5,7 @@
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use mercato_identity::testing::TestIdentity;
-use mercato_kit::testing::{Backend, FREE_PORTS, ServiceProcess, TestDatabase, http_get};
+use mercato_kit::testing::{Backend, FREE_PORTS, ServiceProcess, TestDatabase, dead_url, http_get};
 
 /// A product the bundled seed always has.
 pub const SEEDED_PRODUCT: &str = "364dc957-51ca-4f13-889e-665df2d6633f";
@@ -22,13 +22,6 @@ pub fn binary(name: &str) -> anyhow::Result<PathBuf> {
     let path = dir.join(name);
     anyhow::ensure!(path.exists(), "{} is not built: run `cargo build --workspace --bins` first", path.display());
     Ok(path)
-}
-
-/// A port nobody listens on: the broker these tests never need (and must never find the
-/// machine's own NATS on 4222).
-pub fn dead_url(scheme: &str) -> String {
-    let addr = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr());
-    format!("{scheme}://{}", addr.map_or_else(|_| "127.0.0.1:9".to_string(), |a| a.to_string()))
 }
 
 /// identity (in-process), catalog and the gateway (processes) in front of it.
@@ -92,10 +85,5 @@ fn path_str(path: &std::path::Path) -> anyhow::Result<&str> {
 /// The sum of the series of `name` with `label` on the /metrics of the admin port at `admin`.
 pub async fn metric(admin: SocketAddr, name: &str, label: (&str, &str)) -> anyhow::Result<f64> {
     let (_, text) = http_get(admin, "/metrics").await?;
-    let wanted = format!("{}=\"{}\"", label.0, label.1);
-    Ok(text
-        .lines()
-        .filter(|line| line.starts_with(&format!("{name}{{")) && line.contains(&wanted))
-        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum())
+    Ok(mercato_kit::testing::metric(&text, name, label))
 }

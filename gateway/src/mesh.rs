@@ -112,6 +112,13 @@ impl Mesh {
         Ok(self.connections_for(service)?.unary.clone())
     }
 
+    /// Both, for the gRPC pass-through: a channel to forward on, and the unary client whose
+    /// protection (breaker, bulkhead) every call to that upstream shares.
+    pub fn pass_through_for(&self, service: &str) -> Result<(Channel, Arc<UnaryClient>), Unserved> {
+        let connections = self.connections_for(service)?;
+        Ok((connections.pick().ok_or(Unserved::NotPublic)?, connections.unary.clone()))
+    }
+
     fn connections_for(&self, service: &str) -> Result<&Connections, Unserved> {
         if !self.is_exposed(service) {
             return Err(Unserved::NotPublic);

@@ -51,9 +51,9 @@ where
                 Ok(response.unwrap_or_else(|e: Infallible| match e {}))
             });
         }
-        let (channel, unary) = match (self.mesh.channel_for(&service), self.mesh.unary_for(&service)) {
-            (Ok(channel), Ok(unary)) => (channel, unary),
-            (Err(unserved), _) | (_, Err(unserved)) => {
+        let (channel, unary) = match self.mesh.pass_through_for(&service) {
+            Ok(found) => found,
+            Err(unserved) => {
                 let status = unserved.status(&service);
                 return Box::pin(async move { Ok(status.into_http()) });
             }

@@ -1,5 +1,5 @@
 //! Exponential backoff, shared by everything in the kit that retries a connection or a round:
-//! the outbox relay, and outbound channels' reconnects. Each picks its own jitter.
+//! the outbox relay, outbound channels' reconnects, and retried calls.
 
 use std::time::Duration;
 
@@ -7,6 +7,12 @@ use std::time::Duration;
 /// after that many consecutive failures, before jitter.
 pub fn exponential(start: Duration, cap: Duration, failures: u32) -> Duration {
     start.saturating_mul(1 << failures.saturating_sub(1).min(16)).min(cap)
+}
+
+/// Anywhere between nothing and `wait` ("full jitter"): clients that failed together do not
+/// come back together.
+pub fn full_jitter(wait: Duration) -> Duration {
+    wait.mul_f64(rand::random::<f64>())
 }
 
 #[cfg(test)]

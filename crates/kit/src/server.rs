@@ -16,7 +16,7 @@ use crate::{
     auth::{AuthLayer, KeySource, Verifier, jwks_client::IdentityJwks, verifier::MIN_KEY_REFRESH},
     client,
     config::{AuthConfig, CommonConfig},
-    conn::{Acceptor, Conn, ServeLimits, TrackLayer},
+    conn::{Acceptor, ServeLimits, TrackLayer},
     grpc::ObserveLayer,
     lifecycle::{Admin, Lifecycle},
     metrics::Metrics,
@@ -162,7 +162,7 @@ impl Server {
 
         let addrs = (self.grpc_addr(), self.admin_addr());
         let stop_accepting = self.lifecycle.stop_accepting();
-        let incoming = accepting(Acceptor::new(self.grpc_listener, self.limits.conn));
+        let incoming = Acceptor::new(self.grpc_listener, self.limits.conn).into_incoming();
         let grpc = tonic::transport::Server::builder()
             .http2_keepalive_interval(Some(HTTP2_KEEPALIVE))
             .max_concurrent_streams(MAX_STREAMS)
@@ -186,9 +186,4 @@ impl Server {
         let admin = Admin { listener: self.admin_listener, router };
         self.lifecycle.run(shutdown, addrs, admin, serving).await
     }
-}
-
-/// The accepted connections as the stream tonic serves.
-pub fn accepting(acceptor: Acceptor) -> impl futures::Stream<Item = std::io::Result<Conn>> {
-    futures::stream::unfold(acceptor, |mut acceptor| async move { Some((Ok(acceptor.accept().await), acceptor)) })
 }

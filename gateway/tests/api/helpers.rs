@@ -68,12 +68,9 @@ impl Drop for Relay {
     }
 }
 
-/// A port nothing listens on (bound, then released).
+/// An upstream nothing listens on.
 pub(crate) fn dead_url() -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    drop(listener);
-    format!("http://{addr}")
+    mercato_kit::testing::dead_url("http")
 }
 
 impl Stack {

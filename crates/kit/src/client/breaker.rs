@@ -120,10 +120,6 @@ impl Breaker {
         Self { config, inner: Arc::new(Mutex::new(Inner { state: Mode::Closed, window: VecDeque::new() })) }
     }
 
-    pub fn config(&self) -> &BreakerConfig {
-        &self.config
-    }
-
     pub fn state(&self) -> State {
         self.inner.lock().map_or(State::Closed, |inner| match inner.state {
             Mode::Closed => State::Closed,

@@ -18,7 +18,7 @@ use tower::retry::budget::{Budget, TpsBudget};
 
 use super::{
     breaker::{Breaker, BreakerConfig, Outcome, State, Transition},
-    retry::{Idempotency, Rejected, RetryConfig, is_local_rejection, retryable},
+    retry::{Idempotency, RetryConfig, causes, is_local_rejection, is_unsent, rejected, retryable},
 };
 use crate::{deadline, grpc::code_name};
 
@@ -259,13 +259,9 @@ impl Downstream {
         // downstream's, one dropped because the caller went away says nothing.
         let mut guard = AttemptGuard { downstream: self, admitted: Some(admitted), deadline };
         let result = attempt(deadline.saturating_duration_since(Instant::now())).await.map_err(timeout_is_deadline);
-        let outcome = match &result {
-            Ok(_) => Outcome::Success,
-            Err(status) => health_outcome(status),
-        };
-        let label = match &result {
-            Ok(_) => "ok",
-            Err(status) => code_name(status.code()),
+        let (outcome, label) = match &result {
+            Ok(_) => (Outcome::Success, "ok"),
+            Err(status) => (health_outcome(status), code_name(status.code())),
         };
         guard.finish(outcome, label);
         result
@@ -324,7 +320,7 @@ impl Drop for AttemptGuard<'_> {
 /// to pace (it fails fast while it backs off), and counted here they would keep the circuit
 /// open for a cool-down after the downstream is back.
 fn health_outcome(status: &Status) -> Outcome {
-    if is_local_rejection(status) || super::retry::is_unsent(status) {
+    if is_local_rejection(status) || is_unsent(status) {
         return Outcome::Ignored;
     }
     match status.code() {
@@ -342,16 +338,9 @@ fn health_outcome(status: &Status) -> Outcome {
 /// tonic's client enforces a request's own timeout and reports it as CANCELLED; it is the
 /// deadline passing, and says so.
 fn timeout_is_deadline(status: Status) -> Status {
-    let expired = std::iter::successors(std::error::Error::source(&status), |e| e.source())
-        .any(|e| e.is::<tonic::TimeoutExpired>());
-    if status.code() == Code::Cancelled && expired {
+    if status.code() == Code::Cancelled && causes(&status).any(|e| e.is::<tonic::TimeoutExpired>()) {
         Status::deadline_exceeded(format!("no answer within the deadline: {}", status.message()))
     } else {
         status
     }
-}
-
-fn rejected(mut status: Status) -> Status {
-    status.set_source(Arc::new(Rejected));
-    status
 }

@@ -41,7 +41,7 @@ impl Default for RetryConfig {
 impl RetryConfig {
     /// The wait before retry number `retry` (from 1): uniform in [0, base × 2^(retry-1)], capped.
     pub fn wait(&self, retry: u32) -> Duration {
-        crate::backoff::exponential(self.base, self.cap, retry).mul_f64(rand::random::<f64>())
+        crate::backoff::full_jitter(crate::backoff::exponential(self.base, self.cap, retry))
     }
 }
 
@@ -72,24 +72,27 @@ pub fn unsent(mut status: Status) -> Status {
 /// The call never reached the downstream: marked with [`unsent`], or failed in the
 /// [`super::Connector`] before any byte was sent.
 pub fn is_unsent(status: &Status) -> bool {
-    let mut next: Option<&(dyn StdError + 'static)> = status.source();
-    while let Some(error) = next {
-        if error.is::<Unsent>() || error.is::<super::connector::NotConnected>() || error.is::<tonic::ConnectError>() {
-            return true;
-        }
-        if let Some(io) = error.downcast_ref::<std::io::Error>()
-            && io.get_ref().is_some_and(|inner| inner.is::<super::connector::NotConnected>())
-        {
-            return true;
-        }
-        if let Some(h2) = error.downcast_ref::<h2::Error>()
-            && h2.reason() == Some(h2::Reason::REFUSED_STREAM)
-        {
-            return true;
-        }
-        next = error.source();
-    }
-    false
+    causes(status).any(|error| {
+        error.is::<Unsent>()
+            || error.is::<super::connector::NotConnected>()
+            || error.is::<tonic::ConnectError>()
+            || error
+                .downcast_ref::<std::io::Error>()
+                .and_then(std::io::Error::get_ref)
+                .is_some_and(|inner| inner.is::<super::connector::NotConnected>())
+            || error.downcast_ref::<h2::Error>().is_some_and(|h2| h2.reason() == Some(h2::Reason::REFUSED_STREAM))
+    })
+}
+
+/// `status`'s source and every source behind it.
+pub(crate) fn causes(status: &Status) -> impl Iterator<Item = &(dyn StdError + 'static)> {
+    std::iter::successors(status.source(), |error| (*error).source())
+}
+
+/// Marks `status` as refused here, before any attempt (see [`is_local_rejection`]).
+pub(crate) fn rejected(mut status: Status) -> Status {
+    status.set_source(Arc::new(Rejected));
+    status
 }
 
 /// Refused here (breaker open, bulkhead full, budget spent): trying again at once is what
@@ -99,7 +102,7 @@ pub(crate) fn is_local_rejection(status: &Status) -> bool {
 }
 
 #[derive(Debug)]
-pub(crate) struct Rejected;
+struct Rejected;
 
 impl fmt::Display for Rejected {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -135,9 +138,7 @@ mod tests {
             assert!(!retryable(&Status::new(code, "x"), Idempotent), "{code:?}");
         }
         assert!(retryable(&unsent(Status::unavailable("no connection")), NotIdempotent));
-        let mut refused = Status::resource_exhausted("bulkhead");
-        refused.set_source(Arc::new(Rejected));
-        assert!(!retryable(&refused, Idempotent));
+        assert!(!retryable(&rejected(Status::resource_exhausted("bulkhead")), Idempotent));
     }
 
     #[test]

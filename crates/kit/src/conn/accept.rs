@@ -30,16 +30,6 @@ pub struct ConnLimits {
     pub timeouts: Timeouts,
 }
 
-impl Default for ConnLimits {
-    fn default() -> Self {
-        Self {
-            max_connections: 10_000,
-            max_per_ip: 1_000,
-            timeouts: Timeouts { header: Duration::from_secs(10), idle: Duration::from_secs(120) },
-        }
-    }
-}
-
 /// A listener whose accepted connections respect [`ConnLimits`].
 #[derive(Debug)]
 pub struct Acceptor {
@@ -67,15 +57,6 @@ impl Acceptor {
             refusals: LogBudget::per_second(LINES_PER_SECOND),
             errors: LogBudget::per_second(LINES_PER_SECOND),
         }
-    }
-
-    pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.listener.local_addr()
-    }
-
-    /// Connections open now.
-    pub fn open(&self) -> usize {
-        self.open.total.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// The next connection within the limits. Over them, a connection is closed as soon as it
@@ -116,6 +97,11 @@ impl Acceptor {
                 }
             }
         }
+    }
+
+    /// The accepted connections as a stream (what tonic's servers serve).
+    pub fn into_incoming(self) -> impl futures::Stream<Item = io::Result<Conn>> {
+        futures::stream::unfold(self, |mut acceptor| async move { Some((Ok(acceptor.accept().await), acceptor)) })
     }
 
     fn admit(&self, ip: IpAddr) -> Result<Slot, &'static str> {

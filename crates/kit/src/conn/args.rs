@@ -6,39 +6,46 @@ use std::time::Duration;
 use super::{ConnLimits, Timeouts};
 use crate::config::{Problems, parse_count, parse_duration};
 
+// The defaults, once: for the command line and for `ServeArgs::default()`.
+const MAX_IN_FLIGHT: &str = "256";
+const MAX_CONNECTIONS: &str = "10000";
+const MAX_CONNECTIONS_PER_IP: &str = "1000";
+const HEADER_READ_TIMEOUT: &str = "10s";
+const IDLE_TIMEOUT: &str = "120s";
+
 /// Raw strings, checked in [`ServeArgs::validate`].
 #[derive(Debug, Clone, clap::Args)]
 pub struct ServeArgs {
     /// Requests worked on at once; one more is refused at once (gRPC RESOURCE_EXHAUSTED, REST
     /// 503 with Retry-After) rather than queued. Best near capacity × latency (Little's law):
     /// what is admitted beyond that only waits, and its latency grows with the limit.
-    #[arg(long, global = true, env = "MAX_IN_FLIGHT", default_value = "256")]
+    #[arg(long, global = true, env = "MAX_IN_FLIGHT", default_value = MAX_IN_FLIGHT)]
     pub max_in_flight: String,
     /// Open connections in all; more are closed as soon as they are accepted. Keep it below
     /// the process's open-file limit (`ulimit -n`), with room for its own files and upstreams.
-    #[arg(long, global = true, env = "MAX_CONNECTIONS", default_value = "10000")]
+    #[arg(long, global = true, env = "MAX_CONNECTIONS", default_value = MAX_CONNECTIONS)]
     pub max_connections: String,
     /// Open connections from one client IP (behind a proxy that hides client IPs, raise it to
     /// MAX_CONNECTIONS).
-    #[arg(long, global = true, env = "MAX_CONNECTIONS_PER_IP", default_value = "1000")]
+    #[arg(long, global = true, env = "MAX_CONNECTIONS_PER_IP", default_value = MAX_CONNECTIONS_PER_IP)]
     pub max_connections_per_ip: String,
     /// How long a connection may take to send its first request, and an HTTP/1 request its
     /// headers (then 408); slower ones are closed.
-    #[arg(long, global = true, env = "HEADER_READ_TIMEOUT", default_value = "10s")]
+    #[arg(long, global = true, env = "HEADER_READ_TIMEOUT", default_value = HEADER_READ_TIMEOUT)]
     pub header_read_timeout: String,
     /// How long a connection may stay open with no request in progress.
-    #[arg(long, global = true, env = "IDLE_TIMEOUT", default_value = "120s")]
+    #[arg(long, global = true, env = "IDLE_TIMEOUT", default_value = IDLE_TIMEOUT)]
     pub idle_timeout: String,
 }
 
 impl Default for ServeArgs {
     fn default() -> Self {
         Self {
-            max_in_flight: "256".into(),
-            max_connections: "10000".into(),
-            max_connections_per_ip: "1000".into(),
-            header_read_timeout: "10s".into(),
-            idle_timeout: "120s".into(),
+            max_in_flight: MAX_IN_FLIGHT.into(),
+            max_connections: MAX_CONNECTIONS.into(),
+            max_connections_per_ip: MAX_CONNECTIONS_PER_IP.into(),
+            header_read_timeout: HEADER_READ_TIMEOUT.into(),
+            idle_timeout: IDLE_TIMEOUT.into(),
         }
     }
 }
@@ -48,12 +55,6 @@ impl Default for ServeArgs {
 pub struct ServeLimits {
     pub max_in_flight: usize,
     pub conn: ConnLimits,
-}
-
-impl Default for ServeLimits {
-    fn default() -> Self {
-        Self { max_in_flight: 256, conn: ConnLimits::default() }
-    }
 }
 
 impl ServeArgs {

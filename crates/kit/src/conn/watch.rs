@@ -23,6 +23,7 @@ use std::{
     time::Duration,
 };
 
+use futures::task::AtomicWaker;
 use tokio::{
     io::{AsyncRead, AsyncWrite, ReadBuf},
     time::{Instant, Sleep},
@@ -51,7 +52,7 @@ struct Shared {
     /// When the last request ended (none yet: `None`).
     idle_since: Mutex<Option<Instant>>,
     /// The connection's pending read, woken when the last request ends.
-    reader: Mutex<Option<Waker>>,
+    reader: AtomicWaker,
 }
 
 impl Activity {
@@ -75,13 +76,9 @@ impl Activity {
         self.0.idle_since.lock().ok().and_then(|at| *at)
     }
 
+    /// Every read of the connection passes here: a lock-free register, not a mutex.
     fn park(&self, waker: &Waker) {
-        if let Ok(mut reader) = self.0.reader.lock() {
-            match reader.as_mut() {
-                Some(parked) if parked.will_wake(waker) => {}
-                _ => *reader = Some(waker.clone()),
-            }
-        }
+        self.0.reader.register(waker);
     }
 }
 
@@ -95,11 +92,7 @@ impl Drop for InFlight {
             if let Ok(mut at) = self.0.idle_since.lock() {
                 *at = Some(Instant::now());
             }
-            if let Ok(mut reader) = self.0.reader.lock()
-                && let Some(waker) = reader.take()
-            {
-                waker.wake();
-            }
+            self.0.reader.wake();
         }
     }
 }

@@ -483,8 +483,7 @@ fn event_headers(row: &outbox::Model) -> HeaderMap {
 /// Exponential backoff with full jitter: a random delay up to `start × 2^(failures-1)`,
 /// capped, so relays of many replicas do not retry in step.
 fn backoff(failures: u32) -> Duration {
-    crate::backoff::exponential(BACKOFF_START, BACKOFF_CAP, failures)
-        .mul_f64(rand::random::<f64>())
+    crate::backoff::full_jitter(crate::backoff::exponential(BACKOFF_START, BACKOFF_CAP, failures))
         .max(Duration::from_millis(10))
 }
 

@@ -66,6 +66,23 @@ pub fn service_args(binary: &str, database: &TestDatabase) -> Vec<String> {
     args
 }
 
+/// `scheme://127.0.0.1:<port>` for a port nothing listens on (bound, then released): an
+/// upstream or broker a test must never reach (nor the machine's own NATS on 4222).
+pub fn dead_url(scheme: &str) -> String {
+    let addr = std::net::TcpListener::bind("127.0.0.1:0").and_then(|listener| listener.local_addr());
+    format!("{scheme}://{}", addr.map_or_else(|_| "127.0.0.1:9".to_string(), |addr| addr.to_string()))
+}
+
+/// The sum of the series of `name` that carry `label`, in Prometheus' text exposition.
+pub fn metric(exposition: &str, name: &str, label: (&str, &str)) -> f64 {
+    let (series, wanted) = (format!("{name}{{"), format!("{}=\"{}\"", label.0, label.1));
+    exposition
+        .lines()
+        .filter(|line| line.starts_with(&series) && line.contains(&wanted))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
 /// A plain HTTP/1.0 GET on loopback: status code and body. Enough for the admin endpoints,
 /// without pulling an HTTP client into every test binary.
 pub async fn http_get(addr: std::net::SocketAddr, path: &str) -> anyhow::Result<(u16, String)> {

@@ -141,11 +141,7 @@ fn downstream(config: DownstreamConfig) -> (Downstream, prometheus::Registry) {
 /// The sum of `name`'s series that have `label`, as /metrics shows them.
 fn metric(registry: &prometheus::Registry, name: &str, label: (&str, &str)) -> f64 {
     let text = prometheus::TextEncoder::new().encode_to_string(&registry.gather()).unwrap();
-    let wanted = format!("{}=\"{}\"", label.0, label.1);
-    text.lines()
-        .filter(|line| line.starts_with(&format!("{name}{{")) && line.contains(&wanted))
-        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
+    mercato_kit::testing::metric(&text, name, label)
 }
 
 /// One health check through `downstream`, each attempt given the time left.

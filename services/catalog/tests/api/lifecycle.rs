@@ -14,11 +14,9 @@ use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus,
 const BIN: &str = env!("CARGO_BIN_EXE_catalog");
 pub(crate) const SEEDED_ID: &str = "364dc957-51ca-4f13-889e-665df2d6633f";
 
-/// No broker: these tests are about the process, not its events (and must never reach the
-/// machine's own NATS on 4222).
+/// No broker: these tests are about the process, not its events.
 fn unused_nats_url() -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    format!("nats://{}", listener.local_addr().unwrap())
+    mercato_kit::testing::dead_url("nats")
 }
 
 #[tokio::test]
@@ -331,7 +329,7 @@ async fn beyond_its_capacity_a_call_is_refused_at_once_with_resource_exhausted()
 /// pool's acquire timeout as "pool timed out".
 #[tokio::test]
 async fn an_unreachable_database_is_reported_at_once_with_its_cause() {
-    let nowhere = unused_nats_url().replace("nats://", "postgres://postgres@") + "/catalog";
+    let nowhere = mercato_kit::testing::dead_url("postgres").replace("://", "://postgres@") + "/catalog";
     let started = std::time::Instant::now();
     let output = tokio::time::timeout(
         Duration::from_secs(30),

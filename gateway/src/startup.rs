@@ -22,7 +22,7 @@ use mercato_kit::{
     lifecycle::{Admin, Lifecycle},
     metrics::Metrics,
     reflection,
-    shed::ShedLayer,
+    shed::{self, ShedLayer},
 };
 use prost_reflect::DescriptorPool;
 use tokio::net::TcpListener;
@@ -119,7 +119,7 @@ impl App {
             // takes the CPU the admitted requests need (the overload bench: admitted p99 42 ms
             // with the refusal inside the request span and metrics, 25 ms outside). Refusals
             // are counted (mercato_shed_total) and logged once a second instead.
-            .layer(shed(config.common.limits.max_in_flight).counted(metrics.registry()))
+            .layer(shed(config.common.limits.in_flight).counted(metrics.registry()))
             // The request id, span and metrics cover every refusal below.
             .layer(ObserveLayer(edge_metrics))
             // CORS answers preflights before anything needs a token.
@@ -226,7 +226,7 @@ async fn serve(
 }
 
 /// The edge's refusal beyond capacity: REST 503 with Retry-After, gRPC RESOURCE_EXHAUSTED.
-fn shed(limit: usize) -> ShedLayer<Body> {
+fn shed(limit: shed::Limit) -> ShedLayer<Body> {
     ShedLayer::new(
         limit,
         Arc::new(|headers, limit| {

@@ -34,6 +34,8 @@ pub struct Gateway {
 pub struct Started {
     pub proc: Proc,
     pub addr: SocketAddr,
+    /// /metrics and the health endpoints.
+    pub admin_addr: SocketAddr,
 }
 
 impl Gateway {
@@ -67,7 +69,7 @@ impl Gateway {
         }
         let mut proc = Proc::spawn("gateway", command, Some(&self.logs.join("gateway.log")))?;
         health::wait_serving(addr, &mut proc, SERVING_DEADLINE).await?;
-        Ok(Started { proc, addr })
+        Ok(Started { proc, addr, admin_addr })
     }
 }
 

@@ -474,6 +474,7 @@ mod tests {
             },
             serve: ServeArgs {
                 max_in_flight: "0".into(),
+                in_flight_limit: "sometimes".into(),
                 header_read_timeout: "0s".into(),
                 idle_timeout: "forever".into(),
                 ..ServeArgs::default()
@@ -500,6 +501,7 @@ mod tests {
             "WORKER_THREADS",
             "NATS_URL",
             "MAX_IN_FLIGHT",
+            "IN_FLIGHT_LIMIT",
             "HEADER_READ_TIMEOUT",
             "IDLE_TIMEOUT",
         ] {

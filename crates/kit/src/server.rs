@@ -176,7 +176,7 @@ impl Server {
             // Request id, span and metrics cover everything below, refusals included.
             .layer(ObserveLayer::new(self.metrics.grpc.clone()))
             // Beyond capacity, refuse before any work (token checks included) is done.
-            .layer(ShedLayer::grpc(self.limits.max_in_flight))
+            .layer(ShedLayer::grpc(self.limits.in_flight).counted(self.metrics.registry()))
             // Then authentication: a bad token never reaches a handler.
             .layer(AuthLayer::new(verifier))
             .add_routes(self.routes.routes())

@@ -1,6 +1,7 @@
 //! catalog owns products, categories, inventory and stock reservations.
 
 pub mod cache;
+pub mod commands;
 pub mod config;
 pub mod domain;
 pub mod error;

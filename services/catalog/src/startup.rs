@@ -17,6 +17,7 @@ use sea_orm::DatabaseConnection;
 
 use crate::{
     cache::ProductCache,
+    commands::{Commit, Release, Reserve},
     config::{CatalogArgs, CatalogCommand, Settings},
     events,
     feed::StockFeed,
@@ -73,6 +74,18 @@ impl Service for Catalog {
                 }
             }),
         );
+        // The checkout saga's commands, each kind its own durable consumer.
+        server
+            .workers()
+            .add(
+                "reserve-stock",
+                events.consumer::<pb::ReserveStockCommand, _>("reserve-stock", events::STREAM, Reserve),
+            )
+            .add(
+                "release-stock",
+                events.consumer::<pb::ReleaseStockCommand, _>("release-stock", events::STREAM, Release),
+            )
+            .add("commit-stock", events.consumer::<pb::CommitStockCommand, _>("commit-stock", events::STREAM, Commit));
         let outbox = events.outbox().clone();
         let streams_stop = server.draining();
         server

@@ -25,9 +25,10 @@ struct Args {
     /// Where databases may be created and dropped.
     #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable")]
     pg_admin_url: String,
-    /// The gateway's `--max-in-flight` settings to measure, comma-separated.
-    #[arg(long, default_value = "1024,256,64,16", value_delimiter = ',')]
-    max_in_flight: Vec<u32>,
+    /// The gateway's in-flight limits to measure, comma-separated: `N` is `--max-in-flight N
+    /// --in-flight-limit fixed`, `adaptive/N` is `--max-in-flight N --in-flight-limit adaptive`.
+    #[arg(long, default_value = "1024,adaptive/1024,adaptive/256,256,64,16", value_delimiter = ',')]
+    limits: Vec<Setting>,
     /// Seconds per phase.
     #[arg(long, default_value_t = 5)]
     seconds: u64,
@@ -37,6 +38,33 @@ struct Args {
     /// The gateway's `--worker-threads` (1 serves most on this 2-core box; see the README).
     #[arg(long, default_value_t = 1)]
     gateway_worker_threads: u32,
+}
+
+/// One in-flight limit of the gateway.
+#[derive(Debug, Clone)]
+struct Setting {
+    max: u32,
+    adaptive: bool,
+}
+
+impl std::str::FromStr for Setting {
+    type Err = String;
+
+    fn from_str(raw: &str) -> Result<Self, String> {
+        let (adaptive, max) = match raw.strip_prefix("adaptive/") {
+            Some(max) => (true, max),
+            None => (false, raw),
+        };
+        let max = max.parse().map_err(|e| format!("{raw:?}: {e}"))?;
+        Ok(Self { max, adaptive })
+    }
+}
+
+impl std::fmt::Display for Setting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = if self.adaptive { "adaptive" } else { "fixed" };
+        write!(f, "--max-in-flight {} --in-flight-limit {kind}", self.max)
+    }
 }
 
 #[tokio::main]
@@ -67,17 +95,22 @@ async fn measure(args: &Args, database_url: &str, logs: &std::path::Path) -> any
     let serving = catalog.start("overload").await?;
     let window = Duration::from_secs(args.seconds);
     let mut lines = Vec::new();
-    // What the gateway can serve is measured once, with the first (highest) limit, so every
-    // setting is offered the same twice-that; a low limit would otherwise refuse some of the
-    // closed-loop callers and understate it.
+    // What the gateway can serve is measured once, with the first setting (a high fixed limit
+    // unless told otherwise), so every setting is offered the same twice-that; a low or an
+    // adaptive limit would refuse some of the closed-loop callers and understate it.
     let mut capacity = None;
-    for limit in &args.max_in_flight {
+    for limit in &args.limits {
         let gateway = Gateway {
             bin: args.gateway_bin.clone(),
             logs: logs.to_path_buf(),
             rate_limit_per_minute: 1_000_000,
             worker_threads: args.gateway_worker_threads,
-            extra: vec!["--max-in-flight".into(), limit.to_string()],
+            extra: vec![
+                "--max-in-flight".into(),
+                limit.max.to_string(),
+                "--in-flight-limit".into(),
+                (if limit.adaptive { "adaptive" } else { "fixed" }).into(),
+            ],
         }
         .start(serving.grpc_addr)
         .await?;
@@ -98,12 +131,9 @@ async fn measure(args: &Args, database_url: &str, logs: &std::path::Path) -> any
         let capacity = match capacity {
             Some(measured) => measured,
             None => {
-                eprintln!("overload-bench: --max-in-flight {limit}: capacity…");
+                eprintln!("overload-bench: {limit}: capacity…");
                 let measured = overload::capacity(&client, &paths, args.callers, window).await?;
-                lines.push(format!(
-                    "  capacity: {measured:.0}/s ({} closed-loop callers, --max-in-flight {limit})",
-                    args.callers
-                ));
+                lines.push(format!("  capacity: {measured:.0}/s ({} closed-loop callers, {limit})", args.callers));
                 *capacity.insert(measured)
             }
         };
@@ -115,6 +145,10 @@ async fn measure(args: &Args, database_url: &str, logs: &std::path::Path) -> any
         let over = overload::open_loop(&client, &paths, capacity * 2.0, window).await?;
         let cpu_after = (pids.map(cpu::of_process), cpu::of_machine()?);
         let (rss, peak) = (gateway.proc.rss_kib()?, gateway.proc.peak_rss_kib()?);
+        let (_, metrics) = fetch::get(gateway.admin_addr, "/metrics").await?;
+        let chosen = String::from_utf8_lossy(&metrics)
+            .lines()
+            .find_map(|l| l.strip_prefix("mercato_in_flight_limit ")?.trim().parse::<f64>().ok());
         let answered = (over.served.len() + over.refused + over.other).max(1) as f64;
         let per_request = |before: &anyhow::Result<Duration>, after: &anyhow::Result<Duration>| match (before, after) {
             (Ok(b), Ok(a)) => a.saturating_sub(*b).as_secs_f64() * 1e6 / answered,
@@ -127,7 +161,11 @@ async fn measure(args: &Args, database_url: &str, logs: &std::path::Path) -> any
             per_request(&cpu_before.0[1], &cpu_after.0[1]),
             per_request(&cpu_before.0[2], &cpu_after.0[2]),
         );
-        lines.push(report(*limit, &unloaded, &over, rss, peak));
+        lines.push(report(limit, &unloaded, &over, rss, peak));
+        if limit.adaptive {
+            let chosen = chosen.map_or("not exported".into(), |c| format!("{c:.0}"));
+            lines.push(format!("    the adaptive limit at the end of the 2x phase: {chosen}"));
+        }
         lines.push(cpu_line);
         gateway.proc.stop(Duration::from_secs(10)).await?;
     }
@@ -135,11 +173,11 @@ async fn measure(args: &Args, database_url: &str, logs: &std::path::Path) -> any
     Ok(lines)
 }
 
-fn report(limit: u32, unloaded: &Phase, over: &Phase, rss: u64, peak: u64) -> String {
+fn report(limit: &Setting, unloaded: &Phase, over: &Phase, rss: u64, peak: u64) -> String {
     let ratio = over.ms(0.99) / unloaded.ms(0.99).max(0.001);
     let verdict = if ratio <= 2.0 && over.other == 0 { "PASS" } else { "MISS" };
     let mut out = format!(
-        "  --max-in-flight {limit}:\n\
+        "  {limit}:\n\
          \x20   unloaded (open loop at {:.0}/s): p50 {:.2} ms, p99 {:.2} ms\n\
          \x20   at {:.0}/s offered (2x): served {:.0}/s (p50 {:.2} ms, p99 {:.2} ms = {ratio:.1}x unloaded), \
          refused (503/429) {:.0}/s, other {}\n\

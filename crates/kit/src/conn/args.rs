@@ -4,10 +4,14 @@
 use std::time::Duration;
 
 use super::{ConnLimits, Timeouts};
-use crate::config::{Problems, parse_count, parse_duration};
+use crate::{
+    config::{Problems, parse_count, parse_duration},
+    shed::Limit,
+};
 
 // The defaults, once: for the command line and for `ServeArgs::default()`.
 const MAX_IN_FLIGHT: &str = "256";
+const IN_FLIGHT_LIMIT: &str = "fixed";
 const MAX_CONNECTIONS: &str = "10000";
 const MAX_CONNECTIONS_PER_IP: &str = "1000";
 const HEADER_READ_TIMEOUT: &str = "10s";
@@ -21,6 +25,11 @@ pub struct ServeArgs {
     /// what is admitted beyond that only waits, and its latency grows with the limit.
     #[arg(long, global = true, env = "MAX_IN_FLIGHT", default_value = MAX_IN_FLIGHT)]
     pub max_in_flight: String,
+    /// `fixed`: always MAX_IN_FLIGHT. `adaptive`: below MAX_IN_FLIGHT, the limit follows
+    /// capacity × latency from the latency the server sees (it shrinks when the admitted start
+    /// to queue, and grows back when they do not); see `kit::shed::adaptive` and the README.
+    #[arg(long, global = true, env = "IN_FLIGHT_LIMIT", default_value = IN_FLIGHT_LIMIT)]
+    pub in_flight_limit: String,
     /// Open connections in all; more are closed as soon as they are accepted. Keep it below
     /// the process's open-file limit (`ulimit -n`), with room for its own files and upstreams.
     #[arg(long, global = true, env = "MAX_CONNECTIONS", default_value = MAX_CONNECTIONS)]
@@ -42,6 +51,7 @@ impl Default for ServeArgs {
     fn default() -> Self {
         Self {
             max_in_flight: MAX_IN_FLIGHT.into(),
+            in_flight_limit: IN_FLIGHT_LIMIT.into(),
             max_connections: MAX_CONNECTIONS.into(),
             max_connections_per_ip: MAX_CONNECTIONS_PER_IP.into(),
             header_read_timeout: HEADER_READ_TIMEOUT.into(),
@@ -53,13 +63,14 @@ impl Default for ServeArgs {
 /// What a server lets its callers hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ServeLimits {
-    pub max_in_flight: usize,
+    pub in_flight: Limit,
     pub conn: ConnLimits,
 }
 
 impl ServeArgs {
     pub fn validate(&self, p: &mut Problems) -> Option<ServeLimits> {
         let in_flight = p.check("MAX_IN_FLIGHT (--max-in-flight)", parse_count(&self.max_in_flight, 1, 1_000_000));
+        let adaptive = p.check("IN_FLIGHT_LIMIT (--in-flight-limit)", parse_kind(&self.in_flight_limit));
         let total = p.check("MAX_CONNECTIONS (--max-connections)", parse_count(&self.max_connections, 1, 10_000_000));
         let per_ip = p.check(
             "MAX_CONNECTIONS_PER_IP (--max-connections-per-ip)",
@@ -71,7 +82,7 @@ impl ServeArgs {
         );
         let idle = p.check("IDLE_TIMEOUT (--idle-timeout)", parse_duration(&self.idle_timeout).and_then(positive));
         Some(ServeLimits {
-            max_in_flight: usize::try_from(in_flight?).ok()?,
+            in_flight: Limit { max: usize::try_from(in_flight?).ok()?, adaptive: adaptive? },
             conn: ConnLimits {
                 max_connections: usize::try_from(total?).ok()?,
                 max_per_ip: usize::try_from(per_ip?).ok()?,
@@ -83,4 +94,12 @@ impl ServeArgs {
 
 fn positive(d: Duration) -> Result<Duration, String> {
     if d.is_zero() { Err("must be longer than 0s".into()) } else { Ok(d) }
+}
+
+fn parse_kind(raw: &str) -> Result<bool, String> {
+    match raw {
+        "adaptive" => Ok(true),
+        "fixed" => Ok(false),
+        other => Err(format!("{other:?}: must be `adaptive` or `fixed`")),
+    }
 }

@@ -28,6 +28,9 @@ use super::{
 };
 use crate::{db, shutdown::Shutdown};
 
+/// How long a stopping consumer waits to send its last acks.
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// What a handler gets besides the event: the transaction its effects go into (and, through
 /// the outbox, the events they cause), and where the message came from.
 #[derive(Debug)]
@@ -157,8 +160,11 @@ impl<E: Event, H: Handler<E>> Consumer<E, H> {
 
     async fn run(self, stop: Shutdown) -> anyhow::Result<()> {
         let result = self.consume(stop).await;
-        if let Err(e) = self.broker.client().flush().await {
-            tracing::warn!(consumer = self.name, error = %e, "acks not flushed; those messages come back after CONSUMER_ACK_WAIT");
+        // A flush waits for a connection, and the broker may be away: then the acks are lost
+        // anyway, and shutdown must not wait for it.
+        let flushed = tokio::time::timeout(FLUSH_TIMEOUT, self.broker.client().flush()).await;
+        if !matches!(flushed, Ok(Ok(()))) {
+            tracing::warn!(consumer = self.name, "acks not flushed; those messages come back after CONSUMER_ACK_WAIT");
         }
         result
     }
@@ -171,11 +177,14 @@ impl<E: Event, H: Handler<E>> Consumer<E, H> {
             if stop.is_triggered() {
                 return Ok(());
             }
-            let messages = match self.ensure().await {
-                Ok(consumer) => {
-                    consumer.stream().max_messages_per_batch(in_flight).messages().await.map_err(Into::into)
-                }
-                Err(e) => Err(e),
+            // With the broker away each request waits for its timeout: shutdown must not.
+            let pulling = async {
+                let consumer = self.ensure().await?;
+                anyhow::Ok(consumer.stream().max_messages_per_batch(in_flight).messages().await?)
+            };
+            let messages = tokio::select! {
+                () = stop.wait() => return Ok(()),
+                messages = pulling => messages,
             };
             let messages = match messages {
                 Ok(messages) => {

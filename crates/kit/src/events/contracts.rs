@@ -1,25 +1,50 @@
 //! Every contract event's subject and ordering key, in one place: publisher and consumers
 //! must agree on them, and they are part of the contract as much as the message is.
 
-use mercato::catalog::v1 as catalog;
+use mercato::{catalog::v1 as catalog, orders::v1 as orders, payments::v1 as payments};
 
 use super::Event;
 
-impl Event for catalog::StockLevelChanged {
-    const SUBJECT: &'static str = "catalog.v1.stock_level_changed";
-    const TYPE: &'static str = "mercato.catalog.v1.StockLevelChanged";
-    fn aggregate(&self) -> String {
-        self.product_id.clone()
-    }
+/// `contract!(module::Message, "subject", |e| ordering key)`.
+macro_rules! contract {
+    ($module:ident :: $message:ident, $subject:literal, |$e:ident| $key:expr) => {
+        impl Event for $module::$message {
+            const SUBJECT: &'static str = $subject;
+            const TYPE: &'static str = concat!("mercato.", stringify!($module), ".v1.", stringify!($message));
+            fn aggregate(&self) -> String {
+                let $e = self;
+                $key
+            }
+        }
+    };
 }
 
-impl Event for catalog::ProductChanged {
-    const SUBJECT: &'static str = "catalog.v1.product_changed";
-    const TYPE: &'static str = "mercato.catalog.v1.ProductChanged";
-    fn aggregate(&self) -> String {
-        self.product.as_ref().map(|p| p.id.clone()).unwrap_or_default()
-    }
-}
+contract!(catalog::StockLevelChanged, "catalog.v1.stock_level_changed", |e| e.product_id.clone());
+contract!(catalog::ProductChanged, "catalog.v1.product_changed", |e| e
+    .product
+    .as_ref()
+    .map(|p| p.id.clone())
+    .unwrap_or_default());
+
+// The checkout saga's commands and replies are ordered per order: a release must not overtake
+// the reservation it gives back, nor a reply the one before it.
+contract!(catalog::ReserveStockCommand, "catalog.v1.commands.reserve_stock", |e| e.order_id.clone());
+contract!(catalog::ReleaseStockCommand, "catalog.v1.commands.release_stock", |e| e.order_id.clone());
+contract!(catalog::CommitStockCommand, "catalog.v1.commands.commit_stock", |e| e.order_id.clone());
+contract!(catalog::StockReserved, "catalog.v1.stock_reserved", |e| e.order_id.clone());
+contract!(catalog::StockReservationFailed, "catalog.v1.stock_reservation_failed", |e| e.order_id.clone());
+contract!(catalog::StockReleased, "catalog.v1.stock_released", |e| e.order_id.clone());
+contract!(catalog::StockCommitted, "catalog.v1.stock_committed", |e| e.order_id.clone());
+
+contract!(payments::ChargePaymentCommand, "payments.v1.commands.charge_payment", |e| e.order_id.clone());
+contract!(payments::RefundPaymentCommand, "payments.v1.commands.refund_payment", |e| e.order_id.clone());
+contract!(payments::PaymentCompleted, "payments.v1.payment_completed", |e| e.order_id.clone());
+contract!(payments::PaymentFailed, "payments.v1.payment_failed", |e| e.order_id.clone());
+contract!(payments::PaymentRefunded, "payments.v1.payment_refunded", |e| e.order_id.clone());
+
+contract!(orders::OrderPlaced, "orders.v1.order_placed", |e| e.order_id.clone());
+contract!(orders::OrderConfirmed, "orders.v1.order_confirmed", |e| e.order_id.clone());
+contract!(orders::OrderCancelled, "orders.v1.order_cancelled", |e| e.order_id.clone());
 
 #[cfg(test)]
 mod tests {
@@ -47,5 +72,20 @@ mod tests {
         }
         check::<catalog::StockLevelChanged>(&names);
         check::<catalog::ProductChanged>(&names);
+        check::<catalog::ReserveStockCommand>(&names);
+        check::<catalog::ReleaseStockCommand>(&names);
+        check::<catalog::CommitStockCommand>(&names);
+        check::<catalog::StockReserved>(&names);
+        check::<catalog::StockReservationFailed>(&names);
+        check::<catalog::StockReleased>(&names);
+        check::<catalog::StockCommitted>(&names);
+        check::<payments::ChargePaymentCommand>(&names);
+        check::<payments::RefundPaymentCommand>(&names);
+        check::<payments::PaymentCompleted>(&names);
+        check::<payments::PaymentFailed>(&names);
+        check::<payments::PaymentRefunded>(&names);
+        check::<orders::OrderPlaced>(&names);
+        check::<orders::OrderConfirmed>(&names);
+        check::<orders::OrderCancelled>(&names);
     }
 }

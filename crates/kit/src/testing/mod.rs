@@ -4,6 +4,7 @@
 //! Every wait here is a deadline scaled by [`patience`]: on a loaded machine (CI on two cores)
 //! set `MERCATO_TEST_PATIENCE=3` to triple them all, rather than loosening a test.
 
+mod bus;
 mod database;
 pub mod effects;
 mod grpc;
@@ -14,6 +15,7 @@ mod running;
 use std::{future::Future, time::Duration};
 
 pub use self::{
+    bus::Bus,
     database::{Backend, DEFAULT_PG_ADMIN_URL, TestDatabase},
     grpc::{next, next_within, violated_fields},
     nats::TestNats,

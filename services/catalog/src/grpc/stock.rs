@@ -30,10 +30,7 @@ impl StockApi {
         record: &store::ReservationRecord,
         reason: StockChangeReason,
     ) -> Result<(), Error> {
-        if record.moved {
-            let ids: Vec<&str> = record.lines.iter().map(|(id, _)| id).collect();
-            events::stock_changed(&self.outbox, &txn, &ids, reason, &record.reservation.id).await?;
-        }
+        events::reservation_moved(&self.outbox, &txn, record, reason).await?;
         self.outbox.commit(txn).await?;
         Ok(())
     }

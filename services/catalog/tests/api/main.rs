@@ -6,6 +6,7 @@
 mod helpers;
 
 mod auth;
+mod commands;
 mod events;
 mod hangup;
 mod health;

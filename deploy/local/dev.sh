@@ -66,6 +66,13 @@ for entry in "${services[@]}"; do
     args=()
     # catalog loads its seed catalog on start: only missing rows, so restarts keep stock as it is.
     [[ $name == catalog ]] && args+=(--seed-on-start)
+    # The gateway routes to every context whose binary is built (identity and catalog always).
+    if [[ $name == gateway ]]; then
+        for upstream in orders:50053 payments:50054 shipping:50055 notifications:50056; do
+            IFS=: read -r up port <<<"$upstream"
+            [[ -x "$bin/$up" ]] && args+=("--$up-url" "http://127.0.0.1:$port")
+        done
+    fi
     if [[ $name == identity ]]; then
         SERVICE_CLIENTS="$service_clients" "$bin/$name" "${args[@]}" &
     else

@@ -20,6 +20,7 @@ pub mod metrics;
 pub mod money;
 pub mod nats;
 pub mod net;
+pub mod page;
 pub mod process;
 pub mod reflection;
 pub mod request_id;

@@ -2,11 +2,11 @@
 //! tokens with a given identity's keys, with a nats-server of its own. Catalog's own tests and
 //! the gateway's start it the same way, through the kit's [`Running`].
 
-use std::{ops::Deref, time::Duration};
+use std::ops::Deref;
 
 use mercato_kit::{
     service::Service,
-    testing::{Running, TestDatabase, TestNats, http_get, patience, service_args},
+    testing::{Running, TestDatabase, TestNats, service_args},
 };
 
 use crate::Catalog;
@@ -34,7 +34,7 @@ impl TestCatalog {
         args.extend(["--seed-on-start", "--identity-url", identity_url, "--nats-url", &nats.url()].map(str::to_string));
         args.extend(extra.iter().map(|a| a.to_string()));
         let running = Running::service::<Catalog>(args, Some(database)).await?;
-        wait_ready(&running).await?;
+        running.wait_ready().await?;
         Ok(Self { running, nats })
     }
 
@@ -42,20 +42,6 @@ impl TestCatalog {
     pub async fn stop(self) -> anyhow::Result<()> {
         self.running.stop().await
     }
-}
-
-/// A test catalog has its database and broker: it is ready within moments of starting (its
-/// NATS connection completes in the background).
-async fn wait_ready(running: &Running) -> anyhow::Result<()> {
-    let admin = running.admin_addr;
-    let deadline = patience(Duration::from_secs(10));
-    tokio::time::timeout(deadline, async {
-        while !matches!(http_get(admin, "/readyz").await, Ok((200, _))) {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    })
-    .await
-    .map_err(|_| anyhow::anyhow!("catalog was not ready within {deadline:?}"))
 }
 
 impl Deref for TestCatalog {

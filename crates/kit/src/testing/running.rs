@@ -99,6 +99,20 @@ impl Running {
         format!("http://{}", self.grpc_addr)
     }
 
+    /// Waits until `/readyz` answers 200: a service with its database and broker is ready
+    /// within moments of starting (its NATS connection completes in the background).
+    pub async fn wait_ready(&self) -> anyhow::Result<()> {
+        let admin = self.admin_addr;
+        let deadline = patience(Duration::from_secs(10));
+        tokio::time::timeout(deadline, async {
+            while !matches!(super::http_get(admin, "/readyz").await, Ok((200, _))) {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+        .await
+        .map_err(|_| anyhow::anyhow!("{} was not ready within {deadline:?}", self.name))
+    }
+
     /// Triggers shutdown and waits, within a bound, for the server to drain and stop.
     pub async fn stop(mut self) -> anyhow::Result<()> {
         self.shutdown.trigger();

@@ -1,21 +1,9 @@
-//! Paging: page sizes and opaque keyset tokens. A token holds the sort key of the last item
-//! returned plus the filters it was issued for, base64url-encoded; it is rejected if used with
-//! other filters, so a client can't silently mix pages of two queries.
+//! Product listing's page token (the kit's `page` makes and reads it): the sort key of the
+//! last product returned plus the query and category it was issued for.
 
-use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-use mercato_kit::domain::Invalid;
+pub use mercato_kit::page::page_size;
+use mercato_kit::{domain::Invalid, page};
 use serde::{Deserialize, Serialize};
-
-pub const DEFAULT_PAGE_SIZE: u64 = 20;
-pub const MAX_PAGE_SIZE: u64 = 100;
-
-pub fn page_size(raw: i32) -> Result<u64, Invalid> {
-    match raw {
-        0 => Ok(DEFAULT_PAGE_SIZE),
-        n if n < 0 => Err("must not be negative".into()),
-        n => Ok(u64::try_from(n).unwrap_or(MAX_PAGE_SIZE).min(MAX_PAGE_SIZE)),
-    }
-}
 
 /// Where the next page starts, for the filters it was issued for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -32,17 +20,12 @@ pub struct ProductCursor {
 
 impl ProductCursor {
     pub fn encode(&self) -> String {
-        // Serialising plain strings cannot fail.
-        URL_SAFE_NO_PAD.encode(serde_json::to_vec(self).unwrap_or_default())
+        page::encode(self)
     }
 
     /// Decodes a token and checks it belongs to these filters.
     pub fn decode(token: &str, query: &str, category: &str) -> Result<Self, Invalid> {
-        let cursor: Self = URL_SAFE_NO_PAD
-            .decode(token)
-            .ok()
-            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-            .ok_or(Invalid::new("is not a page token issued by this service"))?;
+        let cursor: Self = page::decode(token)?;
         if cursor.query != query || cursor.category != category {
             return Err("was issued for a different query or category".into());
         }
@@ -53,14 +36,6 @@ impl ProductCursor {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sizes_default_and_clamp() {
-        assert_eq!(page_size(0), Ok(20));
-        assert_eq!(page_size(7), Ok(7));
-        assert_eq!(page_size(1000), Ok(100));
-        assert!(page_size(-1).is_err());
-    }
 
     #[test]
     fn tokens_round_trip_and_are_bound_to_their_filters() {

@@ -1,0 +1,4 @@
+//! payments' domain: ids, statuses and the values a charge needs, validated once at the edge.
+
+pub mod payment;
+pub mod token;

@@ -1,0 +1,182 @@
+//! The saga's commands: a charge per payment id and per order, a refund per charge, whatever
+//! the redeliveries; declines answered, outages retried, nonsense dead-lettered.
+
+use mercato::payments::v1::{self as pb, PaymentStatus};
+use mercato_kit::testing::{Backend, eventually};
+
+use crate::helpers::{STREAM, TestApp, WAIT, charge, new_id, on_both_databases, refund, spawn_app, spawn_app_with};
+
+on_both_databases!(
+    tok_visa_is_charged_once_whatever_the_redeliveries,
+    declines_are_answered_with_their_code_and_nothing_is_taken,
+    a_refund_returns_a_charge_once,
+    a_refund_that_overtakes_its_charge_means_the_charge_takes_nothing,
+    a_second_payment_for_one_order_is_refused,
+    provider_outages_are_retried_not_answered_as_declines,
+    a_command_that_can_never_succeed_is_dead_lettered,
+);
+
+async fn payment(app: &TestApp, id: &str) -> pb::Payment {
+    let reply = app.payments_as(&app.admin_token).get_payment(pb::GetPaymentRequest { id: id.into() }).await.unwrap();
+    reply.into_inner().payment.unwrap()
+}
+
+async fn count<E: mercato_kit::events::Event>(app: &TestApp, matches: impl Fn(&E) -> bool) -> usize {
+    app.bus.all::<E>(STREAM).await.unwrap().iter().filter(|e| matches(e)).count()
+}
+
+async fn tok_visa_is_charged_once_whatever_the_redeliveries(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (_, user) = app.customer("payer@example.com").await;
+    let id = new_id();
+    let command = charge(&id, &user, 25, "tok_visa");
+    let event_id = app.bus.publish(&command).await.unwrap();
+    let completed = app.bus.wait_for::<pb::PaymentCompleted>(STREAM, WAIT, |e| e.payment_id == id).await;
+    assert_eq!(completed.order_id, format!("order-{id}"));
+    assert_eq!(completed.user_id, user);
+    assert_eq!(completed.amount, Some(crate::helpers::usd(25)));
+    assert!(completed.provider_reference.starts_with("ch_"), "{}", completed.provider_reference);
+
+    // The same event again (a republished outbox row), and the same command as a new event
+    // (the saga asking again): one charge, and the second answer repeats the first.
+    app.bus.publish_as(&command, &event_id).await.unwrap();
+    app.bus.publish(&command).await.unwrap();
+    eventually(WAIT, "the repeated answer", || async {
+        (count::<pb::PaymentCompleted>(&app, |e| e.payment_id == id).await == 2).then_some(())
+    })
+    .await;
+    let all = app.bus.all::<pb::PaymentCompleted>(STREAM).await.unwrap();
+    assert!(all.iter().all(|e| e.provider_reference == completed.provider_reference), "one charge: {all:?}");
+    let stored = payment(&app, &id).await;
+    assert_eq!(stored.status, PaymentStatus::Completed as i32);
+    assert_eq!(stored.provider_reference, completed.provider_reference);
+    app.stop().await;
+}
+
+async fn declines_are_answered_with_their_code_and_nothing_is_taken(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (_, user) = app.customer("declined@example.com").await;
+    for (token, code) in
+        [("tok_chargeDeclined", "card_declined"), ("tok_chargeDeclinedInsufficientFunds", "insufficient_funds")]
+    {
+        let id = new_id();
+        app.bus.publish(&charge(&id, &user, 10, token)).await.unwrap();
+        let failed = app.bus.wait_for::<pb::PaymentFailed>(STREAM, WAIT, |e| e.payment_id == id).await;
+        assert_eq!(failed.failure_code, code);
+        assert!(!failed.failure_message.is_empty());
+        let stored = payment(&app, &id).await;
+        assert_eq!(stored.status, PaymentStatus::Failed as i32);
+        assert!(stored.provider_reference.is_empty(), "nothing taken");
+        // A refund of a failed payment returns nothing and leaves it FAILED.
+        app.bus.publish(&refund(&id, &user)).await.unwrap();
+        let refunded = app.bus.wait_for::<pb::PaymentRefunded>(STREAM, WAIT, |e| e.payment_id == id).await;
+        assert_eq!(refunded.amount, None);
+        assert_eq!(payment(&app, &id).await.status, PaymentStatus::Failed as i32);
+    }
+    app.stop().await;
+}
+
+async fn a_refund_returns_a_charge_once(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (_, user) = app.customer("refunded@example.com").await;
+    let id = new_id();
+    app.bus.publish(&charge(&id, &user, 40, "tok_visa")).await.unwrap();
+    app.bus.wait_for::<pb::PaymentCompleted>(STREAM, WAIT, |e| e.payment_id == id).await;
+    let command = refund(&id, &user);
+    for _ in 0..3 {
+        app.bus.publish(&command).await.unwrap();
+    }
+    eventually(WAIT, "three answers", || async {
+        (count::<pb::PaymentRefunded>(&app, |e| e.payment_id == id).await == 3).then_some(())
+    })
+    .await;
+    let answers = app.bus.all::<pb::PaymentRefunded>(STREAM).await.unwrap();
+    assert!(answers.iter().all(|e| e.amount == Some(crate::helpers::usd(40))), "{answers:?}");
+    assert_eq!(payment(&app, &id).await.status, PaymentStatus::Refunded as i32);
+    // A charge after the refund (a redelivered command) takes nothing more.
+    app.bus.publish(&charge(&id, &user, 40, "tok_visa")).await.unwrap();
+    eventually(WAIT, "the late charge's answer", || async {
+        (count::<pb::PaymentRefunded>(&app, |e| e.payment_id == id).await == 4).then_some(())
+    })
+    .await;
+    assert_eq!(count::<pb::PaymentCompleted>(&app, |e| e.payment_id == id).await, 1);
+    app.stop().await;
+}
+
+async fn a_refund_that_overtakes_its_charge_means_the_charge_takes_nothing(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (_, user) = app.customer("late@example.com").await;
+    let id = new_id();
+    // The saga timed out and compensated before payments saw the charge.
+    app.bus.publish(&refund(&id, &user)).await.unwrap();
+    let first = app.bus.wait_for::<pb::PaymentRefunded>(STREAM, WAIT, |e| e.payment_id == id).await;
+    assert_eq!(first.amount, None, "nothing was taken");
+    app.bus.publish(&charge(&id, &user, 30, "tok_visa")).await.unwrap();
+    eventually(WAIT, "the late charge's answer", || async {
+        (count::<pb::PaymentRefunded>(&app, |e| e.payment_id == id).await == 2).then_some(())
+    })
+    .await;
+    assert_eq!(count::<pb::PaymentCompleted>(&app, |e| e.payment_id == id).await, 0);
+    let stored = payment(&app, &id).await;
+    assert_eq!(stored.status, PaymentStatus::Refunded as i32);
+    assert!(stored.provider_reference.is_empty());
+    app.stop().await;
+}
+
+async fn a_second_payment_for_one_order_is_refused(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (_, user) = app.customer("twice@example.com").await;
+    let (first, second) = (new_id(), new_id());
+    app.bus.publish(&charge(&first, &user, 10, "tok_visa")).await.unwrap();
+    app.bus.wait_for::<pb::PaymentCompleted>(STREAM, WAIT, |e| e.payment_id == first).await;
+    let mut again = charge(&second, &user, 10, "tok_visa");
+    again.order_id = format!("order-{first}");
+    app.bus.publish(&again).await.unwrap();
+    let dead = dead_letters(&app, 1).await;
+    assert!(dead[0].contains("already has payment"), "{dead:?}");
+    assert_eq!(count::<pb::PaymentCompleted>(&app, |e| e.payment_id == second).await, 0);
+    app.stop().await;
+}
+
+async fn provider_outages_are_retried_not_answered_as_declines(backend: Backend) {
+    let app = spawn_app_with(backend, &["--test-provider-failure-rate", "0.6"]).await;
+    let (_, user) = app.customer("flaky@example.com").await;
+    let ids: Vec<String> = (0..5).map(|_| new_id()).collect();
+    for id in &ids {
+        app.bus.publish(&charge(id, &user, 5, "tok_visa")).await.unwrap();
+    }
+    for id in &ids {
+        app.bus.wait_for::<pb::PaymentCompleted>(STREAM, WAIT * 3, |e| &e.payment_id == id).await;
+    }
+    assert!(app.bus.all::<pb::PaymentFailed>(STREAM).await.unwrap().is_empty(), "an outage is not a decline");
+    app.stop().await;
+}
+
+/// The errors of the first `n` dead letters.
+async fn dead_letters(app: &TestApp, n: usize) -> Vec<String> {
+    eventually(WAIT, "dead letters", || async {
+        let stream = app.bus.jetstream().get_stream("DLQ").await.ok()?;
+        let info = stream.get_info().await.ok()?;
+        let mut errors = Vec::new();
+        for sequence in info.state.first_sequence..=info.state.last_sequence {
+            let message = stream.get_raw_message(sequence).await.ok()?;
+            errors.push(message.headers.get(mercato_kit::events::headers::DLQ_ERROR)?.as_str().to_string());
+        }
+        (errors.len() >= n).then_some(errors)
+    })
+    .await
+}
+
+async fn a_command_that_can_never_succeed_is_dead_lettered(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (_, user) = app.customer("bad@example.com").await;
+    let mut no_amount = charge(&new_id(), &user, 1, "tok_visa");
+    no_amount.amount = None;
+    app.bus.publish(&no_amount).await.unwrap();
+    app.bus.publish(&charge("not-a-uuid", &user, 1, "tok_visa")).await.unwrap();
+    let dead = dead_letters(&app, 2).await;
+    assert!(dead.iter().any(|e| e.contains("amount must be set")), "{dead:?}");
+    assert!(dead.iter().any(|e| e.contains("payment_id")), "{dead:?}");
+    assert!(dead.iter().all(|e| !e.contains("tok_visa")), "no token in an error: {dead:?}");
+    app.stop().await;
+}

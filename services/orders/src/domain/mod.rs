@@ -1,0 +1,3 @@
+//! orders' domain, without I/O.
+
+pub mod saga;

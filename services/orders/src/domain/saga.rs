@@ -1,0 +1,233 @@
+//! The checkout saga as a pure state machine: given where an order's saga is and what just
+//! happened (a reply, a deadline, the owner cancelling), what it becomes and which commands it
+//! sends. No I/O: the orchestrator stores the result, the commands (through the outbox) and
+//! the next deadline in one transaction.
+//!
+//! Forward: ReserveStock → ChargePayment → CommitStock → CONFIRMED. A failure compensates
+//! backwards — RefundPayment if a charge may have been taken, then ReleaseStock if stock may
+//! be held — and ends CANCELLED with its reason. "May": after a deadline the command may still
+//! land, so the compensation is sent anyway; catalog and payments keep tombstones, so a
+//! compensation that overtakes its command makes the command take nothing.
+//!
+//! Committing stock is the point of no return: the payment is taken, and a commit that lands
+//! after a release would sell stock for a cancelled order. So the commit is re-sent until it
+//! is answered, and the owner can no longer cancel.
+//!
+//! A reply for a step the saga has left is ignored, except money or stock that arrives for a
+//! saga that no longer wants it: a late PaymentCompleted is refunded, a late StockReserved
+//! released (both idempotent downstream), so nothing is lost.
+
+/// Where a saga is. `Confirmed` and `Cancelled` are final.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    ReservingStock,
+    ChargingPayment,
+    CommittingStock,
+    /// Compensating: a charge may have been taken.
+    RefundingPayment(Reason),
+    /// Compensating: stock may be held.
+    ReleasingStock(Reason),
+    Confirmed,
+    Cancelled(Reason),
+}
+
+/// Why an order was cancelled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    OutOfStock,
+    PaymentDeclined,
+    Timeout,
+    UserCancelled,
+}
+
+/// What can happen to a saga.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Input {
+    StockReserved,
+    StockReservationFailed,
+    StockReleased,
+    StockCommitted,
+    PaymentCompleted,
+    PaymentFailed,
+    PaymentRefunded,
+    /// The current step's deadline passed with no reply.
+    DeadlinePassed,
+    /// The owner asked to cancel.
+    CancelRequested,
+}
+
+/// A command the saga sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Command {
+    ReserveStock,
+    ChargePayment,
+    CommitStock,
+    ReleaseStock,
+    RefundPayment,
+}
+
+/// What an input did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The saga moved (or stayed, re-sending): the new step and the commands to send. A new
+    /// deadline starts for the new step unless it is final.
+    Moved { step: Step, send: Vec<Command> },
+    /// The input changes nothing (a duplicate, or a reply for a step already left).
+    Ignored,
+    /// The input is not allowed now (the owner cancelling after the point of no return).
+    Refused(&'static str),
+}
+
+impl Step {
+    /// Where a new saga starts, and what it sends first.
+    pub fn start() -> (Self, Command) {
+        (Self::ReservingStock, Command::ReserveStock)
+    }
+
+    pub fn is_final(self) -> bool {
+        matches!(self, Self::Confirmed | Self::Cancelled(_))
+    }
+
+    /// See the module docs.
+    pub fn on(self, input: Input) -> Outcome {
+        use Command as C;
+        use Input as I;
+        use Step as S;
+        let moved = |step, send: &[Command]| Outcome::Moved { step, send: send.to_vec() };
+        match (self, input) {
+            (S::ReservingStock, I::StockReserved) => moved(S::ChargingPayment, &[C::ChargePayment]),
+            (S::ReservingStock, I::StockReservationFailed) => moved(S::Cancelled(Reason::OutOfStock), &[]),
+            (S::ReservingStock, I::DeadlinePassed) => moved(S::ReleasingStock(Reason::Timeout), &[C::ReleaseStock]),
+            (S::ReservingStock, I::CancelRequested) => {
+                moved(S::ReleasingStock(Reason::UserCancelled), &[C::ReleaseStock])
+            }
+
+            (S::ChargingPayment, I::PaymentCompleted) => moved(S::CommittingStock, &[C::CommitStock]),
+            (S::ChargingPayment, I::PaymentFailed) => {
+                moved(S::ReleasingStock(Reason::PaymentDeclined), &[C::ReleaseStock])
+            }
+            (S::ChargingPayment, I::DeadlinePassed) => moved(S::RefundingPayment(Reason::Timeout), &[C::RefundPayment]),
+            (S::ChargingPayment, I::CancelRequested) => {
+                moved(S::RefundingPayment(Reason::UserCancelled), &[C::RefundPayment])
+            }
+
+            (S::CommittingStock, I::StockCommitted) => moved(S::Confirmed, &[]),
+            (S::CommittingStock, I::DeadlinePassed) => moved(S::CommittingStock, &[C::CommitStock]),
+            (S::CommittingStock | S::Confirmed, I::CancelRequested) => {
+                Outcome::Refused("the order is confirmed (or being confirmed) and can no longer be cancelled")
+            }
+
+            (S::RefundingPayment(reason), I::PaymentRefunded) => moved(S::ReleasingStock(reason), &[C::ReleaseStock]),
+            (S::RefundingPayment(reason), I::DeadlinePassed) => moved(S::RefundingPayment(reason), &[C::RefundPayment]),
+            // A charge that lands while its refund is on the way: the refund (same payment
+            // id) returns it; nothing to add.
+            (S::RefundingPayment(_), I::PaymentCompleted | I::PaymentFailed) => Outcome::Ignored,
+
+            (S::ReleasingStock(reason), I::StockReleased) => moved(S::Cancelled(reason), &[]),
+            (S::ReleasingStock(reason), I::DeadlinePassed) => moved(S::ReleasingStock(reason), &[C::ReleaseStock]),
+
+            // Money or stock for a saga that no longer wants it.
+            (S::ReleasingStock(_) | S::Cancelled(_), I::PaymentCompleted) => moved(self, &[C::RefundPayment]),
+            (S::Cancelled(reason), I::StockReserved) => moved(S::Cancelled(reason), &[C::ReleaseStock]),
+
+            // Cancelling twice, duplicates, and replies for steps already left.
+            _ => Outcome::Ignored,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Command as C, Input as I, Outcome, Reason as R, Step as S};
+
+    /// Feeds `inputs` from the start; returns the final step and every command sent.
+    fn run(inputs: &[I]) -> (S, Vec<C>) {
+        let (mut step, first) = S::start();
+        let mut sent = vec![first];
+        for input in inputs {
+            if let Outcome::Moved { step: next, send } = step.on(*input) {
+                step = next;
+                sent.extend(send);
+            }
+        }
+        (step, sent)
+    }
+
+    #[test]
+    fn the_happy_path_reserves_charges_commits_and_confirms() {
+        let (step, sent) = run(&[I::StockReserved, I::PaymentCompleted, I::StockCommitted]);
+        assert_eq!(step, S::Confirmed);
+        assert_eq!(sent, vec![C::ReserveStock, C::ChargePayment, C::CommitStock]);
+    }
+
+    #[test]
+    fn out_of_stock_cancels_with_nothing_to_compensate() {
+        assert_eq!(run(&[I::StockReservationFailed]), (S::Cancelled(R::OutOfStock), vec![C::ReserveStock]));
+    }
+
+    #[test]
+    fn a_decline_releases_the_stock_then_cancels() {
+        let (step, sent) = run(&[I::StockReserved, I::PaymentFailed, I::StockReleased]);
+        assert_eq!(step, S::Cancelled(R::PaymentDeclined));
+        assert_eq!(sent, vec![C::ReserveStock, C::ChargePayment, C::ReleaseStock]);
+    }
+
+    #[test]
+    fn a_payment_timeout_refunds_then_releases_and_a_late_charge_is_refunded_again() {
+        let (step, sent) =
+            run(&[I::StockReserved, I::DeadlinePassed, I::PaymentRefunded, I::StockReleased, I::PaymentCompleted]);
+        assert_eq!(step, S::Cancelled(R::Timeout));
+        assert_eq!(sent, vec![C::ReserveStock, C::ChargePayment, C::RefundPayment, C::ReleaseStock, C::RefundPayment]);
+    }
+
+    #[test]
+    fn a_reservation_timeout_releases_and_a_late_reservation_is_released_again() {
+        let (step, sent) = run(&[I::DeadlinePassed, I::StockReleased, I::StockReserved]);
+        assert_eq!(step, S::Cancelled(R::Timeout));
+        assert_eq!(sent, vec![C::ReserveStock, C::ReleaseStock, C::ReleaseStock]);
+    }
+
+    #[test]
+    fn the_owner_cancels_until_the_commit_and_not_after() {
+        let (step, _) = run(&[I::CancelRequested, I::StockReleased]);
+        assert_eq!(step, S::Cancelled(R::UserCancelled));
+        let (step, sent) = run(&[I::StockReserved, I::CancelRequested, I::PaymentRefunded, I::StockReleased]);
+        assert_eq!(step, S::Cancelled(R::UserCancelled));
+        assert_eq!(sent, vec![C::ReserveStock, C::ChargePayment, C::RefundPayment, C::ReleaseStock]);
+        assert!(matches!(S::CommittingStock.on(I::CancelRequested), Outcome::Refused(_)));
+        assert!(matches!(S::Confirmed.on(I::CancelRequested), Outcome::Refused(_)));
+    }
+
+    #[test]
+    fn the_commit_is_resent_until_answered_and_compensations_until_done() {
+        assert_eq!(
+            S::CommittingStock.on(I::DeadlinePassed),
+            Outcome::Moved { step: S::CommittingStock, send: vec![C::CommitStock] }
+        );
+        let refunding = S::RefundingPayment(R::Timeout);
+        assert_eq!(refunding.on(I::DeadlinePassed), Outcome::Moved { step: refunding, send: vec![C::RefundPayment] });
+        let releasing = S::ReleasingStock(R::PaymentDeclined);
+        assert_eq!(releasing.on(I::DeadlinePassed), Outcome::Moved { step: releasing, send: vec![C::ReleaseStock] });
+    }
+
+    #[test]
+    fn duplicates_and_replies_for_steps_left_are_ignored() {
+        for (step, input) in [
+            (S::ChargingPayment, I::StockReserved),
+            (S::CommittingStock, I::PaymentCompleted),
+            (S::Confirmed, I::StockCommitted),
+            (S::Confirmed, I::DeadlinePassed),
+            (S::Cancelled(R::OutOfStock), I::StockReservationFailed),
+            (S::Cancelled(R::UserCancelled), I::CancelRequested),
+            (S::RefundingPayment(R::Timeout), I::PaymentCompleted),
+        ] {
+            assert_eq!(step.on(input), Outcome::Ignored, "{step:?} on {input:?}");
+        }
+    }
+
+    #[test]
+    fn only_confirmed_and_cancelled_are_final() {
+        assert!(S::Confirmed.is_final() && S::Cancelled(R::Timeout).is_final());
+        assert!(!S::ReservingStock.is_final() && !S::ReleasingStock(R::Timeout).is_final());
+    }
+}

@@ -1,3 +1,4 @@
 //! orders' domain, without I/O.
 
+pub mod cart;
 pub mod saga;

@@ -54,7 +54,7 @@ struct State {
     limit: AtomicUsize,
     gradient: Option<Mutex<Gradient>>,
     /// `mercato_in_flight_limit`, once counted.
-    gauge: Mutex<Option<IntGauge>>,
+    gauge: std::sync::OnceLock<IntGauge>,
 }
 
 impl State {
@@ -67,9 +67,7 @@ impl State {
         let peak = || self.peak.swap(in_flight.load(Ordering::Relaxed), Ordering::Relaxed);
         if let Some(limit) = gradient.record(now, started, peak) {
             self.limit.store(limit, Ordering::Relaxed);
-            if let Ok(gauge) = self.gauge.lock()
-                && let Some(gauge) = gauge.as_ref()
-            {
+            if let Some(gauge) = self.gauge.get() {
                 gauge.set(i64::try_from(limit).unwrap_or(i64::MAX));
             }
         }
@@ -119,7 +117,7 @@ impl<RB> ShedLayer<RB> {
             peak: AtomicUsize::new(0),
             limit: AtomicUsize::new(max),
             gradient: limit.adaptive.then(|| Mutex::new(Gradient::new(max, Instant::now()))),
-            gauge: Mutex::new(None),
+            gauge: std::sync::OnceLock::new(),
         };
         Self { state: Arc::new(state), refuse, refused: None, log: Arc::new(LogBudget::per_second(1)) }
     }
@@ -145,9 +143,7 @@ impl<RB> ShedLayer<RB> {
         ) {
             gauge.set(i64::try_from(self.limit()).unwrap_or(i64::MAX));
             let _ = registry.register(Box::new(gauge.clone()));
-            if let Ok(mut slot) = self.state.gauge.lock() {
-                *slot = Some(gauge);
-            }
+            let _ = self.state.gauge.set(gauge);
         }
         self
     }

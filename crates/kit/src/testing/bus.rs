@@ -63,4 +63,19 @@ impl Bus {
         eventually(deadline, E::TYPE, || async { self.all::<E>(stream).await.ok()?.into_iter().find(|e| matches(e)) })
             .await
     }
+
+    /// The errors of the dead letters on the `DLQ` stream, once there are at least `n`.
+    pub async fn dead_letter_errors(&self, n: usize, deadline: Duration) -> Vec<String> {
+        eventually(deadline, "dead letters", || async {
+            let stream = self.jetstream.get_stream(crate::events::DLQ_STREAM.name).await.ok()?;
+            let info = stream.get_info().await.ok()?;
+            let mut errors = Vec::new();
+            for sequence in info.state.first_sequence..=info.state.last_sequence {
+                let message = stream.get_raw_message(sequence).await.ok()?;
+                errors.push(message.headers.get(headers::DLQ_ERROR)?.as_str().to_string());
+            }
+            (errors.len() >= n).then_some(errors)
+        })
+        .await
+    }
 }

@@ -161,18 +161,7 @@ async fn a_command_that_can_never_succeed_is_dead_lettered(backend: Backend) {
     let commit = pb::CommitStockCommand { reservation_id: "cmd-nobody".into(), order_id: "order-cmd-nobody".into() };
     bus.publish(&commit).await.unwrap();
 
-    let dead = eventually(WAIT, "two dead letters", || async {
-        let stream = bus.jetstream().get_stream("DLQ").await.ok()?;
-        let info = stream.get_info().await.ok()?;
-        let mut errors = Vec::new();
-        for sequence in info.state.first_sequence..=info.state.last_sequence {
-            let message = stream.get_raw_message(sequence).await.ok()?;
-            let error = message.headers.get(mercato_kit::events::headers::DLQ_ERROR)?.as_str().to_string();
-            errors.push(error);
-        }
-        (errors.len() == 2).then_some(errors)
-    })
-    .await;
+    let dead = bus.dead_letter_errors(2, WAIT).await;
     assert!(dead.iter().any(|e| e.contains("invalid command") && e.contains("quantity")), "{dead:?}");
     assert!(dead.iter().any(|e| e.contains("cmd-nobody") && e.contains("not found")), "{dead:?}");
     assert!(reservation(&app, "cmd-bad").await.is_none());

@@ -5,8 +5,8 @@
 use chrono::{DateTime, Utc};
 use mercato_kit::money::Money;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    sea_query::Expr,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
+    QuerySelect, sea_query::Expr,
 };
 
 use super::entity::payment;
@@ -77,24 +77,8 @@ pub async fn insert(db: &impl ConnectionTrait, new: NewPayment<'_>) -> Result<Pa
         created_at: now,
         updated_at: now,
     };
-    payment::Entity::insert(payment::ActiveModel {
-        id: Set(row.id.clone()),
-        order_id: Set(row.order_id.clone()),
-        user_id: Set(row.user_id.clone()),
-        amount_currency: Set(row.amount_currency.clone()),
-        amount_units: Set(row.amount_units),
-        amount_nanos: Set(row.amount_nanos),
-        status: Set(row.status.clone()),
-        failure_code: Set(row.failure_code.clone()),
-        failure_message: Set(row.failure_message.clone()),
-        provider_reference: Set(row.provider_reference.clone()),
-        refund_reference: Set(String::new()),
-        refund_reason: Set(row.refund_reason.clone()),
-        created_at: Set(now),
-        updated_at: Set(now),
-    })
-    .exec_without_returning(db)
-    .await?;
+    // Every column is the new row's: insert them all.
+    payment::Entity::insert(row.clone().into_active_model().reset_all()).exec_without_returning(db).await?;
     PaymentRecord::of(row)
 }
 

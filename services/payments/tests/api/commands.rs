@@ -132,7 +132,7 @@ async fn a_second_payment_for_one_order_is_refused(backend: Backend) {
     let mut again = charge(&second, &user, 10, "tok_visa");
     again.order_id = format!("order-{first}");
     app.bus.publish(&again).await.unwrap();
-    let dead = dead_letters(&app, 1).await;
+    let dead = app.bus.dead_letter_errors(1, WAIT).await;
     assert!(dead[0].contains("already has payment"), "{dead:?}");
     assert_eq!(count::<pb::PaymentCompleted>(&app, |e| e.payment_id == second).await, 0);
     app.stop().await;
@@ -154,21 +154,6 @@ async fn provider_outages_are_retried_not_answered_as_declines(backend: Backend)
     app.stop().await;
 }
 
-/// The errors of the first `n` dead letters.
-async fn dead_letters(app: &TestApp, n: usize) -> Vec<String> {
-    eventually(WAIT, "dead letters", || async {
-        let stream = app.bus.jetstream().get_stream("DLQ").await.ok()?;
-        let info = stream.get_info().await.ok()?;
-        let mut errors = Vec::new();
-        for sequence in info.state.first_sequence..=info.state.last_sequence {
-            let message = stream.get_raw_message(sequence).await.ok()?;
-            errors.push(message.headers.get(mercato_kit::events::headers::DLQ_ERROR)?.as_str().to_string());
-        }
-        (errors.len() >= n).then_some(errors)
-    })
-    .await
-}
-
 async fn a_command_that_can_never_succeed_is_dead_lettered(backend: Backend) {
     let app = spawn_app(backend).await;
     let (_, user) = app.customer("bad@example.com").await;
@@ -176,7 +161,7 @@ async fn a_command_that_can_never_succeed_is_dead_lettered(backend: Backend) {
     no_amount.amount = None;
     app.bus.publish(&no_amount).await.unwrap();
     app.bus.publish(&charge("not-a-uuid", &user, 1, "tok_visa")).await.unwrap();
-    let dead = dead_letters(&app, 2).await;
+    let dead = app.bus.dead_letter_errors(2, WAIT).await;
     assert!(dead.iter().any(|e| e.contains("amount must be set")), "{dead:?}");
     assert!(dead.iter().any(|e| e.contains("payment_id")), "{dead:?}");
     assert!(dead.iter().all(|e| !e.contains("tok_visa")), "no token in an error: {dead:?}");

@@ -1,8 +1,24 @@
-//! orders owns carts, orders and the checkout saga (the orchestrator).
+//! orders owns carts, orders and the checkout saga: it is the saga's orchestrator, the one
+//! place that knows the steps (reserve stock → charge the payment → commit stock) and their
+//! compensations. Catalog and payments only answer commands.
 //!
-//! Built so far: the saga's state machine ([`domain::saga`]) and the cart's rules
-//! ([`domain::cart`]). The service around it (cart,
-//! PlaceOrder, the orchestrator's storage, durable timers and consumers, the read API) is the
-//! rest of issue 11.
+//! - [`domain`]: the cart's rules, the order's input rules and the saga's state machine, no I/O.
+//! - [`saga`]: the orchestrator around the state machine — reply consumers, durable
+//!   deadlines, and the one function ([`saga::advance`]) that moves an order in a transaction.
+//! - [`grpc`]: CartService and OrderService.
 
+pub mod catalog;
+pub mod config;
 pub mod domain;
+pub mod error;
+pub mod events;
+pub mod grpc;
+pub mod migration;
+pub mod saga;
+pub mod startup;
+pub mod storage;
+#[cfg(feature = "testing")]
+pub mod testing;
+pub mod watch;
+
+pub use startup::{Config, Orders};

@@ -45,6 +45,11 @@ contract!(payments::PaymentRefunded, "payments.v1.payment_refunded", |e| e.order
 contract!(orders::OrderPlaced, "orders.v1.order_placed", |e| e.order_id.clone());
 contract!(orders::OrderConfirmed, "orders.v1.order_confirmed", |e| e.order_id.clone());
 contract!(orders::OrderCancelled, "orders.v1.order_cancelled", |e| e.order_id.clone());
+contract!(orders::OrderStatusChanged, "orders.v1.order_status_changed", |e| e
+    .order
+    .as_ref()
+    .map(|o| o.id.clone())
+    .unwrap_or_default());
 
 #[cfg(test)]
 mod tests {
@@ -87,5 +92,6 @@ mod tests {
         check::<orders::OrderPlaced>(&names);
         check::<orders::OrderConfirmed>(&names);
         check::<orders::OrderCancelled>(&names);
+        check::<orders::OrderStatusChanged>(&names);
     }
 }

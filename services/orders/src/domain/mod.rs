@@ -1,4 +1,5 @@
 //! orders' domain, without I/O.
 
 pub mod cart;
+pub mod order;
 pub mod saga;

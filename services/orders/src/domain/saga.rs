@@ -136,6 +136,97 @@ impl Step {
     }
 }
 
+/// How steps, reasons, inputs and commands are stored and shown (the step log, the database).
+impl Step {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ReservingStock => "RESERVING_STOCK",
+            Self::ChargingPayment => "CHARGING_PAYMENT",
+            Self::CommittingStock => "COMMITTING_STOCK",
+            Self::RefundingPayment(_) => "REFUNDING_PAYMENT",
+            Self::ReleasingStock(_) => "RELEASING_STOCK",
+            Self::Confirmed => "CONFIRMED",
+            Self::Cancelled(_) => "CANCELLED",
+        }
+    }
+
+    /// A stored step; `reason` is required by the compensating and cancelled steps.
+    pub fn parse(step: &str, reason: Option<Reason>) -> Option<Self> {
+        Some(match (step, reason) {
+            ("RESERVING_STOCK", _) => Self::ReservingStock,
+            ("CHARGING_PAYMENT", _) => Self::ChargingPayment,
+            ("COMMITTING_STOCK", _) => Self::CommittingStock,
+            ("REFUNDING_PAYMENT", Some(r)) => Self::RefundingPayment(r),
+            ("RELEASING_STOCK", Some(r)) => Self::ReleasingStock(r),
+            ("CONFIRMED", _) => Self::Confirmed,
+            ("CANCELLED", Some(r)) => Self::Cancelled(r),
+            _ => return None,
+        })
+    }
+
+    /// Why the saga is being (or was) cancelled, once it is.
+    pub fn reason(self) -> Option<Reason> {
+        match self {
+            Self::RefundingPayment(r) | Self::ReleasingStock(r) | Self::Cancelled(r) => Some(r),
+            _ => None,
+        }
+    }
+}
+
+impl Reason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::OutOfStock => "OUT_OF_STOCK",
+            Self::PaymentDeclined => "PAYMENT_DECLINED",
+            Self::Timeout => "TIMEOUT",
+            Self::UserCancelled => "USER_CANCELLED",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        [Self::OutOfStock, Self::PaymentDeclined, Self::Timeout, Self::UserCancelled]
+            .into_iter()
+            .find(|r| r.as_str() == raw)
+    }
+}
+
+impl Input {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::StockReserved => "StockReserved",
+            Self::StockReservationFailed => "StockReservationFailed",
+            Self::StockReleased => "StockReleased",
+            Self::StockCommitted => "StockCommitted",
+            Self::PaymentCompleted => "PaymentCompleted",
+            Self::PaymentFailed => "PaymentFailed",
+            Self::PaymentRefunded => "PaymentRefunded",
+            Self::DeadlinePassed => "DeadlinePassed",
+            Self::CancelRequested => "CancelOrder",
+        }
+    }
+
+    /// `reply`, `deadline` or `request`, for the step log.
+    pub fn kind(self) -> &'static str {
+        match self {
+            Self::DeadlinePassed => "deadline",
+            Self::CancelRequested => "request",
+            _ => "reply",
+        }
+    }
+}
+
+impl Command {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::ReserveStock => "ReserveStock",
+            Self::ChargePayment => "ChargePayment",
+            Self::CommitStock => "CommitStock",
+            Self::ReleaseStock => "ReleaseStock",
+            Self::RefundPayment => "RefundPayment",
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::{Command as C, Input as I, Outcome, Reason as R, Step as S};
@@ -223,6 +314,25 @@ mod tests {
         ] {
             assert_eq!(step.on(input), Outcome::Ignored, "{step:?} on {input:?}");
         }
+    }
+
+    #[test]
+    fn every_step_reads_back_as_stored() {
+        for step in [
+            S::ReservingStock,
+            S::ChargingPayment,
+            S::CommittingStock,
+            S::RefundingPayment(R::Timeout),
+            S::ReleasingStock(R::PaymentDeclined),
+            S::Confirmed,
+            S::Cancelled(R::UserCancelled),
+            S::Cancelled(R::OutOfStock),
+        ] {
+            let reason = step.reason().map(R::as_str).and_then(R::parse);
+            assert_eq!(S::parse(step.as_str(), reason), Some(step));
+        }
+        assert_eq!(S::parse("CANCELLED", None), None);
+        assert_eq!(S::parse("SHIPPED", None), None);
     }
 
     #[test]

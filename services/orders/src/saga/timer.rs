@@ -1,0 +1,94 @@
+//! The saga's durable timer. Each step's deadline is a column of its order, written in the
+//! transaction that entered the step; this worker polls for those past due and feeds them to
+//! the saga as `DeadlinePassed`. Because the deadline is a row, not a timer in memory, it
+//! survives restarts, and any replica may fire it: under the row lock the deadline is read
+//! again, so it fires once.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use mercato_kit::{Shutdown, db, events::Outbox};
+use sea_orm::DatabaseConnection;
+
+use super::{Advanced, Detail, Timing, advance};
+use crate::{
+    domain::saga::Step,
+    error::Result,
+    storage::orders::{self as store},
+};
+
+/// Deadlines handled per poll; more wait for the next, which comes at once.
+const BATCH: u64 = 100;
+
+/// See the module docs.
+#[derive(Debug, Clone)]
+pub struct Timer {
+    pub db: DatabaseConnection,
+    pub outbox: Outbox,
+    pub timing: Timing,
+    pub interval: Duration,
+}
+
+impl Timer {
+    pub async fn run(self, stop: Shutdown) -> anyhow::Result<()> {
+        loop {
+            let fired = match self.tick().await {
+                Ok(fired) => fired,
+                Err(e) => {
+                    tracing::warn!(error = %e, "saga timer: polling deadlines failed; retrying");
+                    0
+                }
+            };
+            if fired as u64 >= BATCH {
+                continue;
+            }
+            tokio::select! {
+                () = stop.wait() => return Ok(()),
+                () = tokio::time::sleep(self.interval) => {}
+            }
+        }
+    }
+
+    /// Fires every deadline past due now; how many fired.
+    pub async fn tick(&self) -> Result<usize> {
+        let now = Utc::now();
+        let due = store::due(&self.db, now, BATCH).await?;
+        let mut fired = 0;
+        for id in due {
+            let txn = db::begin_write(&self.db).await?;
+            let Some(order) = store::lock(&txn, &id).await? else { continue };
+            if order.row.deadline_at.is_none_or(|at| at > now) {
+                // Moved on, or fired by another replica, since the poll.
+                continue;
+            }
+            let step = order.step;
+            let detail = Detail { message: timed_out(step, self.timing.step_timeout), refunded_money: false };
+            let outcome =
+                advance(&txn, &self.outbox, self.timing, order, crate::domain::saga::Input::DeadlinePassed, detail)
+                    .await?;
+            self.outbox.commit(txn).await?;
+            if let Advanced::Moved(saved) = outcome {
+                tracing::info!(
+                    order_id = id,
+                    from = step.as_str(),
+                    to = saved.step.as_str(),
+                    "saga step deadline passed"
+                );
+            }
+            fired += 1;
+        }
+        Ok(fired)
+    }
+}
+
+fn timed_out(step: Step, timeout: Duration) -> String {
+    let what = match step {
+        Step::ReservingStock => "the stock reservation",
+        Step::ChargingPayment => "the payment",
+        Step::CommittingStock => "the stock commit",
+        Step::RefundingPayment(_) => "the refund",
+        Step::ReleasingStock(_) => "the stock release",
+        Step::Confirmed | Step::Cancelled(_) => "the step",
+    };
+    format!("{what} did not complete within {timeout:?}")
+}

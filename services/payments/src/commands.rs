@@ -3,7 +3,7 @@
 //! reply go into that transaction, so a reply is published if and only if the payment is
 //! stored.
 //!
-//! The provider is called inside the handler, before the row exists, with an idempotency key
+//! The provider is called inside the handler, on a row claimed but not yet committed, with an idempotency key
 //! derived from the payment id: if the process dies after the provider took the money and
 //! before the commit, the redelivered command calls again with the same key and gets the same
 //! charge back. At most one charge per order, at most one refund per charge.
@@ -61,6 +61,27 @@ impl Handler<pb::ChargePaymentCommand> for ChargeHandler {
         if let Some(other) = store::by_order(txn, &charge.order_id).await.map_err(failure)? {
             return Err(failure(Error::OrderHasPayment { order_id: charge.order_id, existing: other.row.id }));
         }
+        // Claim the payment id before calling the provider. On PostgreSQL a refund of the
+        // same payment arriving meanwhile then waits for this transaction (the primary key
+        // is held) instead of recording "refunded before charged" while money is being
+        // taken; SQLite's write transaction holds everything anyway. Settled below, in the
+        // same transaction, so the claim itself is never seen.
+        store::insert(
+            txn,
+            NewPayment {
+                id: charge.id.as_str(),
+                order_id: &charge.order_id,
+                user_id: &charge.user_id,
+                amount: Some(charge.amount),
+                status: PaymentStatus::Failed,
+                failure_code: "processing_error",
+                failure_message: "the charge did not complete",
+                provider_reference: "",
+                refund_reason: "",
+            },
+        )
+        .await
+        .map_err(failure)?;
         let request = ChargeRequest {
             idempotency_key: format!("charge-{}", charge.id),
             amount: charge.amount,
@@ -83,22 +104,8 @@ impl Handler<pb::ChargePaymentCommand> for ChargeHandler {
                 return Err(HandlerError::Transient(anyhow::anyhow!("provider unavailable: {why}")));
             }
         };
-        let record = store::insert(
-            txn,
-            NewPayment {
-                id: charge.id.as_str(),
-                order_id: &charge.order_id,
-                user_id: &charge.user_id,
-                amount: Some(charge.amount),
-                status,
-                failure_code: code,
-                failure_message: &message,
-                provider_reference: &reference,
-                refund_reason: "",
-            },
-        )
-        .await
-        .map_err(failure)?;
+        let record =
+            store::settle(txn, charge.id.as_str(), status, code, &message, &reference).await.map_err(failure)?;
         if status == PaymentStatus::Completed {
             tracing::info!(payment_id = %charge.id, order_id = charge.order_id, reference = %masked(&reference), amount = %charge.amount, "payment completed");
         }

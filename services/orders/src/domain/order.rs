@@ -157,7 +157,7 @@ impl Status {
             Step::ChargingPayment => Self::StockReserved,
             Step::CommittingStock => Self::Paid,
             Step::Confirmed => Self::Confirmed,
-            Step::RefundingPayment(_) | Step::ReleasingStock(_) => Self::Cancelling,
+            Step::ReleasingStock(_) => Self::Cancelling,
             Step::Cancelled(_) => Self::Cancelled,
         }
     }
@@ -234,7 +234,7 @@ mod tests {
     #[test]
     fn statuses_follow_the_saga_and_read_back() {
         assert_eq!(Status::of(Step::ChargingPayment), Status::StockReserved);
-        assert_eq!(Status::of(Step::RefundingPayment(Reason::Timeout)), Status::Cancelling);
+        assert_eq!(Status::of(Step::ReleasingStock(Reason::Timeout)), Status::Cancelling);
         for s in [Status::Pending, Status::Paid, Status::Confirmed, Status::Cancelled] {
             assert_eq!(Status::parse(s.as_str()), Some(s));
         }

@@ -4,10 +4,15 @@
 //! the next deadline in one transaction.
 //!
 //! Forward: ReserveStock → ChargePayment → CommitStock → CONFIRMED. A failure compensates
-//! backwards — RefundPayment if a charge may have been taken, then ReleaseStock if stock may
-//! be held — and ends CANCELLED with its reason. "May": after a deadline the command may still
-//! land, so the compensation is sent anyway; catalog and payments keep tombstones, so a
-//! compensation that overtakes its command makes the command take nothing.
+//! backwards — RefundPayment if a charge may have been taken, ReleaseStock if stock may be
+//! held — and ends CANCELLED with its reason once the stock is released. "May": after a
+//! deadline the command may still land, so the compensation is sent anyway; catalog and
+//! payments keep tombstones, so a compensation that overtakes its command makes the command
+//! take nothing.
+//!
+//! The refund is not waited for: it goes out with the release, and the PAYMENTS stream holds
+//! it until payments takes it (a payments outage must not keep stock held). Its reply is only
+//! recorded.
 //!
 //! Committing stock is the point of no return: the payment is taken, and a commit that lands
 //! after a release would sell stock for a cancelled order. So the commit is re-sent until it
@@ -23,9 +28,7 @@ pub enum Step {
     ReservingStock,
     ChargingPayment,
     CommittingStock,
-    /// Compensating: a charge may have been taken.
-    RefundingPayment(Reason),
-    /// Compensating: stock may be held.
+    /// Compensating: stock may be held (and a refund, if one was due, is on its way).
     ReleasingStock(Reason),
     Confirmed,
     Cancelled(Reason),
@@ -106,9 +109,11 @@ impl Step {
             (S::ChargingPayment, I::PaymentFailed) => {
                 moved(S::ReleasingStock(Reason::PaymentDeclined), &[C::ReleaseStock])
             }
-            (S::ChargingPayment, I::DeadlinePassed) => moved(S::RefundingPayment(Reason::Timeout), &[C::RefundPayment]),
+            (S::ChargingPayment, I::DeadlinePassed) => {
+                moved(S::ReleasingStock(Reason::Timeout), &[C::RefundPayment, C::ReleaseStock])
+            }
             (S::ChargingPayment, I::CancelRequested) => {
-                moved(S::RefundingPayment(Reason::UserCancelled), &[C::RefundPayment])
+                moved(S::ReleasingStock(Reason::UserCancelled), &[C::RefundPayment, C::ReleaseStock])
             }
 
             (S::CommittingStock, I::StockCommitted) => moved(S::Confirmed, &[]),
@@ -117,16 +122,15 @@ impl Step {
                 Outcome::Refused("the order is confirmed (or being confirmed) and can no longer be cancelled")
             }
 
-            (S::RefundingPayment(reason), I::PaymentRefunded) => moved(S::ReleasingStock(reason), &[C::ReleaseStock]),
-            (S::RefundingPayment(reason), I::DeadlinePassed) => moved(S::RefundingPayment(reason), &[C::RefundPayment]),
-            // A charge that lands while its refund is on the way: the refund (same payment
-            // id) returns it; nothing to add.
-            (S::RefundingPayment(_), I::PaymentCompleted | I::PaymentFailed) => Outcome::Ignored,
-
             (S::ReleasingStock(reason), I::StockReleased) => moved(S::Cancelled(reason), &[]),
             (S::ReleasingStock(reason), I::DeadlinePassed) => moved(S::ReleasingStock(reason), &[C::ReleaseStock]),
 
-            // Money or stock for a saga that no longer wants it.
+            // The refund's answer: recorded (whether money came back), nothing to send.
+            (S::ReleasingStock(_) | S::Cancelled(_), I::PaymentRefunded) => moved(self, &[]),
+
+            // Money or stock for a saga that no longer wants it. A charge that lands after
+            // its refund was sent: payments took the refund first (and the charge then takes
+            // nothing) or takes it now; asking again costs nothing and covers both.
             (S::ReleasingStock(_) | S::Cancelled(_), I::PaymentCompleted) => moved(self, &[C::RefundPayment]),
             (S::Cancelled(reason), I::StockReserved) => moved(S::Cancelled(reason), &[C::ReleaseStock]),
 
@@ -143,7 +147,6 @@ impl Step {
             Self::ReservingStock => "RESERVING_STOCK",
             Self::ChargingPayment => "CHARGING_PAYMENT",
             Self::CommittingStock => "COMMITTING_STOCK",
-            Self::RefundingPayment(_) => "REFUNDING_PAYMENT",
             Self::ReleasingStock(_) => "RELEASING_STOCK",
             Self::Confirmed => "CONFIRMED",
             Self::Cancelled(_) => "CANCELLED",
@@ -156,7 +159,6 @@ impl Step {
             ("RESERVING_STOCK", _) => Self::ReservingStock,
             ("CHARGING_PAYMENT", _) => Self::ChargingPayment,
             ("COMMITTING_STOCK", _) => Self::CommittingStock,
-            ("REFUNDING_PAYMENT", Some(r)) => Self::RefundingPayment(r),
             ("RELEASING_STOCK", Some(r)) => Self::ReleasingStock(r),
             ("CONFIRMED", _) => Self::Confirmed,
             ("CANCELLED", Some(r)) => Self::Cancelled(r),
@@ -167,7 +169,7 @@ impl Step {
     /// Why the saga is being (or was) cancelled, once it is.
     pub fn reason(self) -> Option<Reason> {
         match self {
-            Self::RefundingPayment(r) | Self::ReleasingStock(r) | Self::Cancelled(r) => Some(r),
+            Self::ReleasingStock(r) | Self::Cancelled(r) => Some(r),
             _ => None,
         }
     }
@@ -264,11 +266,12 @@ mod tests {
     }
 
     #[test]
-    fn a_payment_timeout_refunds_then_releases_and_a_late_charge_is_refunded_again() {
-        let (step, sent) =
-            run(&[I::StockReserved, I::DeadlinePassed, I::PaymentRefunded, I::StockReleased, I::PaymentCompleted]);
+    fn a_payment_timeout_refunds_and_releases_at_once_and_a_late_charge_is_refunded_again() {
+        let (step, sent) = run(&[I::StockReserved, I::DeadlinePassed, I::StockReleased, I::PaymentCompleted]);
         assert_eq!(step, S::Cancelled(R::Timeout));
         assert_eq!(sent, vec![C::ReserveStock, C::ChargePayment, C::RefundPayment, C::ReleaseStock, C::RefundPayment]);
+        // Payments being down does not keep the stock held: the release alone ends it.
+        assert_eq!(run(&[I::StockReserved, I::DeadlinePassed, I::StockReleased]).0, S::Cancelled(R::Timeout));
     }
 
     #[test]
@@ -285,6 +288,8 @@ mod tests {
         let (step, sent) = run(&[I::StockReserved, I::CancelRequested, I::PaymentRefunded, I::StockReleased]);
         assert_eq!(step, S::Cancelled(R::UserCancelled));
         assert_eq!(sent, vec![C::ReserveStock, C::ChargePayment, C::RefundPayment, C::ReleaseStock]);
+        let (step, _) = run(&[I::StockReserved, I::CancelRequested, I::StockReleased, I::PaymentRefunded]);
+        assert_eq!(step, S::Cancelled(R::UserCancelled));
         assert!(matches!(S::CommittingStock.on(I::CancelRequested), Outcome::Refused(_)));
         assert!(matches!(S::Confirmed.on(I::CancelRequested), Outcome::Refused(_)));
     }
@@ -295,8 +300,6 @@ mod tests {
             S::CommittingStock.on(I::DeadlinePassed),
             Outcome::Moved { step: S::CommittingStock, send: vec![C::CommitStock] }
         );
-        let refunding = S::RefundingPayment(R::Timeout);
-        assert_eq!(refunding.on(I::DeadlinePassed), Outcome::Moved { step: refunding, send: vec![C::RefundPayment] });
         let releasing = S::ReleasingStock(R::PaymentDeclined);
         assert_eq!(releasing.on(I::DeadlinePassed), Outcome::Moved { step: releasing, send: vec![C::ReleaseStock] });
     }
@@ -310,7 +313,7 @@ mod tests {
             (S::Confirmed, I::DeadlinePassed),
             (S::Cancelled(R::OutOfStock), I::StockReservationFailed),
             (S::Cancelled(R::UserCancelled), I::CancelRequested),
-            (S::RefundingPayment(R::Timeout), I::PaymentCompleted),
+            (S::ReleasingStock(R::Timeout), I::PaymentFailed),
         ] {
             assert_eq!(step.on(input), Outcome::Ignored, "{step:?} on {input:?}");
         }
@@ -322,7 +325,6 @@ mod tests {
             S::ReservingStock,
             S::ChargingPayment,
             S::CommittingStock,
-            S::RefundingPayment(R::Timeout),
             S::ReleasingStock(R::PaymentDeclined),
             S::Confirmed,
             S::Cancelled(R::UserCancelled),

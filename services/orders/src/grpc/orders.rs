@@ -132,6 +132,11 @@ impl OrderService for OrderApi {
         }
         let items = carts::items(&self.db, user).await?;
         if items.is_empty() {
+            // A concurrent call with this key may have checked the cart out since the first
+            // look: the order and the emptied cart committed together.
+            if let Some(existing) = store::by_key(&self.db, user, checkout.key.as_str()).await? {
+                return Ok(Response::new(pb::PlaceOrderResponse { order: Some(self.view(&existing).await?) }));
+            }
             return Err(Error::EmptyCart.into());
         }
         let (lines, subtotal) = self.price(&caller, &items).await?;

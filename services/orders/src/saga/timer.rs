@@ -86,7 +86,6 @@ fn timed_out(step: Step, timeout: Duration) -> String {
         Step::ReservingStock => "the stock reservation",
         Step::ChargingPayment => "the payment",
         Step::CommittingStock => "the stock commit",
-        Step::RefundingPayment(_) => "the refund",
         Step::ReleasingStock(_) => "the stock release",
         Step::Confirmed | Step::Cancelled(_) => "the step",
     };

@@ -82,6 +82,27 @@ pub async fn insert(db: &impl ConnectionTrait, new: NewPayment<'_>) -> Result<Pa
     PaymentRecord::of(row)
 }
 
+/// Records a charge's outcome on the row its handler claimed in the same transaction.
+pub async fn settle(
+    db: &impl ConnectionTrait,
+    id: &str,
+    status: PaymentStatus,
+    failure_code: &str,
+    failure_message: &str,
+    provider_reference: &str,
+) -> Result<PaymentRecord> {
+    payment::Entity::update_many()
+        .col_expr(payment::Column::Status, Expr::value(status.as_str()))
+        .col_expr(payment::Column::FailureCode, Expr::value(failure_code))
+        .col_expr(payment::Column::FailureMessage, Expr::value(failure_message))
+        .col_expr(payment::Column::ProviderReference, Expr::value(provider_reference))
+        .col_expr(payment::Column::UpdatedAt, Expr::value(Utc::now()))
+        .filter(payment::Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    get(db, id).await?.ok_or_else(|| sea_orm::DbErr::RecordNotFound(format!("payment {id}")).into())
+}
+
 /// COMPLETED → REFUNDED; false if it was not COMPLETED (the UPDATE is also the row lock).
 pub async fn mark_refunded(db: &impl ConnectionTrait, id: &str, refund_reference: &str, reason: &str) -> Result<bool> {
     let updated = payment::Entity::update_many()

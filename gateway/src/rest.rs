@@ -5,6 +5,7 @@ use std::{fmt, sync::Arc, time::Duration};
 
 use axum::{body::Body, extract::State, response::IntoResponse};
 use http::{HeaderValue, Request, Response, StatusCode, header};
+use mercato_kit::client::Idempotency;
 use tonic::Status;
 
 use crate::{
@@ -63,7 +64,10 @@ pub async fn handle(State(rest): State<Arc<Rest>>, req: Request<Body>) -> Respon
             return response;
         }
     };
-    let message = match transcode::build_request(&found, parts.uri.query(), &bytes) {
+    let message = match transcode::build_request(&found, parts.uri.query(), &bytes).and_then(|mut message| {
+        transcode::idempotency::apply(&mut message, &parts.headers)?;
+        Ok(message)
+    }) {
         Ok(message) => message,
         Err(e) => return rest.error(&e.to_status()),
     };
@@ -93,7 +97,12 @@ pub async fn handle(State(rest): State<Arc<Rest>>, req: Request<Body>) -> Respon
         &message,
         headers,
         rest.timeout,
-        upstream::idempotency_of(&route.http_method),
+        // A request with an idempotency key is as safe to repeat as a GET: that is its point.
+        if transcode::idempotency::carries_key(&message) {
+            Idempotency::Idempotent
+        } else {
+            upstream::idempotency_of(&route.http_method)
+        },
     )
     .await
     {

@@ -165,6 +165,14 @@ pub fn document(routes: &RouteTable, pool: &DescriptorPool) -> Value {
                 },
             },
             "parameters": {
+                "IdempotencyKey": {
+                    "name": "Idempotency-Key",
+                    "in": "header",
+                    "required": false,
+                    "description": "Makes retries safe: every call of one user with the same key has the effect \
+                                    of the first. Fills the body's `idempotencyKey` when the body leaves it empty.",
+                    "schema": {"type": "string", "minLength": 1, "maxLength": 128},
+                },
                 "XRequestId": {
                     "name": "X-Request-Id",
                     "in": "header",

@@ -52,6 +52,9 @@ impl Generator<'_> {
                 self.query_params(&input, &[], &bound, Some(name), &mut parameters);
             }
         }
+        if crate::transcode::idempotency::takes_key(&input) {
+            parameters.push(json!({"$ref": "#/components/parameters/IdempotencyKey"}));
+        }
         parameters.push(json!({"$ref": "#/components/parameters/XRequestId"}));
         op.insert("parameters".into(), Value::Array(parameters));
         if let Some(body) = self.request_body(route) {

@@ -188,6 +188,22 @@ fn query_parameters_are_the_fields_neither_path_nor_body_sets() {
 }
 
 #[test]
+fn the_idempotency_key_header_is_offered_where_the_request_takes_a_key() {
+    let refs = |method: &str, path: &str| -> Vec<String> {
+        op(method, path)["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|p| p["$ref"].as_str())
+            .map(String::from)
+            .collect()
+    };
+    assert!(refs("post", "/v1/orders").contains(&"#/components/parameters/IdempotencyKey".to_string()));
+    assert!(!refs("post", "/v1/orders/{id}:cancel").contains(&"#/components/parameters/IdempotencyKey".to_string()));
+    assert_eq!(DOC["components"]["parameters"]["IdempotencyKey"]["name"], "Idempotency-Key");
+}
+
+#[test]
 fn request_bodies_are_the_input_less_the_path_and_refuse_unknown_fields() {
     let body = |method: &str, path: &str| op(method, path)["requestBody"].clone();
     let adjust = body("post", "/v1/products/{product_id}:adjustStock");

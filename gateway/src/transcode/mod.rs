@@ -8,6 +8,7 @@
 mod codec;
 mod error;
 mod fields;
+pub mod idempotency;
 mod json;
 mod query;
 mod request;

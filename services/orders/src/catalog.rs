@@ -50,12 +50,13 @@ impl Catalog {
     }
 }
 
-/// What a caller of orders sees when catalog did not answer as it should: a bad request of
-/// ours is our bug, the rest is catalog being unavailable. Either way no order is made.
+/// What a caller of orders sees when catalog did not answer as it should: a request catalog
+/// refused is our bug; anything else (a broken connection arrives as UNKNOWN) is catalog
+/// being unavailable. Either way nothing was changed.
 fn unavailable(status: Status) -> Status {
     tracing::warn!(code = ?status.code(), message = status.message(), "catalog call failed");
     match status.code() {
-        Code::InvalidArgument | Code::Internal | Code::Unknown => Status::internal("internal error"),
+        Code::InvalidArgument => Status::internal("internal error"),
         _ => Status::unavailable("the product catalog is unavailable; nothing was changed, retry later"),
     }
 }

@@ -125,6 +125,17 @@ impl Handler<pb::RefundPaymentCommand> for RefundHandler {
         let order_id = payment::reference(&command.order_id).map_err(|e| invalid("order_id", e))?;
         let (txn, outbox) = (delivery.txn, delivery.outbox);
         let Some(existing) = store::get(txn, id.as_str()).await.map_err(failure)? else {
+            // No record of a charge. Either it never reached us, or we died between the
+            // provider taking the money and our commit (its redelivery not back yet): only
+            // the provider knows which.
+            let taken = self
+                .provider
+                .find_charge(&format!("charge-{id}"))
+                .await
+                .map_err(|e| HandlerError::Transient(anyhow::anyhow!("looking up the charge of {id}: {e}")))?;
+            if let Some(charge) = taken {
+                return self.refund_unrecorded(delivery, &command, &id, &order_id, &charge.reference).await;
+            }
             // Cancelled before the charge arrived: remember it, so the late charge takes nothing.
             let record = store::insert(
                 txn,
@@ -155,7 +166,7 @@ impl Handler<pb::RefundPaymentCommand> for RefundHandler {
         let request = RefundRequest {
             idempotency_key: format!("refund-{id}"),
             charge_reference: &existing.row.provider_reference,
-            amount,
+            amount: Some(amount),
         };
         let receipt = match self.provider.refund(&request).await {
             Ok(receipt) => receipt,
@@ -167,6 +178,51 @@ impl Handler<pb::RefundPaymentCommand> for RefundHandler {
             .map_err(failure)?
             .ok_or_else(|| failure(Error::PaymentNotFound(id.to_string())))?;
         tracing::info!(payment_id = %id, order_id, %amount, reason = command.reason, "payment refunded");
+        events::refunded(outbox, txn, &record).await.map_err(failure)
+    }
+}
+
+impl RefundHandler {
+    /// Refunds a charge the provider took but payments never recorded, and records both, so
+    /// the redelivered charge command finds the payment REFUNDED and takes nothing.
+    async fn refund_unrecorded(
+        &self,
+        delivery: &Delivery<'_>,
+        command: &pb::RefundPaymentCommand,
+        id: &PaymentId,
+        order_id: &str,
+        charge_reference: &str,
+    ) -> Result<(), HandlerError> {
+        let (txn, outbox) = (delivery.txn, delivery.outbox);
+        // The command does not carry the amount and payments never learnt it: the whole charge.
+        let request = RefundRequest { idempotency_key: format!("refund-{id}"), charge_reference, amount: None };
+        let receipt = self
+            .provider
+            .refund(&request)
+            .await
+            .map_err(|e| HandlerError::Transient(anyhow::anyhow!("refund of unrecorded charge {id}: {e}")))?;
+        store::insert(
+            txn,
+            NewPayment {
+                id: id.as_str(),
+                order_id,
+                user_id: &command.user_id,
+                amount: None,
+                status: PaymentStatus::Completed,
+                failure_code: "",
+                failure_message: "",
+                provider_reference: charge_reference,
+                refund_reason: &command.reason,
+            },
+        )
+        .await
+        .map_err(failure)?;
+        store::mark_refunded(txn, id.as_str(), &receipt.reference, &command.reason).await.map_err(failure)?;
+        let record = store::get(txn, id.as_str())
+            .await
+            .map_err(failure)?
+            .ok_or_else(|| failure(Error::PaymentNotFound(id.to_string())))?;
+        tracing::warn!(payment_id = %id, order_id, reference = %masked(charge_reference), "refunded a charge the provider took but payments had not recorded");
         events::refunded(outbox, txn, &record).await.map_err(failure)
     }
 }

@@ -24,6 +24,11 @@ pub struct PaymentsArgs {
     #[arg(long, env = "TEST_PROVIDER_FAILURE_RATE", default_value = "0")]
     pub test_provider_failure_rate: String,
 
+    /// Test provider: a file where its answers are kept (JSON lines), so that it remembers
+    /// idempotency keys across restarts as a real provider would. Empty: memory only.
+    #[arg(long, env = "TEST_PROVIDER_LEDGER", default_value = "")]
+    pub test_provider_ledger: String,
+
     /// Calls to the provider per charge or refund before the message is retried later.
     #[arg(long, env = "PROVIDER_ATTEMPTS", default_value = "3")]
     pub provider_attempts: String,
@@ -61,7 +66,11 @@ impl PaymentsArgs {
         let timeout = problems.check("PROVIDER_TIMEOUT (--provider-timeout)", parse_duration(&self.provider_timeout));
         provider?;
         Some(Settings {
-            provider: TestProviderSettings { latency: latency?, failure_rate: failure_rate? },
+            provider: TestProviderSettings {
+                latency: latency?,
+                failure_rate: failure_rate?,
+                ledger: (!self.test_provider_ledger.is_empty()).then(|| self.test_provider_ledger.clone().into()),
+            },
             attempts: attempts?,
             timeout: timeout?,
         })

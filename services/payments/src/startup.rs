@@ -49,7 +49,9 @@ impl Service for Payments {
         let events = events.context("payments declares a stream, so it has events")?;
         let settings = &config.service;
         let provider = Calls {
-            provider: Arc::new(TestProvider::new(settings.provider)),
+            provider: Arc::new(
+                TestProvider::new(settings.provider.clone()).context("opening the test provider's ledger")?,
+            ),
             attempts: settings.attempts,
             timeout: settings.timeout,
         };

@@ -123,6 +123,9 @@ impl Step {
             }
 
             (S::ReleasingStock(reason), I::StockReleased) => moved(S::Cancelled(reason), &[]),
+            // A reservation that failed after its deadline holds nothing, and catalog answers
+            // its release with the failure again: either way there is nothing left to give back.
+            (S::ReleasingStock(reason), I::StockReservationFailed) => moved(S::Cancelled(reason), &[]),
             (S::ReleasingStock(reason), I::DeadlinePassed) => moved(S::ReleasingStock(reason), &[C::ReleaseStock]),
 
             // The refund's answer: recorded (whether money came back), nothing to send.
@@ -272,6 +275,13 @@ mod tests {
         assert_eq!(sent, vec![C::ReserveStock, C::ChargePayment, C::RefundPayment, C::ReleaseStock, C::RefundPayment]);
         // Payments being down does not keep the stock held: the release alone ends it.
         assert_eq!(run(&[I::StockReserved, I::DeadlinePassed, I::StockReleased]).0, S::Cancelled(R::Timeout));
+    }
+
+    #[test]
+    fn a_reservation_that_fails_after_its_deadline_ends_the_release() {
+        let (step, sent) = run(&[I::DeadlinePassed, I::StockReservationFailed]);
+        assert_eq!(step, S::Cancelled(R::Timeout));
+        assert_eq!(sent, vec![C::ReserveStock, C::ReleaseStock]);
     }
 
     #[test]

@@ -27,7 +27,9 @@ pub struct ChargeRequest<'a> {
 pub struct RefundRequest<'a> {
     pub idempotency_key: String,
     pub charge_reference: &'a str,
-    pub amount: Money,
+    /// What was charged, when payments knows it; `None` refunds the whole charge, whatever
+    /// it was.
+    pub amount: Option<Money>,
 }
 
 /// What the provider answered for a call it took.
@@ -52,6 +54,10 @@ pub enum ProviderError {
 pub trait Provider: Send + Sync + std::fmt::Debug {
     async fn charge(&self, request: &ChargeRequest<'_>) -> Result<Receipt, ProviderError>;
     async fn refund(&self, request: &RefundRequest<'_>) -> Result<Receipt, ProviderError>;
+    /// The charge made with `idempotency_key`, if the provider took one (and the money):
+    /// what a refund asks when payments has no record of the charge, because payments died
+    /// between the provider's answer and its own commit.
+    async fn find_charge(&self, idempotency_key: &str) -> Result<Option<Receipt>, ProviderError>;
 }
 
 /// A provider with the calling policy around it: a timeout per call, and transient failures
@@ -73,6 +79,23 @@ impl Calls {
 
     pub async fn refund(&self, request: &RefundRequest<'_>) -> Result<Receipt, ProviderError> {
         self.with_retries(|| self.provider.refund(request)).await
+    }
+
+    pub async fn find_charge(&self, idempotency_key: &str) -> Result<Option<Receipt>, ProviderError> {
+        let mut attempt = 1;
+        loop {
+            let outcome = match tokio::time::timeout(self.timeout, self.provider.find_charge(idempotency_key)).await {
+                Ok(outcome) => outcome,
+                Err(_) => Err(ProviderError::Unavailable(format!("no answer within {:?}", self.timeout))),
+            };
+            match outcome {
+                Err(ProviderError::Unavailable(_)) if attempt < self.attempts => {
+                    tokio::time::sleep(backoff::full_jitter(backoff::exponential(FIRST_WAIT, MAX_WAIT, attempt))).await;
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
     }
 
     async fn with_retries<'a, F, Fut>(&self, call: F) -> Result<Receipt, ProviderError>

@@ -11,6 +11,7 @@ on_both_databases!(
     declines_are_answered_with_their_code_and_nothing_is_taken,
     a_refund_returns_a_charge_once,
     a_refund_that_overtakes_its_charge_means_the_charge_takes_nothing,
+    a_charge_the_provider_took_but_payments_never_recorded_is_refunded,
     a_second_payment_for_one_order_is_refused,
     provider_outages_are_retried_not_answered_as_declines,
     a_command_that_can_never_succeed_is_dead_lettered,
@@ -165,5 +166,44 @@ async fn a_command_that_can_never_succeed_is_dead_lettered(backend: Backend) {
     assert!(dead.iter().any(|e| e.contains("amount must be set")), "{dead:?}");
     assert!(dead.iter().any(|e| e.contains("payment_id")), "{dead:?}");
     assert!(dead.iter().all(|e| !e.contains("tok_visa")), "no token in an error: {dead:?}");
+    app.stop().await;
+}
+
+/// payments died between the provider's answer and its commit, and the saga gave up and sent
+/// the refund before the charge came back: the provider's ledger has the charge, payments has
+/// nothing. The refund must find it and give the money back.
+async fn a_charge_the_provider_took_but_payments_never_recorded_is_refunded(backend: Backend) {
+    use mercato_payments::provider::test::{LedgerEntry, read_ledger};
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = dir.path().join("ledger.jsonl");
+    let id = new_id();
+    let taken = LedgerEntry {
+        key: format!("charge-{id}"),
+        description: format!("order order-{id}"),
+        reference: "ch_taken_before_the_crash".into(),
+        declined_code: String::new(),
+        declined_message: String::new(),
+    };
+    std::fs::write(&ledger, serde_json::to_string(&taken).unwrap() + "\n").unwrap();
+    let app = spawn_app_with(backend, &["--test-provider-ledger", ledger.to_str().unwrap()]).await;
+    let (_, user) = app.customer("crashed@example.com").await;
+
+    app.bus.publish(&refund(&id, &user)).await.unwrap();
+    app.bus.wait_for::<pb::PaymentRefunded>(STREAM, WAIT, |e| e.payment_id == id).await;
+    let entries = read_ledger(&ledger).unwrap();
+    let refunds: Vec<_> = entries.iter().filter(|e| e.description == "ch_taken_before_the_crash").collect();
+    assert_eq!(refunds.len(), 1, "the provider refunded the charge: {entries:?}");
+    let stored = payment(&app, &id).await;
+    assert_eq!(stored.status, PaymentStatus::Refunded as i32);
+    assert_eq!(stored.provider_reference, "ch_taken_before_the_crash");
+
+    // The charge's redelivery comes back: it finds the payment refunded and takes nothing.
+    app.bus.publish(&charge(&id, &user, 25, "tok_visa")).await.unwrap();
+    eventually(WAIT, "the charge's answer", || async {
+        (count::<pb::PaymentRefunded>(&app, |e| e.payment_id == id).await == 2).then_some(())
+    })
+    .await;
+    assert_eq!(count::<pb::PaymentCompleted>(&app, |e| e.payment_id == id).await, 0);
+    assert_eq!(read_ledger(&ledger).unwrap().len(), 2, "no second charge");
     app.stop().await;
 }

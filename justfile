@@ -78,14 +78,15 @@ proto: tools
     cargo build -p mercato
 
 # Release-build catalog, the gateway and the bench tools, then measure (PostgreSQL on 127.0.0.1:5432, wrk,
-# pgbench): catalog and the gateway against their ceilings, the events pipeline against pgbench's INSERT rate, then the
+# pgbench): catalog and the gateway against their ceilings, the events pipeline and the checkout against pgbench's INSERT rate, then the
 # gateway at twice its capacity (open loop) against its unloaded latency.
 bench *ARGS: tools
     command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
     command -v pgbench >/dev/null || (apt-get update -qq && apt-get install -y -qq postgresql-client)
-    cargo build --release -p mercato-catalog -p mercato-gateway -p mercato-bench
+    cargo build --release -p mercato-catalog -p mercato-gateway -p mercato-orders -p mercato-payments -p mercato-bench
     target/release/bench {{ARGS}}
     target/release/events-bench
+    target/release/checkout-bench
     target/release/overload-bench
 
 # Remove local data (SQLite files, NATS store).

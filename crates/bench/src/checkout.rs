@@ -192,7 +192,15 @@ impl Zipf {
         let weights: Vec<f64> = (1..=n).map(|k| 1.0 / k as f64).collect();
         let total: f64 = weights.iter().sum();
         let mut acc = 0.0;
-        Self { cdf: weights.iter().map(|w| { acc += w / total; acc }).collect() }
+        Self {
+            cdf: weights
+                .iter()
+                .map(|w| {
+                    acc += w / total;
+                    acc
+                })
+                .collect(),
+        }
     }
 
     fn sample(&self) -> usize {
@@ -333,9 +341,9 @@ pub async fn run(in_flight: usize, seconds: u64) -> anyhow::Result<CheckoutResul
         .await?;
     let mut confirm = Histogram::<u64>::new(3)?;
     for row in &rows {
-        let us: f64 = row
-            .try_get::<f64>("", "us")
-            .or_else(|_| row.try_get::<sea_orm::prelude::Decimal>("", "us").map(|d| d.to_string().parse().unwrap_or(0.0)))?;
+        let us: f64 = row.try_get::<f64>("", "us").or_else(|_| {
+            row.try_get::<sea_orm::prelude::Decimal>("", "us").map(|d| d.to_string().parse().unwrap_or(0.0))
+        })?;
         confirm.record(us.max(1.0) as u64)?;
     }
     let result = CheckoutResult {

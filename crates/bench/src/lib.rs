@@ -2,8 +2,8 @@
 //! and the gateway's REST edge against a bare hyper server (hyper-json) and direct gRPC.
 
 pub mod catalog;
-pub mod checkout;
 pub mod ceiling;
+pub mod checkout;
 pub mod cli;
 pub mod cpu;
 pub mod db;

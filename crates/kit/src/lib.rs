@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod auth;
 pub mod backoff;
+pub mod card_token;
 pub mod client;
 pub mod config;
 pub mod conn;

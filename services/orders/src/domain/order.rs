@@ -1,8 +1,6 @@
 //! What an order is made of, checked: the caller's idempotency key, the shipping address, the
-//! payment method's token, the owner's cancellation note. And an order's status as customers
-//! see it, which is coarser than the saga's step.
-
-use std::fmt;
+//! owner's cancellation note (the payment token is the kit's `CardToken`). And an order's
+//! status as customers see it, which is coarser than the saga's step.
 
 use mercato_kit::domain::Invalid;
 use serde::{Deserialize, Serialize};
@@ -35,34 +33,6 @@ impl IdempotencyKey {
 
     pub fn as_str(&self) -> &str {
         &self.0
-    }
-}
-
-/// A payment method's token: a capability to charge a card. Kept by orders only until the
-/// charge command carries it to payments; `Debug` shows its kind, never the token.
-#[derive(Clone, PartialEq, Eq)]
-pub struct PaymentToken(String);
-
-impl PaymentToken {
-    pub fn parse(raw: &str) -> Result<Self, Invalid> {
-        if raw.is_empty() {
-            return Err("must not be empty".into());
-        }
-        if raw.len() > 255 || raw.chars().any(|c| !c.is_ascii_graphic()) {
-            return Err("is not a payment method token".into());
-        }
-        Ok(Self(raw.to_string()))
-    }
-
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for PaymentToken {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let kind = self.0.split_once('_').map_or("?", |(kind, _)| kind);
-        write!(f, "PaymentToken({kind}_…)")
     }
 }
 
@@ -221,13 +191,10 @@ mod tests {
     }
 
     #[test]
-    fn keys_and_tokens_are_bounded_and_tokens_never_print() {
+    fn keys_and_notes_are_bounded() {
         assert!(IdempotencyKey::parse("").is_err());
         assert!(IdempotencyKey::parse(&"k".repeat(129)).is_err());
         assert!(IdempotencyKey::parse("0b9f1d8e-checkout-1").is_ok());
-        let token = PaymentToken::parse("tok_visa").unwrap();
-        assert_eq!(format!("{token:?}"), "PaymentToken(tok_…)");
-        assert!(PaymentToken::parse("tok visa").is_err());
         assert!(cancel_note(&"x".repeat(501)).is_err());
     }
 

@@ -3,14 +3,16 @@
 
 use chrono::{DateTime, Utc};
 use mercato::orders::v1 as pb;
-use mercato_kit::{domain::parse_uuid, error::FieldViolations, money::Money, page, time::timestamp};
+use mercato_kit::{
+    card_token::CardToken, domain::parse_uuid, error::FieldViolations, money::Money, page, time::timestamp,
+};
 use serde::{Deserialize, Serialize};
 use tonic::Status;
 
 use crate::{
     domain::{
         cart::Quantity,
-        order::{Address, IdempotencyKey, OrderId, PaymentToken, Status as OrderStatus, cancel_note},
+        order::{Address, IdempotencyKey, OrderId, Status as OrderStatus, cancel_note},
         saga::Reason,
     },
     storage::{
@@ -42,7 +44,7 @@ pub fn add_item_request(req: &pb::AddCartItemRequest) -> Result<(String, Quantit
 pub struct Checkout {
     pub key: IdempotencyKey,
     pub address: Address,
-    pub token: PaymentToken,
+    pub token: CardToken,
 }
 
 pub fn place_request(req: &pb::PlaceOrderRequest) -> Result<Checkout, Status> {
@@ -70,7 +72,7 @@ pub fn place_request(req: &pb::PlaceOrderRequest) -> Result<Checkout, Status> {
             problems.is_empty().then_some(address)
         }
     };
-    let token = v.check("payment_method_token", PaymentToken::parse(&req.payment_method_token));
+    let token = v.check("payment_method_token", CardToken::parse(&req.payment_method_token));
     let checkout = match (key, address, token) {
         (Some(key), Some(address), Some(token)) => Some(Checkout { key, address, token }),
         _ => None,

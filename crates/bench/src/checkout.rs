@@ -113,7 +113,7 @@ impl Shop {
             "--payments-url".to_string(),
             format!("http://{}", payments.grpc_addr),
             "--rate-limit-per-minute".to_string(),
-            "100000000".to_string(),
+            "1000000".to_string(),
         ]
         .into();
         let gateway = spawn(&release_binary("gateway")?, &gateway_flags).await?;
@@ -263,9 +263,12 @@ pub async fn run(in_flight: usize, seconds: u64) -> anyhow::Result<CheckoutResul
         place_latency.add(latencies)?;
     }
     let placed_per_second = placed as f64 / placing.as_secs_f64();
+    eprintln!("checkout-bench: {placed} placed at {placed_per_second:.0}/s; waiting for their sagas…");
+    let drained = Instant::now();
 
     // Let the sagas of phase 1 finish.
     drain(&shop).await?;
+    eprintln!("checkout-bench: sagas done {:.1} s after the last placement", drained.elapsed().as_secs_f64());
 
     // 2. Checkouts to CONFIRMED: fill and place, as fast as it goes, and count confirmations.
     let before = shop.confirmed().await?;
@@ -412,9 +415,9 @@ async fn place_round(shop: &Arc<Shop>, zipf: &Arc<Zipf>, in_flight: usize) -> an
     Ok(Round { elapsed, latencies, cpu: cpu::of_machine()? - cpu_before })
 }
 
-/// Waits until no order is still on its way (or a minute has passed).
+/// Waits until no order is still on its way; fails if none settles for 30 s.
 async fn drain(shop: &Shop) -> anyhow::Result<()> {
-    let until = Instant::now() + Duration::from_secs(60);
+    let (mut last, mut moved) = (i64::MAX, Instant::now());
     loop {
         let row = shop
             .orders_db
@@ -424,10 +427,14 @@ async fn drain(shop: &Shop) -> anyhow::Result<()> {
             ))
             .await?
             .context("no count")?;
-        if row.try_get::<i64>("", "n")? == 0 {
+        let open = row.try_get::<i64>("", "n")?;
+        if open == 0 {
             return Ok(());
         }
-        anyhow::ensure!(Instant::now() < until, "orders still open after a minute");
+        if open < last {
+            (last, moved) = (open, Instant::now());
+        }
+        anyhow::ensure!(moved.elapsed() < Duration::from_secs(30), "{open} orders open and none settled for 30 s");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

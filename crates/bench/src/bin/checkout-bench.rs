@@ -25,6 +25,7 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     eprintln!("checkout-bench: pgbench ceiling ({} clients, {}s)…", args.pgbench_clients, args.seconds);
     let ceiling = events::insert_ceiling(args.pgbench_clients, Duration::from_secs(args.seconds)).await?;
+    eprintln!("checkout-bench: ceiling {:.0} inserts/s", ceiling.per_second);
     let r = checkout::run(args.in_flight, args.seconds).await?;
     let c = ceiling.per_second;
     let pct = |rate: f64| rate / c * 100.0;

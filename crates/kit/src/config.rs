@@ -390,6 +390,11 @@ pub fn parse_duration(raw: &str) -> Result<Duration, String> {
     millis.map(Duration::from_millis).ok_or_else(|| format!("{raw:?} is too long"))
 }
 
+/// A duration as [`parse_duration`] reads it, that must not be zero (a timeout, an interval).
+pub fn parse_positive_duration(raw: &str) -> Result<Duration, String> {
+    parse_duration(raw).and_then(|d| if d.is_zero() { Err("must be longer than 0s".into()) } else { Ok(d) })
+}
+
 /// Parses a whole number within `min..=max`.
 pub fn parse_count(raw: &str, min: u32, max: u32) -> Result<u32, String> {
     let value = u32::from_str(raw.trim()).map_err(|_| format!("{raw:?} is not a whole number"))?;

@@ -5,7 +5,7 @@ use std::time::Duration;
 use clap::Args;
 use mercato_kit::{
     client::{DownstreamArgs, DownstreamConfig},
-    config::{Problems, check_upstream_url, parse_duration},
+    config::{Problems, check_upstream_url, parse_positive_duration},
 };
 
 /// Flags only orders has.
@@ -47,11 +47,11 @@ impl OrdersArgs {
     pub fn validate(&self, problems: &mut Problems) -> Option<Settings> {
         let catalog_url = problems.check("CATALOG_URL (--catalog-url)", check_upstream_url(&self.catalog_url));
         let catalog_timeout =
-            problems.check("CATALOG_TIMEOUT (--catalog-timeout)", positive(parse_duration(&self.catalog_timeout)));
-        let step_timeout = problems
-            .check("SAGA_STEP_TIMEOUT (--saga-step-timeout)", positive(parse_duration(&self.saga_step_timeout)));
+            problems.check("CATALOG_TIMEOUT (--catalog-timeout)", parse_positive_duration(&self.catalog_timeout));
+        let step_timeout =
+            problems.check("SAGA_STEP_TIMEOUT (--saga-step-timeout)", parse_positive_duration(&self.saga_step_timeout));
         let timer_interval = problems
-            .check("SAGA_TIMER_INTERVAL (--saga-timer-interval)", positive(parse_duration(&self.saga_timer_interval)));
+            .check("SAGA_TIMER_INTERVAL (--saga-timer-interval)", parse_positive_duration(&self.saga_timer_interval));
         let downstream = self.downstream.validate(problems);
         Some(Settings {
             catalog_url: catalog_url?,
@@ -61,8 +61,4 @@ impl OrdersArgs {
             downstream: downstream?,
         })
     }
-}
-
-fn positive(parsed: Result<Duration, String>) -> Result<Duration, String> {
-    parsed.and_then(|d| if d.is_zero() { Err("must be more than zero".into()) } else { Ok(d) })
 }

@@ -1,11 +1,9 @@
 //! The flags every server takes for what it lets callers hold: connections, their idle and
 //! header-read time, and requests in progress.
 
-use std::time::Duration;
-
 use super::{ConnLimits, Timeouts};
 use crate::{
-    config::{Problems, parse_count, parse_duration},
+    config::{Problems, parse_count, parse_positive_duration},
     shed::Limit,
 };
 
@@ -76,11 +74,9 @@ impl ServeArgs {
             "MAX_CONNECTIONS_PER_IP (--max-connections-per-ip)",
             parse_count(&self.max_connections_per_ip, 1, 10_000_000),
         );
-        let header = p.check(
-            "HEADER_READ_TIMEOUT (--header-read-timeout)",
-            parse_duration(&self.header_read_timeout).and_then(positive),
-        );
-        let idle = p.check("IDLE_TIMEOUT (--idle-timeout)", parse_duration(&self.idle_timeout).and_then(positive));
+        let header =
+            p.check("HEADER_READ_TIMEOUT (--header-read-timeout)", parse_positive_duration(&self.header_read_timeout));
+        let idle = p.check("IDLE_TIMEOUT (--idle-timeout)", parse_positive_duration(&self.idle_timeout));
         Some(ServeLimits {
             in_flight: Limit { max: usize::try_from(in_flight?).ok()?, adaptive: adaptive? },
             conn: ConnLimits {
@@ -90,10 +86,6 @@ impl ServeArgs {
             },
         })
     }
-}
-
-fn positive(d: Duration) -> Result<Duration, String> {
-    if d.is_zero() { Err("must be longer than 0s".into()) } else { Ok(d) }
 }
 
 fn parse_kind(raw: &str) -> Result<bool, String> {

@@ -20,6 +20,14 @@ pub fn page_size(raw: i32) -> Result<u64, Invalid> {
     }
 }
 
+/// Cuts a page fetched with `limit + 1` rows down to `limit`; whether there was more (a next
+/// page). Asking for one more row is how a listing knows without counting.
+pub fn trim<T>(rows: &mut Vec<T>, limit: u64) -> bool {
+    let more = rows.len() as u64 > limit;
+    rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    more
+}
+
 /// A cursor as a page token.
 pub fn encode<C: Serialize>(cursor: &C) -> String {
     // A cursor is plain strings and numbers: serialising it cannot fail.
@@ -38,6 +46,15 @@ pub fn decode<C: DeserializeOwned>(token: &str) -> Result<C, Invalid> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn trim_keeps_the_page_and_says_whether_more_came() {
+        let mut rows = vec![1, 2, 3];
+        assert!(trim(&mut rows, 2));
+        assert_eq!(rows, [1, 2]);
+        assert!(!trim(&mut rows, 2));
+        assert_eq!(rows, [1, 2]);
+    }
 
     #[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
     struct Cursor {

@@ -72,8 +72,7 @@ pub async fn list(db: &impl ConnectionTrait, filter: &ListFilter) -> Result<(Vec
         .limit(filter.limit + 1)
         .all(db)
         .await?;
-    let more = products.len() as u64 > filter.limit;
-    products.truncate(usize::try_from(filter.limit).unwrap_or(usize::MAX));
+    let more = mercato_kit::page::trim(&mut products, filter.limit);
     Ok((hydrate(db, products).await?, more))
 }
 

@@ -58,8 +58,7 @@ impl PaymentService for PaymentApi {
             limit: limit + 1,
         };
         let mut records = store::list(&self.db, &listing).await?;
-        let more = records.len() as u64 > limit;
-        records.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+        let more = page::trim(&mut records, limit);
         let next_page_token = match (more, records.last()) {
             (true, Some(last)) => page::encode(&PaymentCursor {
                 order_id: order_id.unwrap_or_default(),

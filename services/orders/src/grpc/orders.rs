@@ -162,8 +162,8 @@ impl OrderService for OrderApi {
             },
         )
         .await;
-        let record = match inserted {
-            Ok(record) => record,
+        let (record, lines) = match inserted {
+            Ok(inserted) => inserted,
             // A concurrent call with the same key won: its order is this call's too.
             Err(Error::Database(e)) if db::is_unique_violation(&e) => {
                 drop(txn);
@@ -175,8 +175,8 @@ impl OrderService for OrderApi {
             Err(e) => return Err(e.into()),
         };
         carts::remove_checked_out(&txn, user, &items).await?;
-        let order = convert::order(&record, &store::lines(&txn, id.as_str()).await?);
-        saga::start(&txn, &self.outbox, &record, &order).await?;
+        let order = convert::order(&record, &lines);
+        saga::start(&txn, &self.outbox, &record, &lines, &order).await?;
         self.outbox.commit(txn).await.map_err(Error::from)?;
         tracing::info!(order_id = %id, user_id = user, total = %subtotal, lines = lines.len(), "order placed");
         Ok(Response::new(pb::PlaceOrderResponse { order: Some(order) }))

@@ -9,8 +9,23 @@ use sea_orm::DatabaseTransaction;
 use crate::{
     domain::saga::Command,
     error::{Error, Result},
-    storage::orders::{self as store, OrderRecord},
+    storage::{
+        entity::order_line,
+        orders::{self as store, OrderRecord},
+    },
 };
+
+/// The reservation of an order's lines (the saga's first command).
+pub(super) fn reserve(order: &OrderRecord, lines: &[order_line::Model]) -> catalog::ReserveStockCommand {
+    catalog::ReserveStockCommand {
+        reservation_id: order.row.id.clone(),
+        order_id: order.row.id.clone(),
+        lines: lines
+            .iter()
+            .map(|l| catalog::StockLine { product_id: l.product_id.clone(), quantity: l.quantity })
+            .collect(),
+    }
+}
 
 /// Puts `command` for the order into the outbox. `before` is the order as it was read: the
 /// charge takes the payment token from it, since the saved order has forgotten it.
@@ -25,12 +40,7 @@ pub(super) async fn send(
     let (order_id, reservation_id) = (row.id.clone(), row.id.clone());
     match command {
         Command::ReserveStock => {
-            let lines = store::lines(txn, &row.id).await?;
-            let lines = lines
-                .iter()
-                .map(|l| catalog::StockLine { product_id: l.product_id.clone(), quantity: l.quantity })
-                .collect();
-            outbox.publish(txn, &catalog::ReserveStockCommand { reservation_id, order_id, lines }).await?;
+            outbox.publish(txn, &reserve(saved, &store::lines(txn, &row.id).await?)).await?;
         }
         Command::ReleaseStock => {
             outbox.publish(txn, &catalog::ReleaseStockCommand { reservation_id, order_id }).await?;

@@ -25,7 +25,10 @@ use crate::{
     error::{Error, Result},
     events,
     grpc::convert,
-    storage::orders::{self as store, LogEntry, Move, OrderRecord},
+    storage::{
+        entity::order_line,
+        orders::{self as store, LogEntry, Move, OrderRecord},
+    },
 };
 
 /// What the saga needs to know besides the order: how long a step may wait.
@@ -46,9 +49,15 @@ pub struct Detail {
 
 /// Starts the saga of an order just inserted in `txn` (at its first step): the first
 /// command, the log, OrderPlaced, and the first status for watchers.
-pub async fn start(txn: &DatabaseTransaction, outbox: &Outbox, record: &OrderRecord, order: &pb::Order) -> Result<()> {
+pub async fn start(
+    txn: &DatabaseTransaction,
+    outbox: &Outbox,
+    record: &OrderRecord,
+    lines: &[order_line::Model],
+    order: &pb::Order,
+) -> Result<()> {
     let (step, first) = Step::start();
-    commands::send(txn, outbox, record, record, first).await?;
+    outbox.publish(txn, &commands::reserve(record, lines)).await?;
     let entries = vec![
         LogEntry {
             step: step.as_str(), kind: "request", name: "PlaceOrder", outcome: format!("→ {}", step.as_str())

@@ -79,9 +79,9 @@ pub struct NewOrder<'a> {
     pub deadline_at: DateTime<Utc>,
 }
 
-/// Inserts the order and its lines. A second order for the same (user, key) is refused by
-/// the unique index (see `mercato_kit::db::is_unique_violation`).
-pub async fn insert(db: &impl ConnectionTrait, new: NewOrder<'_>) -> Result<OrderRecord> {
+/// Inserts the order and its lines; both as stored. A second order for the same (user, key)
+/// is refused by the unique index (see `mercato_kit::db::is_unique_violation`).
+pub async fn insert(db: &impl ConnectionTrait, new: NewOrder<'_>) -> Result<(OrderRecord, Vec<order_line::Model>)> {
     let now = Utc::now();
     let address = serde_json::to_string(new.address).map_err(|e| DbErr::Custom(format!("address: {e}")))?;
     let row = order::Model {
@@ -107,19 +107,26 @@ pub async fn insert(db: &impl ConnectionTrait, new: NewOrder<'_>) -> Result<Orde
         updated_at: now,
     };
     order::Entity::insert(row.clone().into_active_model().reset_all()).exec_without_returning(db).await?;
-    let lines = new.lines.iter().enumerate().map(|(position, line)| order_line::ActiveModel {
-        order_id: Set(new.id.to_string()),
-        position: Set(i32::try_from(position).unwrap_or(i32::MAX)),
-        product_id: Set(line.product_id.clone()),
-        product_name: Set(line.product_name.clone()),
-        unit_units: Set(line.unit_price.units()),
-        unit_nanos: Set(line.unit_price.nanos()),
-        quantity: Set(i32::try_from(line.quantity).unwrap_or(i32::MAX)),
-        total_units: Set(line.total.units()),
-        total_nanos: Set(line.total.nanos()),
-    });
-    order_line::Entity::insert_many(lines).exec_without_returning(db).await?;
-    OrderRecord::of(row)
+    let lines: Vec<order_line::Model> = new
+        .lines
+        .iter()
+        .enumerate()
+        .map(|(position, line)| order_line::Model {
+            order_id: new.id.to_string(),
+            position: i32::try_from(position).unwrap_or(i32::MAX),
+            product_id: line.product_id.clone(),
+            product_name: line.product_name.clone(),
+            unit_units: line.unit_price.units(),
+            unit_nanos: line.unit_price.nanos(),
+            quantity: i32::try_from(line.quantity).unwrap_or(i32::MAX),
+            total_units: line.total.units(),
+            total_nanos: line.total.nanos(),
+        })
+        .collect();
+    order_line::Entity::insert_many(lines.iter().map(|l| l.clone().into_active_model().reset_all()))
+        .exec_without_returning(db)
+        .await?;
+    Ok((OrderRecord::of(row)?, lines))
 }
 
 pub async fn get(db: &impl ConnectionTrait, id: &str) -> Result<Option<OrderRecord>> {

@@ -2,11 +2,11 @@
 //! with the standard Idempotency-Key header, the order's progress as Server-Sent Events.
 
 use mercato::catalog::v1::{self as catalog, catalog_service_client::CatalogServiceClient};
-use mercato_e2e::{
-    http,
-    shop::{Part, Shop},
+use mercato_e2e::shop::{Part, Shop};
+use mercato_kit::{
+    auth::service_token::Bearer,
+    testing::{Backend, http},
 };
-use mercato_kit::{auth::service_token::Bearer, testing::Backend};
 use serde_json::Value;
 use tonic::transport::Channel;
 

@@ -85,19 +85,40 @@ pub fn metric(exposition: &str, name: &str, label: (&str, &str)) -> f64 {
         .sum()
 }
 
-/// A plain HTTP/1.0 GET on loopback: status code and body. Enough for the admin endpoints,
-/// without pulling an HTTP client into every test binary.
+/// A plain GET on loopback: status code and body. Enough for the admin endpoints, without
+/// pulling an HTTP client into every test binary.
 pub async fn http_get(addr: std::net::SocketAddr, path: &str) -> anyhow::Result<(u16, String)> {
+    http(addr, "GET", path, &[], "").await
+}
+
+/// One HTTP/1.1 request on a fresh connection (closed after it): the status and the body,
+/// de-chunked. `headers` are extra `Name: value` lines.
+pub async fn http(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> anyhow::Result<(u16, String)> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let deadline = patience(Duration::from_secs(10));
+    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    if !body.is_empty() {
+        request.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n", body.len()));
+    }
+    request.push_str("\r\n");
+    request.push_str(body);
     let mut raw = Vec::new();
     tokio::time::timeout(deadline, async {
         let mut stream = tokio::net::TcpStream::connect(addr).await?;
-        stream.write_all(format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes()).await?;
+        stream.write_all(request.as_bytes()).await?;
         stream.read_to_end(&mut raw).await
     })
     .await
-    .map_err(|_| anyhow::anyhow!("GET {path} on {addr}: no answer within {deadline:?}"))??;
+    .map_err(|_| anyhow::anyhow!("{method} {path} on {addr}: no answer within {deadline:?}"))??;
     let text = String::from_utf8_lossy(&raw);
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
     let status = head
@@ -105,7 +126,21 @@ pub async fn http_get(addr: std::net::SocketAddr, path: &str) -> anyhow::Result<
         .nth(1)
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| anyhow::anyhow!("no status line in {head:?}"))?;
-    Ok((status, body.to_string()))
+    let chunked = head.lines().any(|l| l.to_ascii_lowercase().starts_with("transfer-encoding: chunked"));
+    Ok((status, if chunked { dechunk(body) } else { body.to_string() }))
+}
+
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let Ok(size) = usize::from_str_radix(size.trim(), 16) else { break };
+        if size == 0 || rest.len() < size {
+            break;
+        }
+        out.push_str(&rest[..size]);
+        body = rest[size..].strip_prefix("\r\n").unwrap_or(&rest[size..]);
+    }
+    out
 }
 
 /// Runs a test body (an `async fn(Backend)` in the enclosing module) once on SQLite and once on

@@ -68,11 +68,20 @@ pub fn service_args(binary: &str, database: &TestDatabase) -> Vec<String> {
     args
 }
 
-/// `scheme://127.0.0.1:<port>` for a port nothing listens on (bound, then released): an
-/// upstream or broker a test must never reach (nor the machine's own NATS on 4222).
+/// `scheme://127.0.0.1:<port>` for a port nothing listens on: an upstream or broker a test
+/// must never reach (nor the machine's own NATS on 4222). The port stays bound, without
+/// listening, for the rest of the process, so connects are refused and no server started
+/// meanwhile (by this test or a parallel one) can take it; a released port could be handed
+/// out again at once, and the "dead" upstream would answer.
 pub fn dead_url(scheme: &str) -> String {
-    let addr = std::net::TcpListener::bind("127.0.0.1:0").and_then(|listener| listener.local_addr());
-    format!("{scheme}://{}", addr.map_or_else(|_| "127.0.0.1:9".to_string(), |addr| addr.to_string()))
+    let reserved = tokio::net::TcpSocket::new_v4().and_then(|socket| {
+        socket.bind(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))?;
+        let addr = socket.local_addr()?;
+        // Held until the test process exits: that is the reservation.
+        std::mem::forget(socket);
+        Ok(addr)
+    });
+    format!("{scheme}://{}", reserved.map_or_else(|_| "127.0.0.1:9".to_string(), |addr| addr.to_string()))
 }
 
 /// The sum of the series of `name` that carry `label`, in Prometheus' text exposition.

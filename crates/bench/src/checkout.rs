@@ -163,16 +163,20 @@ impl Shop {
         Ok(CartServiceClient::with_interceptor(self.gateway.clone(), Bearer::new(token)?))
     }
 
-    async fn confirmed(&self) -> anyhow::Result<u64> {
+    /// Orders whose status is (or, with `not`, is not) one of `statuses`.
+    async fn count(&self, not: bool, statuses: &str) -> anyhow::Result<u64> {
+        let sql =
+            format!("SELECT count(*) AS n FROM orders WHERE status {}IN ({statuses})", if not { "NOT " } else { "" });
         let row = self
             .orders_db
-            .query_one_raw(Statement::from_string(
-                self.orders_db.get_database_backend(),
-                "SELECT count(*) AS n FROM orders WHERE status = 'CONFIRMED'".to_string(),
-            ))
+            .query_one_raw(Statement::from_string(self.orders_db.get_database_backend(), sql))
             .await?
             .context("no count")?;
         Ok(u64::try_from(row.try_get::<i64>("", "n")?).unwrap_or(0))
+    }
+
+    async fn confirmed(&self) -> anyhow::Result<u64> {
+        self.count(false, "'CONFIRMED'").await
     }
 
     async fn stop(self) {
@@ -420,17 +424,9 @@ async fn place_round(shop: &Arc<Shop>, zipf: &Arc<Zipf>, in_flight: usize) -> an
 
 /// Waits until no order is still on its way; fails if none settles for 30 s.
 async fn drain(shop: &Shop) -> anyhow::Result<()> {
-    let (mut last, mut moved) = (i64::MAX, Instant::now());
+    let (mut last, mut moved) = (u64::MAX, Instant::now());
     loop {
-        let row = shop
-            .orders_db
-            .query_one_raw(Statement::from_string(
-                shop.orders_db.get_database_backend(),
-                "SELECT count(*) AS n FROM orders WHERE status NOT IN ('CONFIRMED', 'CANCELLED')".to_string(),
-            ))
-            .await?
-            .context("no count")?;
-        let open = row.try_get::<i64>("", "n")?;
+        let open = shop.count(true, "'CONFIRMED', 'CANCELLED'").await?;
         if open == 0 {
             return Ok(());
         }

@@ -82,26 +82,13 @@ impl Calls {
     }
 
     pub async fn find_charge(&self, idempotency_key: &str) -> Result<Option<Receipt>, ProviderError> {
-        let mut attempt = 1;
-        loop {
-            let outcome = match tokio::time::timeout(self.timeout, self.provider.find_charge(idempotency_key)).await {
-                Ok(outcome) => outcome,
-                Err(_) => Err(ProviderError::Unavailable(format!("no answer within {:?}", self.timeout))),
-            };
-            match outcome {
-                Err(ProviderError::Unavailable(_)) if attempt < self.attempts => {
-                    tokio::time::sleep(backoff::full_jitter(backoff::exponential(FIRST_WAIT, MAX_WAIT, attempt))).await;
-                    attempt += 1;
-                }
-                other => return other,
-            }
-        }
+        self.with_retries(|| self.provider.find_charge(idempotency_key)).await
     }
 
-    async fn with_retries<'a, F, Fut>(&self, call: F) -> Result<Receipt, ProviderError>
+    async fn with_retries<'a, T, F, Fut>(&self, call: F) -> Result<T, ProviderError>
     where
         F: Fn() -> Fut,
-        Fut: Future<Output = Result<Receipt, ProviderError>> + 'a,
+        Fut: Future<Output = Result<T, ProviderError>> + 'a,
     {
         let mut attempt = 1;
         loop {

@@ -66,6 +66,11 @@ impl OrderApi {
         }
     }
 
+    /// PlaceOrder's answer for an order that exists already (a repeated key).
+    async fn placed(&self, record: &OrderRecord) -> Result<Response<pb::PlaceOrderResponse>, Status> {
+        Ok(Response::new(pb::PlaceOrderResponse { order: Some(self.view(record).await?) }))
+    }
+
     async fn view(&self, record: &OrderRecord) -> Result<pb::Order> {
         Ok(convert::order(record, &store::lines(&self.db, &record.row.id).await?))
     }
@@ -128,14 +133,14 @@ impl OrderService for OrderApi {
         let checkout = convert::place_request(request.get_ref())?;
         let user = caller.subject.as_str();
         if let Some(existing) = store::by_key(&self.db, user, checkout.key.as_str()).await? {
-            return Ok(Response::new(pb::PlaceOrderResponse { order: Some(self.view(&existing).await?) }));
+            return self.placed(&existing).await;
         }
         let items = carts::items(&self.db, user).await?;
         if items.is_empty() {
             // A concurrent call with this key may have checked the cart out since the first
             // look: the order and the emptied cart committed together.
             if let Some(existing) = store::by_key(&self.db, user, checkout.key.as_str()).await? {
-                return Ok(Response::new(pb::PlaceOrderResponse { order: Some(self.view(&existing).await?) }));
+                return self.placed(&existing).await;
             }
             return Err(Error::EmptyCart.into());
         }
@@ -157,8 +162,7 @@ impl OrderService for OrderApi {
                 payment_token: checkout.token.expose(),
                 lines: &lines,
                 step: Step::start().0,
-                deadline_at: chrono::Utc::now()
-                    + chrono::Duration::from_std(self.timing.step_timeout).unwrap_or(chrono::Duration::seconds(30)),
+                deadline_at: saga::deadline(self.timing),
             },
         )
         .await;
@@ -170,7 +174,7 @@ impl OrderService for OrderApi {
                 let existing = store::by_key(&self.db, user, checkout.key.as_str())
                     .await?
                     .ok_or_else(|| Status::aborted("a concurrent checkout with this key failed; retry"))?;
-                return Ok(Response::new(pb::PlaceOrderResponse { order: Some(self.view(&existing).await?) }));
+                return self.placed(&existing).await;
             }
             Err(e) => return Err(e.into()),
         };

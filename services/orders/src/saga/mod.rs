@@ -147,7 +147,8 @@ async fn announce(txn: &DatabaseTransaction, outbox: &Outbox, before: Step, save
     }
 }
 
-fn deadline(timing: Timing) -> chrono::DateTime<Utc> {
+/// When a step entered now gives up.
+pub fn deadline(timing: Timing) -> chrono::DateTime<Utc> {
     Utc::now() + chrono::Duration::from_std(timing.step_timeout).unwrap_or(chrono::Duration::seconds(30))
 }
 

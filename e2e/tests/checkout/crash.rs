@@ -211,14 +211,13 @@ async fn checkouts_survive_a_crash_of(backend: Backend, victim: Part) {
             .into_inner()
             .payments;
         assert!(listed.len() <= 1, "order {} has {} payments", order.id, listed.len());
-        let charges =
-            ledger.iter().filter(|e| e.description == format!("order {}", order.id) && !e.reference.is_empty()).count();
-        assert!(charges <= 1, "order {} charged {charges} times", order.id);
         let charge_refs: Vec<&str> = ledger
             .iter()
             .filter(|e| e.description == format!("order {}", order.id) && !e.reference.is_empty())
             .map(|e| e.reference.as_str())
             .collect();
+        let charges = charge_refs.len();
+        assert!(charges <= 1, "order {} charged {charges} times", order.id);
         let refunds = ledger.iter().filter(|e| charge_refs.contains(&e.description.as_str())).count();
         if order.status == pb::OrderStatus::Confirmed as i32 {
             assert_eq!(listed[0].status, payments::PaymentStatus::Completed as i32, "order {}", order.id);
@@ -257,7 +256,6 @@ async fn checkouts_survive_a_crash_of(backend: Backend, victim: Part) {
         let gone = sold.get(product.id.as_str()).copied().unwrap_or(0);
         assert_eq!(STOCK, stock.on_hand + gone, "{}: on hand {} + sold {gone}", product.id, stock.on_hand);
     }
-    let _ = orders_admin.get_order(pb::GetOrderRequest { id: ids[0].clone() }).await.unwrap();
 }
 
 /// Every order, as an admin lists them.

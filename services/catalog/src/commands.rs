@@ -8,6 +8,7 @@
 
 use mercato::catalog::v1::{self as pb, StockChangeReason};
 use mercato_kit::events::{Delivery, Handler, HandlerError};
+use sea_orm::DatabaseTransaction;
 
 use crate::{error::Error, events, grpc::convert, storage::stock as store};
 
@@ -29,6 +30,21 @@ fn invalid(status: &tonic::Status) -> HandlerError {
 pub struct Reserve;
 
 impl Handler<pb::ReserveStockCommand> for Reserve {
+    /// A batch of reservations locks the inventory rows of all its lines at once, in product
+    /// order: popular products are in many carts, and batches locking them line by line in
+    /// arrival order deadlock on PostgreSQL.
+    async fn prepare(
+        &self,
+        commands: &[&pb::ReserveStockCommand],
+        txn: &DatabaseTransaction,
+    ) -> Result<(), HandlerError> {
+        let mut products = Vec::new();
+        for command in commands {
+            products.extend(command.lines.iter().map(|line| line.product_id.as_str()));
+        }
+        store::lock_inventory(txn, products).await.map_err(failure)
+    }
+
     async fn handle(&self, command: pb::ReserveStockCommand, delivery: &Delivery<'_>) -> Result<(), HandlerError> {
         let request = pb::ReserveStockRequest {
             reservation_id: command.reservation_id,
@@ -52,6 +68,14 @@ impl Handler<pb::ReserveStockCommand> for Reserve {
 pub struct Release;
 
 impl Handler<pb::ReleaseStockCommand> for Release {
+    async fn prepare(
+        &self,
+        commands: &[&pb::ReleaseStockCommand],
+        txn: &DatabaseTransaction,
+    ) -> Result<(), HandlerError> {
+        store::lock_reserved(txn, commands.iter().map(|c| c.reservation_id.as_str())).await.map_err(failure)
+    }
+
     async fn handle(&self, command: pb::ReleaseStockCommand, delivery: &Delivery<'_>) -> Result<(), HandlerError> {
         let id = convert::reservation_id_request(&command.reservation_id).map_err(|s| invalid(&s))?;
         let record = store::release(delivery.txn, id.as_str()).await.map_err(failure)?;
@@ -67,6 +91,14 @@ impl Handler<pb::ReleaseStockCommand> for Release {
 pub struct Commit;
 
 impl Handler<pb::CommitStockCommand> for Commit {
+    async fn prepare(
+        &self,
+        commands: &[&pb::CommitStockCommand],
+        txn: &DatabaseTransaction,
+    ) -> Result<(), HandlerError> {
+        store::lock_reserved(txn, commands.iter().map(|c| c.reservation_id.as_str())).await.map_err(failure)
+    }
+
     async fn handle(&self, command: pb::CommitStockCommand, delivery: &Delivery<'_>) -> Result<(), HandlerError> {
         let id = convert::reservation_id_request(&command.reservation_id).map_err(|s| invalid(&s))?;
         let record = store::commit(delivery.txn, id.as_str()).await.map_err(failure)?;

@@ -68,6 +68,18 @@ impl From<DbErr> for HandlerError {
 /// effects are committed once.
 pub trait Handler<E: Event>: Send + Sync + 'static {
     fn handle(&self, event: E, delivery: &Delivery<'_>) -> impl Future<Output = Result<(), HandlerError>> + Send;
+
+    /// Runs once per transaction, before the handlers of the events it holds: where those
+    /// handlers lock rows that other transactions lock too, this is the place to lock all of
+    /// them at once in one global order ([`crate::db::lock_in_order`]), so that two batches
+    /// touching the same rows queue behind each other instead of deadlocking.
+    fn prepare(
+        &self,
+        _events: &[&E],
+        _txn: &DatabaseTransaction,
+    ) -> impl Future<Output = Result<(), HandlerError>> + Send {
+        async { Ok(()) }
+    }
 }
 
 /// A message that passed [`Consumer::admit`]: decoded, with its id.
@@ -280,6 +292,7 @@ impl<E: Event, H: Handler<E>> Consumer<E, H> {
             }
             Err(e) => {
                 tracing::debug!(consumer = self.name, error = %e, size = admitted.len(), "batch rolled back; handling its messages one by one");
+                self.metrics.batch_rollbacks.with_label_values(&[self.name]).inc();
                 for message in &admitted {
                     outcomes.push(self.outcome(message).await);
                 }
@@ -382,7 +395,10 @@ impl<E: Event, H: Handler<E>> Consumer<E, H> {
             txn.rollback().await?;
             return Ok(claimed);
         }
-        for ready in batch.iter().filter(|ready| claimed.contains(&ready.event_id)) {
+        let fresh: Vec<&Ready<E>> = batch.iter().filter(|ready| claimed.contains(&ready.event_id)).collect();
+        let events: Vec<&E> = fresh.iter().map(|ready| &ready.event).collect();
+        self.handler.prepare(&events, &txn).await?;
+        for ready in fresh {
             let delivery =
                 Delivery { txn: &txn, outbox: &self.outbox, event_id: &ready.event_id, attempt: ready.attempt };
             // The event is cloned, not moved: if the batch fails, each message is handled

@@ -14,6 +14,9 @@ pub(crate) struct EventMetrics {
     /// outcome: processed, duplicate, retried, dead_lettered, skipped
     pub(crate) consumed: IntCounterVec,
     pub(crate) handling_seconds: HistogramVec,
+    /// Batches rolled back and handled again message by message (a failing message, a
+    /// deadlock, a lost connection).
+    pub(crate) batch_rollbacks: IntCounterVec,
 }
 
 impl EventMetrics {
@@ -35,6 +38,13 @@ impl EventMetrics {
                 .buckets(vec![0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0]),
             &["consumer"],
         );
+        let rollbacks = IntCounterVec::new(
+            Opts::new(
+                "mercato_consumer_batch_rollbacks_total",
+                "Batches of messages whose shared transaction failed and that were handled again one by one.",
+            ),
+            &["consumer"],
+        );
         // Constant names and help texts: these cannot fail.
         #[allow(clippy::expect_used)]
         let metrics = Self {
@@ -44,6 +54,7 @@ impl EventMetrics {
             outbox_failures: failures.expect("valid metric"),
             consumed: consumed.expect("valid metric"),
             handling_seconds: handling.expect("valid metric"),
+            batch_rollbacks: rollbacks.expect("valid metric"),
         };
         let _ = registry.register(Box::new(metrics.outbox_backlog.clone()));
         let _ = registry.register(Box::new(metrics.outbox_oldest_unsent_seconds.clone()));
@@ -51,6 +62,7 @@ impl EventMetrics {
         let _ = registry.register(Box::new(metrics.outbox_failures.clone()));
         let _ = registry.register(Box::new(metrics.consumed.clone()));
         let _ = registry.register(Box::new(metrics.handling_seconds.clone()));
+        let _ = registry.register(Box::new(metrics.batch_rollbacks.clone()));
         metrics
     }
 }

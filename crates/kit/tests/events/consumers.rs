@@ -172,7 +172,29 @@ async fn a_failing_message_in_a_batch_leaves_the_others_committed_once(backend: 
     assert_eq!(count("dead_lettered"), 1.0, "{metrics}");
 }
 
+/// A handler's `prepare` is given the events of its transaction, all of them, before any of
+/// their handlers runs: where a batch shares a transaction, one call sees the whole batch.
+async fn prepare_sees_the_events_of_its_transaction_before_their_handlers(backend: Backend) {
+    let config = EventsConfig { in_flight: 16, consumer_batch: 16, ..crate::helpers::fast_config() };
+    let mut h = Harness::with_config(backend, config).await;
+    h.spawn_relay();
+    h.commit(things(0..16)).await;
+    // The first transaction is slow, so the 15 behind it arrive together.
+    let handler = Record { slow: Some((0, Duration::from_millis(300))), ..Record::default() };
+    let (prepared, unprepared) = (handler.prepared.clone(), handler.unprepared.clone());
+    h.spawn_consumer("effects", handler);
+    eventually(Duration::from_secs(30), "all 16", || async { (h.effects().await.0 >= 16).then_some(()) }).await;
+    assert_eq!(h.effects().await, (16, 16));
+    assert_eq!(unprepared.load(Ordering::SeqCst), 0, "a handler ran for an event its transaction had not prepared");
+    let prepared = prepared.lock().unwrap().clone();
+    let mut seen: Vec<i64> = prepared.iter().flatten().copied().collect();
+    seen.sort_unstable();
+    assert_eq!(seen, (0..16).collect::<Vec<_>>(), "each event prepared once: {prepared:?}");
+    assert!(prepared.iter().any(|batch| batch.len() > 1), "a batch was prepared together: {prepared:?}");
+}
+
 on_both_databases!(
+    prepare_sees_the_events_of_its_transaction_before_their_handlers,
     a_failing_message_in_a_batch_leaves_the_others_committed_once,
     the_same_event_delivered_three_times_has_one_effect,
     a_message_that_always_fails_is_dead_lettered_after_max_deliver_while_others_flow,

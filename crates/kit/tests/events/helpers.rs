@@ -176,11 +176,23 @@ pub(crate) struct Record {
     pub(crate) started: Arc<std::sync::atomic::AtomicUsize>,
     /// Once set, nothing fails any more (the bug was fixed).
     pub(crate) fixed: Arc<std::sync::atomic::AtomicBool>,
+    /// The numbers each `prepare` call was given, one list per transaction.
+    pub(crate) prepared: Arc<std::sync::Mutex<Vec<Vec<i64>>>>,
+    /// Handlings of an event that no `prepare` had been given first.
+    pub(crate) unprepared: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Handler<Thing> for Record {
+    async fn prepare(&self, events: &[&Thing], _txn: &sea_orm::DatabaseTransaction) -> Result<(), HandlerError> {
+        self.prepared.lock().unwrap().push(events.iter().map(|e| e.n).collect());
+        Ok(())
+    }
+
     async fn handle(&self, event: Thing, delivery: &Delivery<'_>) -> Result<(), HandlerError> {
         self.started.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        if !self.prepared.lock().unwrap().iter().any(|batch| batch.contains(&event.n)) {
+            self.unprepared.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
         if self.always_fails.contains(&event.n) && !self.fixed.load(std::sync::atomic::Ordering::SeqCst) {
             return Err(HandlerError::Transient(anyhow::anyhow!("thing {} always fails", event.n)));
         }

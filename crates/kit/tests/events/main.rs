@@ -7,5 +7,6 @@ mod helpers;
 
 mod consumers;
 mod dlq;
+mod locks;
 mod outbox;
 mod process;

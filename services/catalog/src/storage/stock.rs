@@ -169,6 +169,25 @@ pub async fn commit(txn: &DatabaseTransaction, id: &str) -> Result<ReservationRe
     Ok(ReservationRecord { moved, ..record })
 }
 
+/// Locks the inventory rows of `products` in product order (PostgreSQL; a no-op on SQLite,
+/// whose writers are serialized already), so the updates that follow in this transaction
+/// cannot deadlock with another transaction's.
+pub async fn lock_inventory<'p>(txn: &DatabaseTransaction, products: impl IntoIterator<Item = &'p str>) -> Result<()> {
+    Ok(mercato_kit::db::lock_in_order(txn, inventory::Column::ProductId, products).await?)
+}
+
+/// [`lock_inventory`] for the products held by the reservations `ids` (those releasing or
+/// committing them are about to update exactly those rows).
+pub async fn lock_reserved<'i>(txn: &DatabaseTransaction, ids: impl IntoIterator<Item = &'i str>) -> Result<()> {
+    if txn.get_database_backend() != sea_orm::DatabaseBackend::Postgres {
+        return Ok(());
+    }
+    let ids: Vec<&str> = ids.into_iter().collect();
+    let lines =
+        reservation_line::Entity::find().filter(reservation_line::Column::ReservationId.is_in(ids)).all(txn).await?;
+    lock_inventory(txn, lines.iter().map(|line| line.product_id.as_str())).await
+}
+
 pub async fn get(db: &impl ConnectionTrait, id: &str) -> Result<Option<ReservationRecord>> {
     load(db, id).await
 }

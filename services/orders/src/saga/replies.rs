@@ -4,6 +4,7 @@
 
 use mercato::{catalog::v1 as catalog, payments::v1 as payments};
 use mercato_kit::events::{Delivery, Event, Handler, HandlerError};
+use sea_orm::DatabaseTransaction;
 
 use super::{Detail, Timing, advance, handler_error};
 use crate::{domain::saga::Input, storage::orders as store, storage::orders::OrderRecord};
@@ -26,6 +27,12 @@ pub struct OnReply {
 }
 
 impl<E: Reply> Handler<E> for OnReply {
+    /// The orders of a batch of replies are locked at once, in id order, so that two batches
+    /// (of this kind and of another) holding replies for the same orders cannot deadlock.
+    async fn prepare(&self, replies: &[&E], txn: &DatabaseTransaction) -> Result<(), HandlerError> {
+        store::lock_all(txn, replies.iter().map(|reply| reply.order_id())).await.map_err(handler_error)
+    }
+
     async fn handle(&self, reply: E, delivery: &Delivery<'_>) -> Result<(), HandlerError> {
         let (txn, outbox) = (delivery.txn, delivery.outbox);
         let order_id = reply.order_id().to_string();

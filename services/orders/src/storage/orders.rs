@@ -7,8 +7,8 @@
 use chrono::{DateTime, Utc};
 use mercato_kit::money::Money;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel,
-    QueryFilter, QueryOrder, QuerySelect, sea_query::Expr,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, DbErr,
+    EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, sea_query::Expr,
 };
 
 use super::entity::{order, order_line, order_step};
@@ -137,6 +137,11 @@ pub async fn get(db: &impl ConnectionTrait, id: &str) -> Result<Option<OrderReco
 /// transaction holds the whole database already).
 pub async fn lock(db: &impl ConnectionTrait, id: &str) -> Result<Option<OrderRecord>> {
     order::Entity::find_by_id(id).lock_exclusive().one(db).await?.map(OrderRecord::of).transpose()
+}
+
+/// Locks the orders `ids` in id order (PostgreSQL; SQLite's writers are serialized already).
+pub async fn lock_all<'i>(txn: &DatabaseTransaction, ids: impl IntoIterator<Item = &'i str>) -> Result<()> {
+    Ok(mercato_kit::db::lock_in_order(txn, order::Column::Id, ids).await?)
 }
 
 pub async fn by_key(db: &impl ConnectionTrait, user_id: &str, key: &str) -> Result<Option<OrderRecord>> {

@@ -21,6 +21,7 @@ pub mod keys;
 pub mod layer;
 pub mod policy;
 pub mod service_token;
+mod token_cache;
 pub mod verifier;
 
 pub use caller::{Caller, CallerKind};

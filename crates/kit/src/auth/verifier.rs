@@ -5,6 +5,9 @@
 //! least `min_refresh` apart: a request that arrives sooner waits for the next slot instead of
 //! being refused, so a token signed with a key rotated in a moment ago still verifies, while a
 //! flood of forged kids costs at most one JWKS request per `min_refresh`.
+//!
+//! What a verification concludes is remembered per token until it expires
+//! ([`super::token_cache`]): each token is verified once per process, not once per call.
 
 use std::{
     collections::HashMap,
@@ -18,8 +21,9 @@ use jsonwebtoken::{DecodingKey, Validation, errors::ErrorKind};
 
 use super::{
     caller::{Caller, CallerKind},
-    claims::Claims,
+    claims::{self, Claims},
     keys::{ALGORITHM, PublicKey},
+    token_cache::{Cached, TokenCache},
 };
 use crate::secret::Secret;
 
@@ -74,6 +78,9 @@ pub const MIN_KEY_REFRESH: Duration = Duration::from_secs(1);
 const LEEWAY_SECS: u64 = 30;
 /// Cached keys are refreshed in the background of a request this often.
 const MAX_KEY_AGE: Duration = Duration::from_secs(300);
+/// Verified tokens remembered at once: a few megabytes at most (an entry is about one token's
+/// length plus its claims). Past it, entries are dropped, expired ones first.
+pub const TOKEN_CACHE_ENTRIES: usize = 4096;
 
 pub struct Verifier {
     settings: AuthSettings,
@@ -81,6 +88,10 @@ pub struct Verifier {
     min_refresh: Duration,
     cache: RwLock<Cache>,
     refreshing: tokio::sync::Mutex<()>,
+    tokens: TokenCache,
+    /// Unix seconds; the one clock that both fresh and remembered verifications check exp
+    /// and nbf against.
+    clock: fn() -> u64,
 }
 
 impl fmt::Debug for Verifier {
@@ -106,6 +117,8 @@ impl Verifier {
             min_refresh,
             cache: RwLock::new(Cache::default()),
             refreshing: tokio::sync::Mutex::new(()),
+            tokens: TokenCache::new(TOKEN_CACHE_ENTRIES),
+            clock: claims::now,
         }
     }
 
@@ -114,7 +127,21 @@ impl Verifier {
     }
 
     /// Verifies signature, algorithm, issuer, audience, exp and nbf, and returns the caller.
+    /// A token verified before is answered from memory until the second it expires.
     pub async fn verify(&self, token: &str) -> Result<Caller, AuthError> {
+        let now = (self.clock)();
+        match self.tokens.get(token, now) {
+            Cached::Valid(caller) => return Ok(caller),
+            Cached::Expired => return Err(AuthError::Expired),
+            Cached::Miss => {}
+        }
+        let (caller, valid_until) = self.verify_fresh(token, now).await?;
+        self.tokens.insert(token, &caller, valid_until, now);
+        Ok(caller)
+    }
+
+    /// The whole verification; returns the caller and the last second its token is valid.
+    async fn verify_fresh(&self, token: &str, now: u64) -> Result<(Caller, u64), AuthError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| AuthError::Malformed)?;
         // Pinned: whatever the header claims, only EdDSA is ever verified ("none", HS256 with
         // the public key as secret, and the rest are refused before any key is touched).
@@ -128,8 +155,9 @@ impl Verifier {
         validation.set_issuer(&[&self.settings.issuer]);
         validation.set_audience(&[&self.settings.audience, &self.settings.service_audience]);
         validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
-        validation.validate_nbf = true;
-        validation.leeway = LEEWAY_SECS;
+        // exp and nbf are checked below, against `self.clock`, as remembered tokens are.
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
         let claims = jsonwebtoken::decode::<Claims>(token, &key, &validation)
             .map_err(|e| match e.kind() {
                 ErrorKind::ExpiredSignature => AuthError::Expired,
@@ -141,14 +169,22 @@ impl Verifier {
                 _ => AuthError::Malformed,
             })?
             .claims;
+        let valid_until = claims.exp.saturating_add(LEEWAY_SECS);
+        if now > valid_until {
+            return Err(AuthError::Expired);
+        }
+        if claims.nbf > now.saturating_add(LEEWAY_SECS) {
+            return Err(AuthError::Invalid("not valid yet".into()));
+        }
         let kind = if claims.aud == self.settings.service_audience { CallerKind::Service } else { CallerKind::User };
-        Ok(Caller {
+        let caller = Caller {
             subject: claims.sub,
             email: claims.email,
             roles: claims.roles,
             kind,
             token: Secret::new(token.to_string()),
-        })
+        };
+        Ok((caller, valid_until))
     }
 
     async fn key(&self, kid: &str) -> Result<Arc<DecodingKey>, AuthError> {
@@ -287,6 +323,47 @@ mod tests {
         );
         assert!(v.verify(&none).await.is_err());
         assert_eq!(v.verify("not a token").await.unwrap_err(), AuthError::Malformed);
+    }
+
+    /// The clock of the one test that moves time.
+    static CLOCK: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+    fn test_clock() -> u64 {
+        CLOCK.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    #[tokio::test]
+    async fn a_remembered_token_expires_on_time_and_a_token_one_byte_off_is_verified_afresh() {
+        let key = SigningKey::generate().unwrap();
+        let mut v = verifier(&[&key]);
+        v.clock = test_clock;
+        let start = now();
+        CLOCK.store(start, std::sync::atomic::Ordering::SeqCst);
+        let exp = start + 60;
+        let token = key.sign(&claims("mercato", exp)).unwrap();
+        assert_eq!(v.verify(&token).await.unwrap().subject, "user-1");
+        assert!(matches!(v.tokens.get(&token, start), Cached::Valid(_)), "remembered after one verification");
+
+        // One byte off, in the signature or in the claims: not the remembered token.
+        let mut signature_off = token.clone().into_bytes();
+        let last = signature_off.len() - 2;
+        signature_off[last] = if signature_off[last] == b'A' { b'B' } else { b'A' };
+        let signature_off = String::from_utf8(signature_off).unwrap();
+        assert!(matches!(v.verify(&signature_off).await.unwrap_err(), AuthError::Invalid(_)));
+        let dot = token.find('.').unwrap() + 3;
+        let mut claims_off = token.clone().into_bytes();
+        claims_off[dot] = if claims_off[dot] == b'x' { b'y' } else { b'x' };
+        assert!(v.verify(&String::from_utf8(claims_off).unwrap()).await.is_err());
+        assert_eq!(v.tokens.len(), 1, "refused tokens are not remembered");
+
+        // Valid through exp plus the leeway, refused the second after, as a fresh one is.
+        CLOCK.store(exp + LEEWAY_SECS, std::sync::atomic::Ordering::SeqCst);
+        v.verify(&token).await.unwrap();
+        CLOCK.store(exp + LEEWAY_SECS + 1, std::sync::atomic::Ordering::SeqCst);
+        assert_eq!(v.verify(&token).await.unwrap_err(), AuthError::Expired);
+        assert_eq!(v.verify(&token).await.unwrap_err(), AuthError::Expired, "and afresh");
+        let fresh = key.sign(&Claims { jti: "another".into(), ..claims("mercato", exp) }).unwrap();
+        assert_eq!(v.verify(&fresh).await.unwrap_err(), AuthError::Expired, "a never-seen token with that exp");
     }
 
     /// Counts fetches, to see the refresh bound at work.

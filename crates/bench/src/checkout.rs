@@ -57,12 +57,45 @@ pub struct CheckoutResult {
     pub confirm_p50_ms: f64,
     pub confirm_p99_ms: f64,
     pub half_place_p99_ms: f64,
+    /// Per service, over the whole run: messages its consumers retried later and dead-lettered,
+    /// and batches rolled back (each costs a stall: a retry waits out `CONSUMER_BACKOFF`).
+    pub consumer_trouble: Vec<ConsumerTrouble>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ConsumerTrouble {
+    pub service: &'static str,
+    pub processed: f64,
+    pub retried: f64,
+    pub dead_lettered: f64,
+    pub batch_rollbacks: f64,
+}
+
+impl ConsumerTrouble {
+    /// Sums the consumer counters of one service's `/metrics`.
+    fn of(service: &'static str, metrics: &str) -> Self {
+        let sum = |name: &str, label: Option<&str>| -> f64 {
+            metrics
+                .lines()
+                .filter(|l| l.starts_with(name) && label.is_none_or(|label| l.contains(label)))
+                .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+                .sum()
+        };
+        Self {
+            service,
+            processed: sum("mercato_consumer_messages_total", Some("outcome=\"processed\"")),
+            retried: sum("mercato_consumer_messages_total", Some("outcome=\"retried\"")),
+            dead_lettered: sum("mercato_consumer_messages_total", Some("outcome=\"dead_lettered\"")),
+            batch_rollbacks: sum("mercato_consumer_batch_rollbacks_total", None),
+        }
+    }
 }
 
 /// The services as processes on PostgreSQL, and the customers.
 struct Shop {
     _identity: TestIdentity,
     _nats: TestNats,
+    /// catalog, payments, orders, gateway.
     processes: Vec<ServiceProcess>,
     _databases: Vec<TestDatabase>,
     orders_db: DatabaseConnection,
@@ -85,6 +118,15 @@ async fn spawn(bin: &Path, flags: &[String]) -> anyhow::Result<ServiceProcess> {
 }
 
 impl Shop {
+    async fn consumer_trouble(&self) -> anyhow::Result<Vec<ConsumerTrouble>> {
+        let mut trouble = Vec::new();
+        for (service, process) in ["catalog", "payments", "orders"].into_iter().zip(&self.processes) {
+            let (_, metrics) = mercato_kit::testing::http_get(process.admin_addr, "/metrics").await?;
+            trouble.push(ConsumerTrouble::of(service, &metrics));
+        }
+        Ok(trouble)
+    }
+
     async fn start(customers: usize) -> anyhow::Result<Self> {
         let identity = TestIdentity::spawn(Backend::Postgres, &[]).await?;
         let nats = TestNats::start().await?;
@@ -370,6 +412,7 @@ pub async fn run(in_flight: usize, seconds: u64) -> anyhow::Result<CheckoutResul
         confirm_p50_ms: ms(&confirm, 0.5),
         confirm_p99_ms: ms(&confirm, 0.99),
         half_place_p99_ms: ms(&half_place, 0.99),
+        consumer_trouble: shop.consumer_trouble().await?,
     };
     if let Ok(shop) = Arc::try_unwrap(shop) {
         shop.stop().await;

@@ -54,6 +54,12 @@ async fn main() -> anyhow::Result<()> {
         "  at {:.0}/s (half of that, open loop; {} placed, {} confirmed): PlaceOrder commit → CONFIRMED p50 {:.1} ms, p99 {:.1} ms; PlaceOrder p99 {:.1} ms",
         r.half_rate, r.half_placed, r.half_confirmed, r.confirm_p50_ms, r.confirm_p99_ms, r.half_place_p99_ms
     );
+    for t in &r.consumer_trouble {
+        println!(
+            "  {} consumers over the run: {:.0} processed, {:.0} retried later, {:.0} dead-lettered, {:.0} batches rolled back",
+            t.service, t.processed, t.retried, t.dead_lettered, t.batch_rollbacks
+        );
+    }
     println!("  target PlaceOrder ≥ 50 % of the ceiling: {}", verdict(pct(r.placed_per_second) >= 50.0));
     println!("  target checkouts ≥ 4 % of the ceiling: {}", verdict(pct(r.confirmed_per_second) >= 4.0));
     println!("  target p99 time to CONFIRMED ≤ 100 ms at half rate: {}", verdict(r.confirm_p99_ms <= 100.0));

@@ -27,8 +27,11 @@ async fn probe(db: &TestDatabase, nats: &TestNats, delay: &str) -> ServiceProces
         "--consumer-batch",
         "1",
         // Messages pulled but not started when the first process stops come back this soon.
+        // Not shorter: a message that waits in the client's buffer behind four 400 ms handlers
+        // on a loaded CI box can outlive a 2 s ack wait, and its second delivery, correctly
+        // counted a duplicate, would look like an ack lost at shutdown (seen once in CI).
         "--consumer-ack-wait",
-        "2s",
+        "6s",
         "--shutdown-timeout",
         "15s",
     ];

@@ -79,7 +79,8 @@ impl ConsumerTrouble {
                 .lines()
                 .filter(|l| l.starts_with(name) && label.is_none_or(|label| l.contains(label)))
                 .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-                .sum()
+                // `sum` of no f64 is -0, which prints as "-0".
+                .fold(0.0, |total, value| total + value)
         };
         Self {
             service,

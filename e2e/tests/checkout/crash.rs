@@ -200,38 +200,19 @@ async fn checkouts_survive_a_crash_of(backend: Backend, victim: Part) {
     assert!(!confirmed.is_empty() && confirmed.len() < all.len(), "a mix of outcomes: {} confirmed", confirmed.len());
 
     // Money: one payment per charged order, completed only for confirmed ones; the provider
-    // took each charge once and gave back each cancelled one once.
+    // took each charge once and gave back each cancelled one once. A cancelled order's refund
+    // is not waited for by the saga (it may still sit in the PAYMENTS stream, or wait out the
+    // ack wait of a message the killed payments had taken), so money is audited until it
+    // settles; a second charge or payment never would.
     let mut payments_admin = PaymentServiceClient::with_interceptor(client(&shop_.url(Part::Payments)), bearer(&admin));
-    let ledger = read_ledger(&shop_.ledger).unwrap();
-    for order in &all {
-        let listed = payments_admin
-            .list_payments(payments::ListPaymentsRequest { order_id: order.id.clone(), ..Default::default() })
-            .await
-            .unwrap()
-            .into_inner()
-            .payments;
-        assert!(listed.len() <= 1, "order {} has {} payments", order.id, listed.len());
-        let charge_refs: Vec<&str> = ledger
-            .iter()
-            .filter(|e| e.description == format!("order {}", order.id) && !e.reference.is_empty())
-            .map(|e| e.reference.as_str())
-            .collect();
-        let charges = charge_refs.len();
-        assert!(charges <= 1, "order {} charged {charges} times", order.id);
-        let refunds = ledger.iter().filter(|e| charge_refs.contains(&e.description.as_str())).count();
-        if order.status == pb::OrderStatus::Confirmed as i32 {
-            assert_eq!(listed[0].status, payments::PaymentStatus::Completed as i32, "order {}", order.id);
-            assert_eq!((charges, refunds), (1, 0), "order {}", order.id);
-        } else {
-            let status = listed.first().map(|p| p.status);
-            assert_ne!(
-                status,
-                Some(payments::PaymentStatus::Completed as i32),
-                "cancelled order {} kept money",
-                order.id
-            );
-            assert_eq!(refunds, charges, "cancelled order {}: {charges} charges, {refunds} refunds", order.id);
+    let until = tokio::time::Instant::now() + mercato_kit::testing::patience(SETTLE);
+    loop {
+        let problems = money_problems(&mut payments_admin, &shop_.ledger, &all).await;
+        if problems.is_empty() {
+            break;
         }
+        assert!(tokio::time::Instant::now() < until, "money did not settle within {SETTLE:?}: {problems:#?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
     // Stock: what is gone is what confirmed orders bought; nothing is left held.
@@ -256,6 +237,56 @@ async fn checkouts_survive_a_crash_of(backend: Backend, victim: Part) {
         let gone = sold.get(product.id.as_str()).copied().unwrap_or(0);
         assert_eq!(STOCK, stock.on_hand + gone, "{}: on hand {} + sold {gone}", product.id, stock.on_hand);
     }
+}
+
+/// What is wrong with the money of `orders` now, as payments and the provider's ledger show it.
+async fn money_problems(
+    payments_admin: &mut PaymentServiceClient<Authed>,
+    ledger: &std::path::Path,
+    orders: &[pb::Order],
+) -> Vec<String> {
+    // Payments first, the ledger second: the provider writes its ledger before payments commits,
+    // so the ledger read after is never behind the payments read before.
+    let mut payments = Vec::new();
+    for order in orders {
+        let listed = payments_admin
+            .list_payments(payments::ListPaymentsRequest { order_id: order.id.clone(), ..Default::default() })
+            .await
+            .unwrap()
+            .into_inner()
+            .payments;
+        payments.push(listed);
+    }
+    let ledger = read_ledger(ledger).unwrap();
+    let mut problems = Vec::new();
+    for (order, listed) in orders.iter().zip(payments) {
+        let charge_refs: Vec<&str> = ledger
+            .iter()
+            .filter(|e| e.description == format!("order {}", order.id) && !e.reference.is_empty())
+            .map(|e| e.reference.as_str())
+            .collect();
+        let (charges, refunds) =
+            (charge_refs.len(), ledger.iter().filter(|e| charge_refs.contains(&e.description.as_str())).count());
+        let status = listed.first().map(|p| p.status);
+        let id = &order.id;
+        if listed.len() > 1 {
+            problems.push(format!("order {id} has {} payments", listed.len()));
+        }
+        if charges > 1 {
+            problems.push(format!("order {id} charged {charges} times"));
+        }
+        if order.status == pb::OrderStatus::Confirmed as i32 {
+            if status != Some(payments::PaymentStatus::Completed as i32) || (charges, refunds) != (1, 0) {
+                problems
+                    .push(format!("confirmed order {id}: payment {status:?}, {charges} charges, {refunds} refunds"));
+            }
+        } else if status == Some(payments::PaymentStatus::Completed as i32) || refunds != charges {
+            problems.push(format!(
+                "cancelled order {id} kept money: payment {status:?}, {charges} charges, {refunds} refunds"
+            ));
+        }
+    }
+    problems
 }
 
 /// Every order, as an admin lists them.

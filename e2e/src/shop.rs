@@ -63,8 +63,8 @@ impl Shop {
         orders_flags: &[&str],
         with_gateway: bool,
     ) -> anyhow::Result<Self> {
-        let identity = TestIdentity::spawn(Backend::Sqlite, &[]).await?;
         let nats = TestNats::start().await?;
+        let identity = TestIdentity::spawn(Backend::Sqlite, &["--nats-url", &nats.url()]).await?;
         let dir = tempfile::tempdir()?;
         let ledger = dir.path().join("provider-ledger.jsonl");
         let common = |database: &TestDatabase| -> Vec<String> {

@@ -39,6 +39,14 @@ pub enum IdentityCommand {
         #[arg(long, default_value = "Administrator")]
         display_name: String,
     },
+    /// Publish every user's contact details as they stand (UserProfileChanged, marked
+    /// republished) through the outbox: the backfill for a consumer that joined after users
+    /// registered. The running service's relay sends them; running it twice only repeats them.
+    RepublishUsers {
+        /// Users per transaction.
+        #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+        batch: u64,
+    },
 }
 
 /// identity's validated settings.

@@ -12,6 +12,7 @@ use mercato_kit::{
     Problems,
     auth::caller::{ROLE_ADMIN, ROLE_CUSTOMER},
     config::ServiceDefaults,
+    events::{Outbox, StreamSpec},
     service::{self, Service, Setup},
     worker,
 };
@@ -21,6 +22,8 @@ use crate::{
     config::{IdentityArgs, IdentityCommand, Settings},
     crypto::{keyring::KeyRing, passwords::Passwords},
     domain::credentials::{DisplayName, Email, Password},
+    error::Error,
+    events,
     grpc::{
         identity::IdentityApi,
         internal::{ServiceAuthApi, SigningKeyApi},
@@ -52,12 +55,15 @@ impl Service for Identity {
     type Settings = Settings;
     type Migrator = Migrator;
 
+    const STREAM: Option<StreamSpec> = Some(StreamSpec { name: events::STREAM, subjects: &["identity.v1.>"] });
+
     fn settings(args: &IdentityArgs, problems: &mut Problems) -> Option<Settings> {
         args.validate(problems)
     }
 
     async fn build(setup: Setup<'_, Settings>) -> anyhow::Result<()> {
-        let Setup { config, db, server, .. } = setup;
+        let Setup { config, db, server, events } = setup;
+        let outbox = events.context("identity declares a stream, so it has events")?.outbox().clone();
         let settings = &config.service;
         let keys = KeyRing::load(db.clone(), settings.keys.clone(), settings.access_ttl + LEEWAY).await?;
         let issuer = TokenIssuer {
@@ -86,6 +92,7 @@ impl Service for Identity {
                 passwords,
                 issuer: issuer.clone(),
                 refresh_ttl: chrono::Duration::from_std(settings.refresh_ttl)?,
+                outbox,
             }))
             .add_service(ServiceAuthServiceServer::new(ServiceAuthApi {
                 issuer: issuer.clone(),
@@ -95,11 +102,18 @@ impl Service for Identity {
         Ok(())
     }
 
-    async fn run_command(command: IdentityCommand, _config: &Config, db: &DatabaseConnection) -> anyhow::Result<()> {
+    async fn run_command(command: IdentityCommand, config: &Config, db: &DatabaseConnection) -> anyhow::Result<()> {
+        // Appended here, sent by the running service's relay.
+        let outbox = Outbox::detached(config.common.service, config.common.version);
         match command {
             IdentityCommand::CreateAdmin { email, display_name } => {
-                let user = ensure_admin(db, &email, &display_name, read_password).await?;
+                let user = ensure_admin(db, &outbox, &email, &display_name, read_password).await?;
                 println!("admin {} ({})", user.email, user.id);
+                Ok(())
+            }
+            IdentityCommand::RepublishUsers { batch } => {
+                let count = events::republish_users(db, &outbox, batch).await?;
+                println!("{count} users republished (UserProfileChanged) to the outbox; a running identity sends them");
                 Ok(())
             }
         }
@@ -123,6 +137,7 @@ fn jwks_route(keys: KeyRing) -> Router {
 /// Creates the admin (asking `password` only if the account is new) or grants the role.
 pub async fn ensure_admin(
     db: &DatabaseConnection,
+    outbox: &Outbox,
     email: &str,
     display_name: &str,
     password: impl FnOnce() -> anyhow::Result<String>,
@@ -139,8 +154,11 @@ pub async fn ensure_admin(
             let password =
                 Password::parse(&password()?, email.as_str()).map_err(|e| anyhow::anyhow!("password {e}"))?;
             let hash = Passwords::new().await?.hash(password.expose()).await?;
+            let txn = mercato_kit::db::begin_write(db).await.map_err(Error::from)?;
             let user =
-                users::insert(db, email.as_str(), display_name.as_str(), hash, &[ROLE_CUSTOMER, ROLE_ADMIN]).await?;
+                users::insert(&txn, email.as_str(), display_name.as_str(), hash, &[ROLE_CUSTOMER, ROLE_ADMIN]).await?;
+            events::registered(outbox, &txn, &user).await?;
+            outbox.commit(txn).await.map_err(Error::from)?;
             tracing::info!(user_id = %user.id, "admin created");
             Ok(user)
         }

@@ -8,8 +8,9 @@ use mercato::identity::v1::{
     service_auth_service_client::ServiceAuthServiceClient,
 };
 use mercato_kit::{
+    events::Outbox,
     service::Service,
-    testing::{Backend, Running, TestDatabase, service_args},
+    testing::{Backend, Running, TestDatabase, TestNats, service_args},
 };
 use tonic::transport::Channel;
 
@@ -28,11 +29,14 @@ pub struct TestIdentity {
     pub admin_addr: SocketAddr,
     pub channel: Channel,
     pub db: sea_orm::DatabaseConnection,
+    /// identity's own nats-server, unless the test gave it one (`--nats-url` in the flags).
+    pub nats: Option<TestNats>,
     running: Running,
 }
 
 impl TestIdentity {
-    /// Starts identity on `backend` with `extra` flags appended.
+    /// Starts identity on `backend` with `extra` flags appended. Without a `--nats-url` among
+    /// them it gets a nats-server of its own (never the machine's).
     pub async fn spawn(backend: Backend, extra: &[&str]) -> anyhow::Result<Self> {
         Self::spawn_with(TestDatabase::create(backend).await?, extra).await
     }
@@ -47,11 +51,15 @@ impl TestIdentity {
         let clients = clients.join(",");
         let mut args = service_args(Identity::DEFAULTS.name, &database);
         args.extend(["--service-clients".to_string(), clients]);
+        let nats = if extra.contains(&"--nats-url") { None } else { Some(TestNats::start().await?) };
+        if let Some(nats) = &nats {
+            args.extend(["--nats-url".to_string(), nats.url()]);
+        }
         args.extend(extra.iter().map(|a| a.to_string()));
         let running = Running::service::<Identity>(args, Some(database)).await?;
         let db = running.db.clone().ok_or_else(|| anyhow::anyhow!("identity runs without a database"))?;
         let channel = Channel::from_shared(running.url())?.connect().await?;
-        Ok(Self { grpc_addr: running.grpc_addr, admin_addr: running.admin_addr, channel, db, running })
+        Ok(Self { grpc_addr: running.grpc_addr, admin_addr: running.admin_addr, channel, db, nats, running })
     }
 
     pub fn url(&self) -> String {
@@ -76,7 +84,8 @@ impl TestIdentity {
 
     /// An administrator's access token (the admin is created on first use).
     pub async fn admin_token(&self) -> anyhow::Result<String> {
-        ensure_admin(&self.db, ADMIN_EMAIL, "Test Admin", || Ok(PASSWORD.to_string())).await?;
+        let outbox = Outbox::detached(Identity::DEFAULTS.name, Identity::DEFAULTS.version);
+        ensure_admin(&self.db, &outbox, ADMIN_EMAIL, "Test Admin", || Ok(PASSWORD.to_string())).await?;
         self.login(ADMIN_EMAIL).await
     }
 

@@ -1,7 +1,7 @@
 //! Every contract event's subject and ordering key, in one place: publisher and consumers
 //! must agree on them, and they are part of the contract as much as the message is.
 
-use mercato::{catalog::v1 as catalog, orders::v1 as orders, payments::v1 as payments};
+use mercato::{catalog::v1 as catalog, identity::v1 as identity, orders::v1 as orders, payments::v1 as payments};
 
 use super::Event;
 
@@ -18,6 +18,10 @@ macro_rules! contract {
         }
     };
 }
+
+// A user's events are ordered per user: a profile change must not overtake the registration.
+contract!(identity::UserRegistered, "identity.v1.user_registered", |e| e.user_id.clone());
+contract!(identity::UserProfileChanged, "identity.v1.user_profile_changed", |e| e.user_id.clone());
 
 contract!(catalog::StockLevelChanged, "catalog.v1.stock_level_changed", |e| e.product_id.clone());
 contract!(catalog::ProductChanged, "catalog.v1.product_changed", |e| e

@@ -21,6 +21,12 @@ impl Outbox {
         Self { service, version, wake }
     }
 
+    /// An outbox for a one-off command that runs beside (not inside) the service: what it
+    /// appends is published by the running service's relay at its next poll.
+    pub fn detached(service: &'static str, version: &'static str) -> Self {
+        Self::new(service, version, Arc::new(Notify::new()))
+    }
+
     /// Appends `event` to the outbox in `txn`: it is published if and only if `txn` commits.
     /// Call it after the write that locks the event's aggregate, so that per aggregate the
     /// outbox order is the commit order. Returns the event id.

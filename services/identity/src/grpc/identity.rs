@@ -4,6 +4,7 @@ use mercato::identity::v1::{self as pb, identity_service_server::IdentityService
 use mercato_kit::{
     auth::{Access, authorize, caller::ROLE_CUSTOMER, policy},
     db,
+    events::Outbox,
 };
 use sea_orm::DatabaseConnection;
 use tonic::{Request, Response, Status};
@@ -12,6 +13,7 @@ use super::convert;
 use crate::{
     crypto::passwords::Passwords,
     error::Error,
+    events,
     storage::{
         addresses,
         sessions::{self, Rotation},
@@ -26,6 +28,7 @@ pub struct IdentityApi {
     pub passwords: Passwords,
     pub issuer: TokenIssuer,
     pub refresh_ttl: chrono::Duration,
+    pub outbox: Outbox,
 }
 
 #[tonic::async_trait]
@@ -36,7 +39,8 @@ impl IdentityService for IdentityApi {
         let hash = self.passwords.hash(new.password.expose()).await?;
         let txn = db::begin_write(&self.db).await.map_err(Error::from)?;
         let user = users::insert(&txn, new.email.as_str(), new.display_name.as_str(), hash, &[ROLE_CUSTOMER]).await?;
-        txn.commit().await.map_err(Error::from)?;
+        events::registered(&self.outbox, &txn, &user).await?;
+        self.outbox.commit(txn).await.map_err(Error::from)?;
         tracing::info!(user_id = %user.id, "user registered");
         Ok(Response::new(pb::RegisterResponse { user: Some(convert::user(&user)) }))
     }
@@ -95,7 +99,10 @@ impl IdentityService for IdentityApi {
     ) -> Result<Response<pb::UpdateProfileResponse>, Status> {
         let user_id = policy::user(&request)?.subject.clone();
         let display_name = convert::update_profile_request(request.into_inner())?;
-        let updated = users::set_display_name(&self.db, &user_id, display_name.as_str()).await?;
+        let txn = db::begin_write(&self.db).await.map_err(Error::from)?;
+        let updated = users::set_display_name(&txn, &user_id, display_name.as_str()).await?;
+        events::profile_changed(&self.outbox, &txn, &updated, false).await?;
+        self.outbox.commit(txn).await.map_err(Error::from)?;
         Ok(Response::new(pb::UpdateProfileResponse { user: Some(convert::user(&updated)) }))
     }
 

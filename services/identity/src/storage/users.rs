@@ -1,7 +1,7 @@
 //! Users.
 
 use chrono::Utc;
-use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use super::entity::user;
 use crate::error::{Error, Result};
@@ -56,4 +56,14 @@ pub async fn grant_role(db: &impl ConnectionTrait, user: user::Model, role: &str
     row.roles = Set(roles.join(","));
     row.updated_at = Set(Utc::now());
     Ok(user::Entity::update(row).exec(db).await?)
+}
+
+/// Up to `limit` users with ids after `after` (all when `None`), in id order: a walk over every
+/// user that new registrations cannot disturb.
+pub async fn page_after(db: &impl ConnectionTrait, after: Option<&str>, limit: u64) -> Result<Vec<user::Model>> {
+    let mut query = user::Entity::find();
+    if let Some(after) = after {
+        query = query.filter(user::Column::Id.gt(after));
+    }
+    Ok(query.order_by_asc(user::Column::Id).limit(limit).all(db).await?)
 }

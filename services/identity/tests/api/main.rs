@@ -6,6 +6,7 @@ mod helpers;
 
 mod accounts;
 mod addresses;
+mod events;
 mod keys;
 mod service_tokens;
 mod sessions;

@@ -1,0 +1,5 @@
+//! notifications' integration tests against SQLite and PostgreSQL.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod storage;

@@ -1,0 +1,106 @@
+//! What notifications adds to the kit's service skeleton: consumers of identity's, orders'
+//! and payments' events around a sink.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use mercato::{
+    identity::v1 as identity, notifications::v1::notification_service_server::NotificationServiceServer,
+    orders::v1 as orders, payments::v1 as payments,
+};
+use mercato_kit::{
+    config::{Problems, ServiceDefaults},
+    events::StreamSpec,
+    service::{self, NoCommand, Service, Setup},
+};
+use sea_orm::DatabaseConnection;
+
+use crate::{
+    config::{NotificationsArgs, Settings, SinkChoice},
+    consumers::{Contacts, Notify, Sending},
+    grpc::NotificationApi,
+    migration::Migrator,
+    sink::{Sink, file::FileSink, log::LogSink},
+};
+
+/// The notifications service.
+#[derive(Debug)]
+pub struct Notifications;
+
+/// notifications' configuration.
+pub type Config = service::Config<Settings>;
+
+impl Service for Notifications {
+    const DEFAULTS: ServiceDefaults = ServiceDefaults {
+        name: "notifications",
+        version: env!("CARGO_PKG_VERSION"),
+        grpc_port: 50056,
+        admin_port: 9086,
+    };
+    const ABOUT: &'static str =
+        "mercato notifications: messages to customers, rendered from other contexts' events, through a sink.";
+
+    type Args = NotificationsArgs;
+    type Command = NoCommand;
+    type Settings = Settings;
+    type Migrator = Migrator;
+
+    // It publishes nothing yet; the stream is where its own events will go, and declaring one
+    // is what gives a service its consumers.
+    const STREAM: Option<StreamSpec> = Some(StreamSpec { name: "NOTIFICATIONS", subjects: &["notifications.v1.>"] });
+
+    fn settings(args: &NotificationsArgs, problems: &mut Problems) -> Option<Settings> {
+        args.validate(problems)
+    }
+
+    async fn build(setup: Setup<'_, Settings>) -> anyhow::Result<()> {
+        let Setup { config, db, server, events } = setup;
+        let events = events.context("notifications declares a stream, so it has events")?;
+        let settings = &config.service;
+        let sink: Arc<dyn Sink> = match &settings.sink {
+            SinkChoice::Log => Arc::new(LogSink),
+            SinkChoice::File(folder) => Arc::new(
+                FileSink::new(folder.clone())
+                    .with_context(|| format!("creating the mail folder {}", folder.display()))?,
+            ),
+        };
+        let sending = Sending { sink, from: settings.from.clone() };
+        let contacts = Contacts { sending: sending.clone() };
+        server
+            .workers()
+            .add(
+                "user-registered",
+                events.consumer::<identity::UserRegistered, _>("user-registered", "IDENTITY", contacts.clone()),
+            )
+            .add(
+                "user-profile-changed",
+                events.consumer::<identity::UserProfileChanged, _>("user-profile-changed", "IDENTITY", contacts),
+            )
+            .add(
+                "order-placed",
+                events.consumer::<orders::OrderPlaced, _>("order-placed", "ORDERS", Notify::new(sending.clone())),
+            )
+            .add(
+                "order-cancelled",
+                events.consumer::<orders::OrderCancelled, _>("order-cancelled", "ORDERS", Notify::new(sending.clone())),
+            )
+            .add(
+                "payment-completed",
+                events.consumer::<payments::PaymentCompleted, _>(
+                    "payment-completed",
+                    "PAYMENTS",
+                    Notify::new(sending.clone()),
+                ),
+            )
+            .add(
+                "payment-failed",
+                events.consumer::<payments::PaymentFailed, _>("payment-failed", "PAYMENTS", Notify::new(sending)),
+            );
+        server.add_service(NotificationServiceServer::new(NotificationApi { db: db.clone() }));
+        Ok(())
+    }
+
+    async fn run_command(command: NoCommand, _config: &Config, _db: &DatabaseConnection) -> anyhow::Result<()> {
+        match command {}
+    }
+}

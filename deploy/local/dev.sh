@@ -66,6 +66,8 @@ for entry in "${services[@]}"; do
     args=()
     # catalog loads its seed catalog on start: only missing rows, so restarts keep stock as it is.
     [[ $name == catalog ]] && args+=(--seed-on-start)
+    # Notifications writes each e-mail as an .eml file to read (or open in a mail client).
+    [[ $name == notifications ]] && args+=(--notification-sink file --mail-dir data/mail)
     # The gateway routes to every context whose binary is built (identity and catalog always).
     if [[ $name == gateway ]]; then
         for upstream in orders:50053 payments:50054 shipping:50055 notifications:50056; do
@@ -106,6 +108,7 @@ for entry in "${started[@]}"; do
     printf '  %-14s grpc 127.0.0.1:%s   admin http://127.0.0.1:%s/readyz\n' "$name" "$grpc" "$admin"
 done
 echo "  nats           $NATS_URL (JetStream, store in data/nats)"
+[[ -x $bin/notifications ]] && echo "  e-mails        data/mail/*.eml (one file per notification)"
 if [[ -x $bin/identity ]]; then
     echo "  dev admin      $admin_email / $DEV_ADMIN_PASSWORD   (from $secrets)"
 fi

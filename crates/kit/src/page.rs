@@ -43,6 +43,25 @@ pub fn decode<C: DeserializeOwned>(token: &str) -> Result<C, Invalid> {
         .ok_or(Invalid::new("is not a page token issued by this service"))
 }
 
+/// The cursor of a request's page token: `None` for the first page (no token). A token is
+/// bound to the filter it was issued for (`issued_for` reads that from the cursor), so the
+/// next page of one listing cannot be asked for with another listing's filter.
+pub fn cursor_for<C: DeserializeOwned, F: PartialEq + ?Sized>(
+    token: &str,
+    filter: &F,
+    issued_for: impl FnOnce(&C) -> &F,
+    filter_name: &str,
+) -> Result<Option<C>, Invalid> {
+    if token.is_empty() {
+        return Ok(None);
+    }
+    let cursor = decode::<C>(token)?;
+    if issued_for(&cursor) != filter {
+        return Err(Invalid::from(format!("was issued for a different {filter_name}")));
+    }
+    Ok(Some(cursor))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -75,5 +94,18 @@ mod tests {
         assert_eq!(decode::<Cursor>(&encode(&cursor)), Ok(cursor));
         assert!(decode::<Cursor>("garbage!").is_err());
         assert!(decode::<Cursor>(&encode(&42)).is_err());
+    }
+
+    #[test]
+    fn a_token_serves_only_the_filter_it_was_issued_for() {
+        let token = encode(&Cursor { after: "order-1".into() });
+        fn of(c: &Cursor) -> &str {
+            &c.after
+        }
+        assert_eq!(cursor_for("", "anything", of, "order_id"), Ok(None));
+        assert_eq!(cursor_for(&token, "order-1", of, "order_id"), Ok(Some(Cursor { after: "order-1".into() })));
+        let other = cursor_for(&token, "order-2", of, "order_id").unwrap_err();
+        assert_eq!(other.to_string(), "was issued for a different order_id");
+        assert!(cursor_for("garbage!", "order-1", of, "order_id").is_err());
     }
 }

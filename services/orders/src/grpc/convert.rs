@@ -110,16 +110,8 @@ pub fn list_request(req: &pb::ListOrdersRequest) -> Result<(Option<OrderStatus>,
             None
         }
     };
-    let cursor = if req.page_token.is_empty() {
-        Some(None)
-    } else {
-        v.check(
-            "page_token",
-            page::decode::<OrderCursor>(&req.page_token).and_then(|c| {
-                if c.status == req.status { Ok(Some(c)) } else { Err("was issued for a different status".into()) }
-            }),
-        )
-    };
+    let cursor =
+        v.check("page_token", page::cursor_for(&req.page_token, &req.status, |c: &OrderCursor| &c.status, "status"));
     let ((limit, status), cursor) = v.finish(limit.zip(status).zip(cursor))?;
     Ok((status, limit, cursor))
 }

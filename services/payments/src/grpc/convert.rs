@@ -30,16 +30,10 @@ pub struct PaymentCursor {
 pub fn list_request(req: &pb::ListPaymentsRequest) -> Result<(Option<String>, u64, Option<PaymentCursor>), Status> {
     let mut v = FieldViolations::new();
     let limit = v.check("page_size", page::page_size(req.page_size));
-    let cursor = if req.page_token.is_empty() {
-        Some(None)
-    } else {
-        v.check(
-            "page_token",
-            page::decode::<PaymentCursor>(&req.page_token).and_then(|c| {
-                if c.order_id == req.order_id { Ok(Some(c)) } else { Err("was issued for a different order_id".into()) }
-            }),
-        )
-    };
+    let cursor = v.check(
+        "page_token",
+        page::cursor_for(&req.page_token, req.order_id.as_str(), |c: &PaymentCursor| c.order_id.as_str(), "order_id"),
+    );
     if req.order_id.len() > 128 {
         v.add("order_id", "must be at most 128 characters");
     }

@@ -1,8 +1,6 @@
 //! What notifications adds to the kit's service skeleton: consumers of identity's, orders'
 //! and payments' events around a sink.
 
-use std::sync::Arc;
-
 use anyhow::Context;
 use mercato::{
     identity::v1 as identity, notifications::v1::notification_service_server::NotificationServiceServer,
@@ -16,11 +14,11 @@ use mercato_kit::{
 use sea_orm::DatabaseConnection;
 
 use crate::{
-    config::{NotificationsArgs, Settings, SinkChoice},
+    config::{NotificationsArgs, Settings},
     consumers::{Contacts, Notify, Sending},
     grpc::NotificationApi,
     migration::Migrator,
-    sink::{Sink, file::FileSink, log::LogSink},
+    sink,
 };
 
 /// The notifications service.
@@ -57,13 +55,7 @@ impl Service for Notifications {
         let Setup { config, db, server, events } = setup;
         let events = events.context("notifications declares a stream, so it has events")?;
         let settings = &config.service;
-        let sink: Arc<dyn Sink> = match &settings.sink {
-            SinkChoice::Log => Arc::new(LogSink),
-            SinkChoice::File(folder) => Arc::new(
-                FileSink::new(folder.clone())
-                    .with_context(|| format!("creating the mail folder {}", folder.display()))?,
-            ),
-        };
+        let sink = sink::from_choice(&settings.sink)?;
         let sending = Sending { sink, from: settings.from.clone() };
         let contacts = Contacts { sending: sending.clone() };
         server

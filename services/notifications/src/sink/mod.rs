@@ -6,9 +6,15 @@
 
 pub mod file;
 pub mod log;
+pub mod smtp;
 
+use std::sync::Arc;
+
+use anyhow::Context;
 use async_trait::async_trait;
 use lettre::Message;
+
+use crate::config::SinkChoice;
 
 /// A message that could not be delivered now.
 #[derive(Debug, thiserror::Error)]
@@ -26,4 +32,18 @@ pub struct Outgoing {
 #[async_trait]
 pub trait Sink: Send + Sync + std::fmt::Debug {
     async fn deliver(&self, outgoing: &Outgoing) -> Result<(), SinkError>;
+}
+
+/// The sink the configuration chose.
+pub fn from_choice(choice: &SinkChoice) -> anyhow::Result<Arc<dyn Sink>> {
+    Ok(match choice {
+        SinkChoice::Log => Arc::new(log::LogSink),
+        SinkChoice::File(folder) => Arc::new(
+            file::FileSink::new(folder.clone())
+                .with_context(|| format!("creating the mail folder {}", folder.display()))?,
+        ),
+        SinkChoice::Smtp(settings) => {
+            Arc::new(smtp::SmtpSink::new(settings).with_context(|| format!("setting up the SMTP sink for {settings}"))?)
+        }
+    })
 }

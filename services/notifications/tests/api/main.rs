@@ -4,4 +4,5 @@
 
 mod events;
 mod list;
+mod smtp;
 mod storage;

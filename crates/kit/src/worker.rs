@@ -139,6 +139,38 @@ where
     }
 }
 
+/// A worker for durable due-times (a saga step's deadline, a shipment's next move): rows carry
+/// the time they fall due, and `tick` handles those past due, at most `batch` of them, and says
+/// how many. A full batch means more are waiting, so the next tick runs at once; otherwise the
+/// worker waits `interval`. A failed tick is logged and tried again after the interval: the rows
+/// stay due, so nothing is lost, and a database blip must not take the service down.
+pub async fn poll_due<F, Fut, E>(
+    name: &'static str,
+    interval: Duration,
+    batch: usize,
+    stop: Shutdown,
+    mut tick: F,
+) -> anyhow::Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<usize, E>>,
+    E: fmt::Display,
+{
+    loop {
+        let handled = tick().await.unwrap_or_else(|e| {
+            tracing::warn!(worker = name, error = %e, "polling due rows failed; retrying");
+            0
+        });
+        if handled >= batch && !stop.is_triggered() {
+            continue;
+        }
+        tokio::select! {
+            () = stop.wait() => return Ok(()),
+            () = tokio::time::sleep(interval) => {}
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]

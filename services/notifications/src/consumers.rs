@@ -12,7 +12,7 @@
 use std::{marker::PhantomData, sync::Arc};
 
 use chrono::{DateTime, Utc};
-use mercato::{identity::v1 as identity, orders::v1 as orders, payments::v1 as payments};
+use mercato::{identity::v1 as identity, orders::v1 as orders, payments::v1 as payments, shipping::v1 as shipping};
 use mercato_kit::events::{Delivery, Event, Handler, HandlerError};
 
 use crate::{
@@ -147,6 +147,8 @@ notifiable!(orders::OrderPlaced, "ORDER_PLACED", OrderPlaced);
 notifiable!(payments::PaymentCompleted, "PAYMENT_COMPLETED", PaymentReceipt);
 notifiable!(payments::PaymentFailed, "PAYMENT_FAILED", PaymentFailed);
 notifiable!(orders::OrderCancelled, "ORDER_CANCELLED", OrderCancelled);
+notifiable!(shipping::ShipmentDispatched, "SHIPMENT_DISPATCHED", ShipmentDispatched);
+notifiable!(shipping::ShipmentDelivered, "SHIPMENT_DELIVERED", ShipmentDelivered);
 
 /// Sends the notification of one kind of [`Notifiable`] event.
 #[derive(Debug)]

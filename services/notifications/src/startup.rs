@@ -1,10 +1,10 @@
-//! What notifications adds to the kit's service skeleton: consumers of identity's, orders'
-//! and payments' events around a sink.
+//! What notifications adds to the kit's service skeleton: consumers of identity's, orders',
+//! payments' and shipping's events around a sink.
 
 use anyhow::Context;
 use mercato::{
     identity::v1 as identity, notifications::v1::notification_service_server::NotificationServiceServer,
-    orders::v1 as orders, payments::v1 as payments,
+    orders::v1 as orders, payments::v1 as payments, shipping::v1 as shipping,
 };
 use mercato_kit::{
     config::{Problems, ServiceDefaults},
@@ -86,7 +86,27 @@ impl Service for Notifications {
             )
             .add(
                 "payment-failed",
-                events.consumer::<payments::PaymentFailed, _>("payment-failed", "PAYMENTS", Notify::new(sending)),
+                events.consumer::<payments::PaymentFailed, _>(
+                    "payment-failed",
+                    "PAYMENTS",
+                    Notify::new(sending.clone()),
+                ),
+            )
+            .add(
+                "shipment-dispatched",
+                events.consumer::<shipping::ShipmentDispatched, _>(
+                    "shipment-dispatched",
+                    "SHIPPING",
+                    Notify::new(sending.clone()),
+                ),
+            )
+            .add(
+                "shipment-delivered",
+                events.consumer::<shipping::ShipmentDelivered, _>(
+                    "shipment-delivered",
+                    "SHIPPING",
+                    Notify::new(sending),
+                ),
             );
         server.add_service(NotificationServiceServer::new(NotificationApi { db: db.clone() }));
         Ok(())

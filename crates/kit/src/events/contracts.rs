@@ -1,7 +1,10 @@
 //! Every contract event's subject and ordering key, in one place: publisher and consumers
 //! must agree on them, and they are part of the contract as much as the message is.
 
-use mercato::{catalog::v1 as catalog, identity::v1 as identity, orders::v1 as orders, payments::v1 as payments};
+use mercato::{
+    catalog::v1 as catalog, identity::v1 as identity, orders::v1 as orders, payments::v1 as payments,
+    shipping::v1 as shipping,
+};
 
 use super::Event;
 
@@ -55,6 +58,11 @@ contract!(orders::OrderStatusChanged, "orders.v1.order_status_changed", |e| e
     .map(|o| o.id.clone())
     .unwrap_or_default());
 
+// A shipment's events are ordered per order, like the order events they follow from.
+contract!(shipping::ShipmentDispatched, "shipping.v1.shipment_dispatched", |e| e.order_id.clone());
+contract!(shipping::ShipmentDelivered, "shipping.v1.shipment_delivered", |e| e.order_id.clone());
+contract!(shipping::ShipmentCancelled, "shipping.v1.shipment_cancelled", |e| e.order_id.clone());
+
 #[cfg(test)]
 mod tests {
     use prost::Message as _;
@@ -97,5 +105,8 @@ mod tests {
         check::<orders::OrderConfirmed>(&names);
         check::<orders::OrderCancelled>(&names);
         check::<orders::OrderStatusChanged>(&names);
+        check::<shipping::ShipmentDispatched>(&names);
+        check::<shipping::ShipmentDelivered>(&names);
+        check::<shipping::ShipmentCancelled>(&names);
     }
 }

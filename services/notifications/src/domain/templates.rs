@@ -28,6 +28,7 @@ pub enum Message<'a> {
     PaymentFailed(&'a payments::PaymentFailed),
     OrderCancelled(&'a orders::OrderCancelled),
     ShipmentDispatched(&'a shipping::ShipmentDispatched),
+    ShipmentDelivered(&'a shipping::ShipmentDelivered),
 }
 
 /// A rendered message: the subject and both bodies.
@@ -160,6 +161,18 @@ pub fn render(contact: &Contact, message: Message<'_>) -> Rendered {
             vec![
                 hello,
                 Block::Paragraph("your order has been handed to the carrier.".into()),
+                Block::Facts(vec![
+                    ("Order", e.order_id.clone()),
+                    ("Carrier", e.carrier.clone()),
+                    ("Tracking number", e.tracking_number.clone()),
+                ]),
+            ],
+        ),
+        Message::ShipmentDelivered(e) => (
+            format!("Order {} was delivered", e.order_id),
+            vec![
+                hello,
+                Block::Paragraph("the carrier says your order was delivered. We hope you enjoy it.".into()),
                 Block::Facts(vec![
                     ("Order", e.order_id.clone()),
                     ("Carrier", e.carrier.clone()),
@@ -335,6 +348,18 @@ mod tests {
         let rendered = render(&ada(), Message::ShipmentDispatched(&dispatched));
         for body in [&rendered.text, &rendered.html] {
             assert!(body.contains("MP123456789") && body.contains("mercato-post") && body.contains("order-4"));
+        }
+
+        let delivered = shipping::ShipmentDelivered {
+            order_id: "order-5".into(),
+            carrier: "mercato-post".into(),
+            tracking_number: "MP987654321".into(),
+            ..Default::default()
+        };
+        let rendered = render(&ada(), Message::ShipmentDelivered(&delivered));
+        assert_eq!(rendered.subject, "Order order-5 was delivered");
+        for body in [&rendered.text, &rendered.html] {
+            assert!(body.contains("MP987654321") && body.contains("delivered") && body.contains("order-5"));
         }
     }
 

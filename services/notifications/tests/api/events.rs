@@ -4,7 +4,10 @@
 
 use std::{path::Path, time::Duration};
 
-use mercato::{google::r#type::Money, identity::v1 as identity, orders::v1 as orders, payments::v1 as payments};
+use mercato::{
+    google::r#type::Money, identity::v1 as identity, orders::v1 as orders, payments::v1 as payments,
+    shipping::v1 as shipping,
+};
 use mercato_kit::{
     on_both_databases,
     service::Service,
@@ -17,7 +20,12 @@ use mercato_notifications::{
 
 /// The streams the other contexts would have created.
 async fn streams(bus: &Bus) {
-    for (name, subject) in [("IDENTITY", "identity.v1.>"), ("ORDERS", "orders.v1.>"), ("PAYMENTS", "payments.v1.>")] {
+    for (name, subject) in [
+        ("IDENTITY", "identity.v1.>"),
+        ("ORDERS", "orders.v1.>"),
+        ("PAYMENTS", "payments.v1.>"),
+        ("SHIPPING", "shipping.v1.>"),
+    ] {
         bus.jetstream()
             .get_or_create_stream(async_nats::jetstream::stream::Config {
                 name: name.into(),
@@ -155,15 +163,40 @@ async fn each_event_is_one_message_whatever_the_redeliveries_and_none_is_lost_wh
         ..Default::default()
     };
     bus.publish(&paid).await.unwrap();
+    let dispatched = shipping::ShipmentDispatched {
+        shipment_id: "ship-3".into(),
+        order_id: "order-3".into(),
+        user_id: "u2".into(),
+        carrier: "UPS".into(),
+        tracking_number: "MC1234567890128".into(),
+        occurred_at: None,
+    };
+    bus.publish(&dispatched).await.unwrap();
     let running = start(&database, &nats, mail.path()).await;
     let rows = sent(&running, "u1", 3).await;
     assert_eq!(rows.len(), 3, "nothing twice: {rows:#?}");
     assert_eq!(rows[0].kind, "ORDER_CANCELLED");
-    let rows = sent(&running, "u2", 3).await;
-    assert_eq!(rows[0].kind, "PAYMENT_COMPLETED");
-    assert!(eml(mail.path(), &rows[0]).contains("USD 7.00"));
+    let rows = sent(&running, "u2", 4).await;
+    let receipt = rows.iter().find(|r| r.kind == "PAYMENT_COMPLETED").expect("the receipt");
+    assert!(eml(mail.path(), receipt).contains("USD 7.00"));
+    let shipped = rows.iter().find(|r| r.kind == "SHIPMENT_DISPATCHED").expect("the dispatch notice");
+    assert!(eml(mail.path(), shipped).contains("MC1234567890128"));
+
+    // And the delivery, while it runs.
+    let delivered = shipping::ShipmentDelivered {
+        shipment_id: "ship-3".into(),
+        order_id: "order-3".into(),
+        user_id: "u2".into(),
+        carrier: "UPS".into(),
+        tracking_number: "MC1234567890128".into(),
+        occurred_at: None,
+    };
+    bus.publish(&delivered).await.unwrap();
+    let rows = sent(&running, "u2", 5).await;
+    assert_eq!(rows[0].kind, "SHIPMENT_DELIVERED");
+    assert_eq!(rows[0].order_id, "order-3");
     let files = std::fs::read_dir(mail.path()).unwrap().count();
-    assert_eq!(files, 6, "one file per notification");
+    assert_eq!(files, 8, "one file per notification");
     running.stop().await.unwrap();
 }
 

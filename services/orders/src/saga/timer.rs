@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use chrono::Utc;
-use mercato_kit::{Shutdown, db, events::Outbox};
+use mercato_kit::{Shutdown, db, events::Outbox, worker};
 use sea_orm::DatabaseConnection;
 
 use super::{Advanced, Detail, Timing, advance};
@@ -18,7 +18,7 @@ use crate::{
 };
 
 /// Deadlines handled per poll; more wait for the next, which comes at once.
-const BATCH: u64 = 100;
+const BATCH: usize = 100;
 
 /// See the module docs.
 #[derive(Debug, Clone)]
@@ -31,28 +31,13 @@ pub struct Timer {
 
 impl Timer {
     pub async fn run(self, stop: Shutdown) -> anyhow::Result<()> {
-        loop {
-            let fired = match self.tick().await {
-                Ok(fired) => fired,
-                Err(e) => {
-                    tracing::warn!(error = %e, "saga timer: polling deadlines failed; retrying");
-                    0
-                }
-            };
-            if fired as u64 >= BATCH {
-                continue;
-            }
-            tokio::select! {
-                () = stop.wait() => return Ok(()),
-                () = tokio::time::sleep(self.interval) => {}
-            }
-        }
+        worker::poll_due("saga-timer", self.interval, BATCH, stop, || self.tick()).await
     }
 
     /// Fires every deadline past due now; how many fired.
     pub async fn tick(&self) -> Result<usize> {
         let now = Utc::now();
-        let due = store::due(&self.db, now, BATCH).await?;
+        let due = store::due(&self.db, now, BATCH as u64).await?;
         let mut fired = 0;
         for id in due {
             let txn = db::begin_write(&self.db).await?;

@@ -1,6 +1,5 @@
 use std::time::Duration;
 
-use base64::Engine;
 use mercato::{
     catalog::v1::{self as catalog, catalog_service_client::CatalogServiceClient},
     orders::v1::{self as pb, cart_service_client::CartServiceClient, order_service_client::OrderServiceClient},
@@ -116,7 +115,7 @@ impl Stack {
     /// A signed-in customer: (token, user id).
     pub(crate) async fn customer(&self, email: &str) -> (String, String) {
         let token = self.identity.customer_token(email).await.unwrap();
-        (token.clone(), subject(&token))
+        (token.clone(), mercato_kit::testing::token_subject(&token))
     }
 
     /// A new product at `units` USD with `stock` units on hand; its id.
@@ -246,12 +245,4 @@ pub(crate) fn status(order: &pb::Order) -> pb::OrderStatus {
 
 pub(crate) fn reason(order: &pb::Order) -> pb::CancellationReason {
     pb::CancellationReason::try_from(order.cancellation_reason).unwrap()
-}
-
-/// The `sub` of a JWT (read, not verified: the test made it).
-fn subject(token: &str) -> String {
-    let payload = token.split('.').nth(1).unwrap();
-    let claims: serde_json::Value =
-        serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
-    claims["sub"].as_str().unwrap().to_string()
 }

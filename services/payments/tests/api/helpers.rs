@@ -1,6 +1,5 @@
 use std::time::Duration;
 
-use base64::Engine;
 use mercato::payments::v1::{self as pb, payment_service_client::PaymentServiceClient};
 use mercato_identity::testing::TestIdentity;
 pub(crate) use mercato_kit::on_both_databases;
@@ -33,21 +32,13 @@ impl TestApp {
     /// A signed-in customer: (token, user id).
     pub(crate) async fn customer(&self, email: &str) -> (String, String) {
         let token = self.identity.customer_token(email).await.unwrap();
-        (token.clone(), subject(&token))
+        (token.clone(), mercato_kit::testing::token_subject(&token))
     }
 
     pub(crate) async fn stop(self) {
         self.payments.stop().await.expect("payments stops cleanly");
         self.identity.stop().await.expect("identity stops cleanly");
     }
-}
-
-/// The `sub` of a JWT (read, not verified: the test made it).
-fn subject(token: &str) -> String {
-    let payload = token.split('.').nth(1).unwrap();
-    let claims: serde_json::Value =
-        serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
-    claims["sub"].as_str().unwrap().to_string()
 }
 
 pub(crate) async fn spawn_app(backend: Backend) -> TestApp {

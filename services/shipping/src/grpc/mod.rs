@@ -1,0 +1,4 @@
+//! shipping's gRPC API.
+
+pub mod convert;
+pub mod shipping;

@@ -1,0 +1,5 @@
+//! shipping's schema, owned by shipping alone.
+
+mod m0001_shipments;
+
+mercato_kit::migrator!(m0001_shipments);

@@ -1,0 +1,4 @@
+//! shipping's storage: the shipments table.
+
+pub mod entity;
+pub mod shipments;

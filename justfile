@@ -89,6 +89,11 @@ bench *ARGS: tools
     target/release/checkout-bench
     target/release/overload-bench
 
+# A shopper's whole journey against a running `just dev`, step by step: sign-up, search, cart, a
+# checkout confirmed and shipped, one declined and cancelled, and the e-mails (needs curl and jq).
+demo:
+    bash examples/journey.sh
+
 # Remove local data (SQLite files, NATS store).
 clean-data:
     rm -rf data

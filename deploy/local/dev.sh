@@ -113,6 +113,8 @@ if [[ -x $bin/identity ]]; then
     echo "  dev admin      $admin_email / $DEV_ADMIN_PASSWORD   (from $secrets)"
 fi
 echo
-echo "try: grpcurl -plaintext 127.0.0.1:50052 list"
+echo "try: grpcurl -plaintext 127.0.0.1:8080 list"
+[[ -x $bin/gateway && -x $bin/shipping && -x $bin/notifications ]] &&
+    echo "     just demo    (in another terminal: a shopper's whole journey, step by step)"
 wait -n "${pids[@]}" || true
 echo "a process exited; stopping the rest" >&2

@@ -3,6 +3,7 @@
 //! can kill, stop and resume a service as an operator's fault would.
 
 pub mod shop;
+pub mod whole;
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 

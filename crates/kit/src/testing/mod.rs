@@ -197,4 +197,3 @@ mod tests {
         assert_eq!(factor(Some("1e9")), 100.0);
     }
 }
-

@@ -201,3 +201,30 @@ async fn each_event_is_one_message_whatever_the_redeliveries_and_none_is_lost_wh
 }
 
 on_both_databases!(each_event_is_one_message_whatever_the_redeliveries_and_none_is_lost_while_down);
+
+async fn a_sink_that_keeps_failing_is_retried_then_dead_lettered(backend: Backend) {
+    let nats = TestNats::start().await.unwrap();
+    let bus = Bus::connect(&nats.url()).await.unwrap();
+    streams(&bus).await;
+    let database = TestDatabase::create(backend).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mail = dir.path().join("mail");
+    let running = start(&database, &nats, &mail).await;
+    bus.publish(&registered("u1", "ada@example.com", "Ada")).await.unwrap();
+    sent(&running, "u1", 1).await;
+
+    // The sink's folder is gone and a file has its name: every write fails from now on.
+    std::fs::remove_dir_all(&mail).unwrap();
+    std::fs::write(&mail, "not a folder").unwrap();
+    bus.publish(&placed("order-9", "u1")).await.unwrap();
+    let errors = bus.dead_letter_errors(1, Duration::from_secs(30)).await;
+    assert!(errors[0].contains("writing") && errors[0].contains(".eml"), "{errors:?}");
+    let db = running.db.clone().unwrap();
+    let rows =
+        notifications::list(&db, &Listing { user_id: "u1".into(), limit: 100, ..Default::default() }).await.unwrap();
+    let kinds: Vec<&str> = rows.iter().map(|r| r.kind.as_str()).collect();
+    assert_eq!(kinds, ["WELCOME"], "a message the sink never took is not recorded as sent");
+    running.stop().await.unwrap();
+}
+
+on_both_databases!(a_sink_that_keeps_failing_is_retried_then_dead_lettered);

@@ -78,7 +78,8 @@ proto: tools
     cargo build -p mercato
 
 # Release-build catalog, the gateway and the bench tools, then measure (PostgreSQL on 127.0.0.1:5432, wrk,
-# pgbench): catalog and the gateway against their ceilings, the events pipeline and the checkout against pgbench's INSERT rate, then the
+# pgbench): catalog and the gateway against their ceilings, the events pipeline and the checkout against pgbench's INSERT rate, the
+# read paths of signed-in shoppers against pgbench -S, then the
 # gateway at twice its capacity (open loop) against its unloaded latency.
 bench *ARGS: tools
     command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
@@ -87,6 +88,7 @@ bench *ARGS: tools
     target/release/bench {{ARGS}}
     target/release/events-bench
     target/release/checkout-bench
+    target/release/reads-bench
     target/release/overload-bench
 
 # A shopper's whole journey against a running `just dev`, step by step: sign-up, search, cart, a

@@ -105,14 +105,14 @@ struct Shop {
     customers: Vec<String>,
 }
 
-fn release_binary(name: &str) -> anyhow::Result<PathBuf> {
+pub(crate) fn release_binary(name: &str) -> anyhow::Result<PathBuf> {
     let exe = std::env::current_exe()?;
     let path = exe.parent().context("no directory")?.join(name);
     anyhow::ensure!(path.exists(), "{} is not built (cargo build --release)", path.display());
     Ok(path)
 }
 
-async fn spawn(bin: &Path, flags: &[String]) -> anyhow::Result<ServiceProcess> {
+pub(crate) async fn spawn(bin: &Path, flags: &[String]) -> anyhow::Result<ServiceProcess> {
     let args: Vec<&str> = FREE_PORTS.iter().copied().chain(flags.iter().map(String::as_str)).collect();
     let bin = bin.to_str().context("binary path is not UTF-8")?;
     ServiceProcess::spawn(bin, &args, START).await

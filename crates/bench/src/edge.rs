@@ -66,6 +66,7 @@ impl Edge<'_> {
             connections: args.http_connections,
             warmup: args.warmup,
             duration: args.duration,
+            script: None,
         };
         let grpc_config = LoadConfig {
             product_id: args.product_id.clone(),

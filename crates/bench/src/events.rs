@@ -317,19 +317,52 @@ pub async fn insert_ceiling(clients: u32, duration: Duration) -> anyhow::Result<
     let machine = machine_cpu().saturating_sub(machine_before);
     let stdout = String::from_utf8_lossy(&output.stdout);
     anyhow::ensure!(output.status.success(), "pgbench failed: {}{}", stdout, String::from_utf8_lossy(&output.stderr));
-    let per_second: f64 = stdout
+    let per_second = tps(&stdout)?;
+    let inserts = per_second * duration.as_secs().max(1) as f64;
+    Ok(Ceiling { per_second, machine_us_per_statement: machine.as_secs_f64() * 1e6 / inserts.max(1.0) })
+}
+
+/// pgbench's SELECT-by-primary-key rate (`-S`, prepared) with `clients` clients on a fresh
+/// database initialised at scale 10 (a million accounts), and the machine's CPU per select.
+pub async fn select_ceiling(clients: u32, duration: Duration) -> anyhow::Result<Ceiling> {
+    let database = TestDatabase::create(Backend::Postgres).await?;
+    let init = tokio::process::Command::new("pgbench")
+        .args(["-i", "-q", "-s", "10"])
+        .arg(database.url())
+        .output()
+        .await
+        .context("running pgbench -i (apt-get install postgresql-client)")?;
+    anyhow::ensure!(init.status.success(), "pgbench -i failed: {}", String::from_utf8_lossy(&init.stderr));
+    let machine_before = machine_cpu();
+    let output = tokio::process::Command::new("pgbench")
+        .args(["-n", "-S", "-M", "prepared", "-c", &clients.to_string(), "-j", "2", "-T"])
+        .arg(duration.as_secs().max(1).to_string())
+        .arg(database.url())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .output()
+        .await
+        .context("running pgbench -S")?;
+    let machine = machine_cpu().saturating_sub(machine_before);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    anyhow::ensure!(output.status.success(), "pgbench failed: {}{}", stdout, String::from_utf8_lossy(&output.stderr));
+    let per_second = tps(&stdout)?;
+    let selects = per_second * duration.as_secs().max(1) as f64;
+    Ok(Ceiling { per_second, machine_us_per_statement: machine.as_secs_f64() * 1e6 / selects.max(1.0) })
+}
+
+fn tps(stdout: &str) -> anyhow::Result<f64> {
+    stdout
         .lines()
         .find_map(|l| {
             l.strip_prefix("tps = ").and_then(|rest| rest.split_whitespace().next()).and_then(|n| n.parse().ok())
         })
-        .with_context(|| format!("no tps in pgbench's output: {stdout}"))?;
-    let inserts = per_second * duration.as_secs().max(1) as f64;
-    Ok(Ceiling { per_second, machine_us_per_insert: machine.as_secs_f64() * 1e6 / inserts.max(1.0) })
+        .with_context(|| format!("no tps in pgbench's output: {stdout}"))
 }
 
 /// The INSERT ceiling and what one insert costs the machine.
 #[derive(Debug, Clone, Copy)]
 pub struct Ceiling {
     pub per_second: f64,
-    pub machine_us_per_insert: f64,
+    pub machine_us_per_statement: f64,
 }

@@ -17,6 +17,7 @@ pub mod hyper_json;
 pub mod load;
 pub mod overload;
 pub mod procs;
+pub mod reads;
 pub mod report;
 pub mod run;
 pub mod startup;

@@ -23,6 +23,8 @@ pub struct WrkConfig {
     /// A discarded run first, except for its errors.
     pub warmup: Duration,
     pub duration: Duration,
+    /// A Lua script that makes each request (`--script`): many keys, bearer tokens, methods.
+    pub script: Option<PathBuf>,
 }
 
 /// What wrk reported for one run.
@@ -105,6 +107,8 @@ pub struct RunCpu {
     /// Per watched process, in the order given.
     pub watched: Vec<Duration>,
     pub wrk: Duration,
+    /// Every core of the machine (PostgreSQL, nats-server and wrk included).
+    pub machine: Duration,
 }
 
 /// [`run`], also measuring the CPU the processes `pids` and wrk itself spent in the measured
@@ -122,11 +126,13 @@ pub async fn run_watching(
     }
     let sample = || pids.iter().map(|pid| cpu::of_process(*pid)).collect::<anyhow::Result<Vec<_>>>();
     let (before, children_before, started) = (sample()?, cpu::of_exited_children()?, Instant::now());
+    let machine_before = cpu::of_machine()?;
     let mut result = once(wrk, url, config, config.duration).await?;
+    let machine = cpu::of_machine()?.saturating_sub(machine_before);
     let (after, children_after, elapsed) = (sample()?, cpu::of_exited_children()?, started.elapsed());
     result.warmup_errors = warmup_errors;
     let watched = after.iter().zip(&before).map(|(a, b)| a.saturating_sub(*b)).collect();
-    Ok((result, RunCpu { elapsed, watched, wrk: children_after.saturating_sub(children_before) }))
+    Ok((result, RunCpu { elapsed, watched, wrk: children_after.saturating_sub(children_before), machine }))
 }
 
 async fn once(wrk: &Path, url: &str, config: &WrkConfig, duration: Duration) -> anyhow::Result<WrkResult> {
@@ -138,10 +144,11 @@ async fn once(wrk: &Path, url: &str, config: &WrkConfig, duration: Duration) -> 
         .arg(config.connections.to_string())
         .arg("--duration")
         .arg(format!("{}s", whole_seconds(duration)))
-        .arg("--latency")
-        .arg(url)
-        .stdin(Stdio::null())
-        .kill_on_drop(true);
+        .arg("--latency");
+    if let Some(script) = &config.script {
+        command.arg("--script").arg(script);
+    }
+    command.arg(url).stdin(Stdio::null()).kill_on_drop(true);
     let limit = Duration::from_secs(whole_seconds(duration)) + HANG_SLACK;
     let output = tokio::time::timeout(limit, command.output())
         .await

@@ -33,7 +33,7 @@ async fn main() -> anyhow::Result<()> {
     println!("checkout through the gateway (gRPC), PostgreSQL, 1,000 products (Zipf), signed-in customers");
     println!(
         "  PostgreSQL single-row INSERT ceiling (pgbench -M prepared, {} clients): {c:.0}/s, machine CPU {:.0} µs per insert",
-        args.pgbench_clients, ceiling.machine_us_per_insert
+        args.pgbench_clients, ceiling.machine_us_per_statement
     );
     println!(
         "  PlaceOrder accepted at {} in flight: {:.0}/s = {:.1} % of the ceiling (p50 {:.1} ms, p99 {:.1} ms; machine CPU {:.0} µs per order)",

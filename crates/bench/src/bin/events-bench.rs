@@ -40,7 +40,7 @@ async fn main() -> anyhow::Result<()> {
     println!("events pipeline (outbox → relay → JetStream → consumer with processed_events), {} writers", args.writers);
     println!(
         "  PostgreSQL single-row INSERT ceiling (pgbench -M prepared, {} clients): {ceiling:.0}/s, machine CPU {:.0} µs per insert",
-        args.pgbench_clients, measured.machine_us_per_insert
+        args.pgbench_clients, measured.machine_us_per_statement
     );
     for r in &results {
         let pg = r.backend == Backend::Postgres;

@@ -85,6 +85,11 @@ impl ServiceProcess {
     }
 
     /// SIGKILL: a crash, with no chance to drain or flush.
+    /// The process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
     pub fn kill(&self) -> anyhow::Result<()> {
         self.signal(nix::sys::signal::Signal::SIGKILL)
     }

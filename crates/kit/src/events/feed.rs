@@ -1,6 +1,10 @@
 //! Feeds: every replica sees each new event of a subject (caches to drop, watchers to tell),
 //! unlike a durable consumer, whose messages are shared out among replicas. An ordered
-//! consumer per replica, starting at new messages; it resumes where it was after a reconnect.
+//! consumer per replica. It starts at the moment the worker started, not at whatever is new
+//! when it first gets through: the stream may not exist yet (its owner creates it at its own
+//! start) or NATS may be away, and an event published meanwhile would otherwise never reach
+//! this replica (a watch would wait forever for the change that ended it). Once it has seen
+//! messages, a new consumer resumes right after the last one.
 
 use async_nats::jetstream::consumer::{DeliverPolicy, pull::OrderedConfig};
 use futures::{StreamExt, future::BoxFuture};
@@ -21,13 +25,21 @@ where
     move |stop| {
         Box::pin(async move {
             let mut failures = Failures::default();
+            let started =
+                async_nats::datetime::from_nanos(chrono::Utc::now().timestamp_nanos_opt().map_or(0, i128::from));
+            let mut resume_at: Option<u64> = None;
             loop {
+                let deliver_policy = match (resume_at, &started) {
+                    (Some(start_sequence), _) => DeliverPolicy::ByStartSequence { start_sequence },
+                    (None, Ok(start_time)) => DeliverPolicy::ByStartTime { start_time: *start_time },
+                    (None, Err(_)) => DeliverPolicy::New,
+                };
                 let messages = async {
                     let stream = broker.jetstream().get_stream(stream).await?;
                     let consumer = stream
                         .create_consumer(OrderedConfig {
                             filter_subject: E::SUBJECT.to_string(),
-                            deliver_policy: DeliverPolicy::New,
+                            deliver_policy,
                             ..Default::default()
                         })
                         .await?;
@@ -59,6 +71,9 @@ where
                     };
                     match next {
                         Some(Ok(message)) => {
+                            if let Ok(info) = message.info() {
+                                resume_at = Some(info.stream_sequence + 1);
+                            }
                             let typed = message
                                 .headers
                                 .as_ref()

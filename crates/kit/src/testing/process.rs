@@ -84,12 +84,12 @@ impl ServiceProcess {
         self.lines.lock().map(|l| l.clone()).unwrap_or_default()
     }
 
-    /// SIGKILL: a crash, with no chance to drain or flush.
     /// The process id, while it runs.
     pub fn pid(&self) -> Option<u32> {
         self.child.id()
     }
 
+    /// SIGKILL: a crash, with no chance to drain or flush.
     pub fn kill(&self) -> anyhow::Result<()> {
         self.signal(nix::sys::signal::Signal::SIGKILL)
     }

@@ -7,6 +7,7 @@ mod helpers;
 
 mod consumers;
 mod dlq;
+mod feed;
 mod locks;
 mod outbox;
 mod process;

@@ -294,9 +294,6 @@ fn is_final(order: &pb::Order) -> bool {
 }
 
 /// The first order, then every newer status of it, until a final one.
-/// How long a watch waits for the feed before it reads its order again.
-const REREAD_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
-
 async fn next_change(mut w: Watch) -> Option<(Result<pb::WatchOrderResponse, Status>, Watch)> {
     if w.done {
         return None;
@@ -308,22 +305,18 @@ async fn next_change(mut w: Watch) -> Option<(Result<pb::WatchOrderResponse, Sta
     loop {
         let received = tokio::select! {
             () = w.stop.wait() => return None,
-            received = w.changes.recv() => Some(received),
-            // The feed may miss changes (it starts after the process, and NATS can be away):
-            // the database is read again now and then, so a watch always reaches its end.
-            () = tokio::time::sleep(REREAD_EVERY) => None,
+            received = w.changes.recv() => received,
         };
         let order = match received {
-            Some(Ok(change)) => match change.order {
+            Ok(change) => match change.order {
                 Some(order) if order.id == w.id && change.version > w.version => {
                     w.version = change.version;
                     order
                 }
                 _ => continue,
             },
-            Some(Err(RecvError::Closed)) => return None,
-            // Fell behind, or a quiet while: the database has the truth.
-            Some(Err(RecvError::Lagged(_))) | None => match store::get(&w.db, &w.id).await {
+            // Fell behind: the database has the truth.
+            Err(RecvError::Lagged(_)) => match store::get(&w.db, &w.id).await {
                 Ok(Some(record)) if record.row.version > w.version => {
                     w.version = record.row.version;
                     match store::lines(&w.db, &w.id).await {
@@ -334,6 +327,7 @@ async fn next_change(mut w: Watch) -> Option<(Result<pb::WatchOrderResponse, Sta
                 Ok(_) => continue,
                 Err(e) => return Some((Err(e.into()), Watch { done: true, ..w })),
             },
+            Err(RecvError::Closed) => return None,
         };
         w.done = is_final(&order);
         return Some((Ok(pb::WatchOrderResponse { order: Some(order) }), w));

@@ -102,7 +102,7 @@ pub struct ReadsReport {
 struct Shop {
     identity: TestIdentity,
     _nats: TestNats,
-    _databases: Vec<TestDatabase>,
+    databases: Vec<TestDatabase>,
     catalog: ServiceProcess,
     uncached_catalog: ServiceProcess,
     orders: ServiceProcess,
@@ -116,7 +116,7 @@ pub async fn run(config: &ReadsConfig) -> anyhow::Result<ReadsReport> {
     let ceiling = events::select_ceiling(config.pgbench_clients, config.duration).await?;
     eprintln!("reads-bench: ceiling {:.0} selects/s; starting the shop…", ceiling.per_second);
     let shop = Shop::start(config.cache_ttl.as_deref()).await?;
-    let catalog_db = sea_orm::Database::connect(shop._databases[0].url()).await?;
+    let catalog_db = sea_orm::Database::connect(shop.databases[0].url()).await?;
     let ids = insert_products(&catalog_db, config.products).await?;
     catalog_db.close().await?;
     eprintln!("reads-bench: {} products; signing in {} customers…", ids.len(), config.customers);
@@ -228,7 +228,7 @@ impl Shop {
         Ok(Self {
             identity,
             _nats: nats,
-            _databases: vec![catalog_db, orders_db],
+            databases: vec![catalog_db, orders_db],
             catalog,
             uncached_catalog,
             orders,

@@ -24,6 +24,19 @@ impl Bus {
         &self.jetstream
     }
 
+    /// Creates the stream of another context (`name` holding `subjects`), as its owner would
+    /// at start-up, for a test of a service that consumes from it.
+    pub async fn create_stream(&self, name: &str, subjects: &str) -> anyhow::Result<()> {
+        self.jetstream
+            .get_or_create_stream(jetstream::stream::Config {
+                name: name.to_string(),
+                subjects: vec![subjects.to_string()],
+                ..Default::default()
+            })
+            .await?;
+        Ok(())
+    }
+
     /// Publishes `event` with a fresh event id (returned) and waits for the stream's ack.
     pub async fn publish<E: Event>(&self, event: &E) -> anyhow::Result<String> {
         let id = uuid::Uuid::now_v7().to_string();

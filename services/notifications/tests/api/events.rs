@@ -26,14 +26,7 @@ async fn streams(bus: &Bus) {
         ("PAYMENTS", "payments.v1.>"),
         ("SHIPPING", "shipping.v1.>"),
     ] {
-        bus.jetstream()
-            .get_or_create_stream(async_nats::jetstream::stream::Config {
-                name: name.into(),
-                subjects: vec![subject.into()],
-                ..Default::default()
-            })
-            .await
-            .unwrap();
+        bus.create_stream(name, subject).await.unwrap();
     }
 }
 

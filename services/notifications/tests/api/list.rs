@@ -31,14 +31,7 @@ async fn a_user_lists_their_own_notifications_newest_first_by_page(backend: Back
     let nats = TestNats::start().await.unwrap();
     let identity = TestIdentity::spawn(Backend::Sqlite, &["--nats-url", &nats.url()]).await.unwrap();
     let bus = Bus::connect(&nats.url()).await.unwrap();
-    bus.jetstream()
-        .get_or_create_stream(async_nats::jetstream::stream::Config {
-            name: "ORDERS".into(),
-            subjects: vec!["orders.v1.>".into()],
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    bus.create_stream("ORDERS", "orders.v1.>").await.unwrap();
     let database = TestDatabase::create(backend).await.unwrap();
     let mail = tempfile::tempdir().unwrap();
     let mut args = service_args(Notifications::DEFAULTS.name, &database);

@@ -45,14 +45,7 @@ impl TestApp {
             TestIdentity::spawn(Backend::Sqlite, &["--nats-url", &nats.url()]).await.expect("identity starts");
         let bus = Bus::connect(&nats.url()).await.unwrap();
         // The stream orders would have created.
-        bus.jetstream()
-            .get_or_create_stream(async_nats::jetstream::stream::Config {
-                name: "ORDERS".into(),
-                subjects: vec!["orders.v1.>".into()],
-                ..Default::default()
-            })
-            .await
-            .unwrap();
+        bus.create_stream(ORDERS, "orders.v1.>").await.unwrap();
         let database = TestDatabase::create(backend).await.expect("test database");
         let admin_token = identity.admin_token().await.expect("admin token");
         let mut app = Self {

@@ -8,6 +8,8 @@ bin=target/debug
 mkdir -p data/nats
 export LOG_FORMAT="${LOG_FORMAT:-pretty}"
 export DATA_DIR="${DATA_DIR:-data}"
+# Locally a line per request is what one wants to see; production's default is failures only.
+export ACCESS_LOG="${ACCESS_LOG:-all}"
 
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }

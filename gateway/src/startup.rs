@@ -81,7 +81,7 @@ impl App {
         )?);
         let routes =
             Arc::new(RouteTable::from_pool(&pool, |s| mesh.is_exposed(s.full_name())).context("building REST routes")?);
-        let edge_metrics = Arc::new(EdgeMetrics::register(metrics.registry())?);
+        let edge_metrics = Arc::new(EdgeMetrics::register(metrics.registry(), config.access_log)?);
         let (lifecycle, health_service) = Lifecycle::new(config.common.shutdown);
         // Ready when every upstream it is configured with is: no list to keep in step.
         for (name, channel) in mesh.contexts() {

@@ -24,6 +24,7 @@ use tonic::transport::Channel;
 use crate::{
     checkout::{release_binary, spawn},
     events::{self, Ceiling},
+    procs,
     wrk::{self, WrkConfig, WrkResult},
 };
 
@@ -38,6 +39,8 @@ pub struct ReadsConfig {
     pub pgbench_clients: u32,
     /// `--cache-ttl` of the cached catalog; `None` leaves catalog's default.
     pub cache_ttl: Option<String>,
+    /// Only the rows whose name contains this (all when `None`).
+    pub only: Option<String>,
 }
 
 /// How a row's requests are made.
@@ -48,6 +51,8 @@ enum Pick {
     One,
     Search,
     Cart,
+    /// AddCartItem and RemoveCartItem in turn, so carts stay the size they were.
+    AddRemove,
 }
 
 impl Pick {
@@ -58,6 +63,7 @@ impl Pick {
             Self::One => "one",
             Self::Search => "search",
             Self::Cart => "cart",
+            Self::AddRemove => "addremove",
         }
     }
 }
@@ -95,6 +101,16 @@ pub struct ReadsReport {
     pub rows: Vec<Row>,
     /// Peak resident memory of each process, in KiB, after every row.
     pub peak_rss_kib: Vec<(&'static str, u64)>,
+    /// Bare hyper answering a canned product JSON under the same wrk load: what any HTTP
+    /// server in front costs at least, beside the database's ceiling.
+    pub hyper: Ceiled,
+}
+
+/// A ceiling server's rate under the rows' load, and the machine's CPU per request.
+#[derive(Debug, Clone)]
+pub struct Ceiled {
+    pub result: WrkResult,
+    pub machine_us: f64,
 }
 
 /// The processes under load. They log at info (ServiceProcess waits for the `serving` line);
@@ -126,17 +142,19 @@ pub async fn run(config: &ReadsConfig) -> anyhow::Result<ReadsReport> {
     }
     fill_carts(&shop, &tokens, &ids).await?;
 
-    let rows: [(&'static str, Pick, bool, bool, Option<f64>); 7] = [
+    let rows: [(&'static str, Pick, bool, bool, Option<f64>); 8] = [
         ("GET /v1/products/{id}, signed in, uniform", Pick::Uniform, true, true, Some(50.0)),
         ("GET /v1/products/{id}, signed in, Zipf s=1.1", Pick::Zipf, true, true, None),
         ("GET /v1/products/{id}, signed in, uniform, read cache off", Pick::Uniform, true, false, Some(30.0)),
         ("GET /v1/products/{id}, no token, uniform", Pick::Uniform, false, true, None),
         ("ListProducts (search, page of 20), signed in", Pick::Search, true, true, Some(20.0)),
         ("GetCart (3 lines), signed in", Pick::Cart, true, true, Some(20.0)),
+        ("AddCartItem / RemoveCartItem in turn, signed in", Pick::AddRemove, true, true, Some(20.0)),
         ("best case: one cached product, no token", Pick::One, false, true, None),
     ];
     let mut measured = Vec::new();
-    for (name, pick, signed_in, cached, target_pct) in rows {
+    let wanted = |name: &str| config.only.as_deref().is_none_or(|only| name.contains(only));
+    for (name, pick, signed_in, cached, target_pct) in rows.into_iter().filter(|row| wanted(row.0)) {
         eprintln!("reads-bench: {name}…");
         let script = tempfile::Builder::new().suffix(".lua").tempfile()?;
         std::fs::write(script.path(), lua(pick, signed_in, &ids, &tokens))?;
@@ -164,6 +182,7 @@ pub async fn run(config: &ReadsConfig) -> anyhow::Result<ReadsReport> {
             result,
         });
     }
+    let hyper = bare_hyper(&wrk_bin, config).await?;
     let peak_rss_kib = [
         ("gateway", &shop.gateway),
         ("catalog", &shop.catalog),
@@ -181,7 +200,28 @@ pub async fn run(config: &ReadsConfig) -> anyhow::Result<ReadsReport> {
         connections: config.connections,
         rows: measured,
         peak_rss_kib,
+        hyper,
     })
+}
+
+/// hyper-json (this crate's canned-JSON server) under the rows' wrk load.
+async fn bare_hyper(wrk_bin: &Path, config: &ReadsConfig) -> anyhow::Result<Ceiled> {
+    eprintln!("reads-bench: bare hyper (canned product JSON)…");
+    let (hyper, addr) = procs::spawn_listening("hyper-json", &release_binary("hyper-json")?).await?;
+    let wrk_config = WrkConfig {
+        threads: 1,
+        connections: config.connections,
+        warmup: config.warmup,
+        duration: config.duration,
+        script: None,
+    };
+    let measured = wrk::run_watching(wrk_bin, &format!("http://{addr}/v1/products/any"), &wrk_config, &[hyper.pid()?])
+        .await
+        .context("wrk on hyper-json");
+    hyper.stop(Duration::from_secs(5)).await?;
+    let (result, cpu) = measured?;
+    let machine_us = cpu.machine.as_secs_f64() * 1e6 / result.requests.max(1) as f64;
+    Ok(Ceiled { result, machine_us })
 }
 
 fn pid(process: &ServiceProcess) -> anyhow::Result<u32> {
@@ -291,6 +331,7 @@ fn lua(pick: Pick, signed_in: bool, ids: &[String], tokens: &[String]) -> String
         r#"local ids = {{{ids}}}
 local tokens = {{{tokens}}}
 local mode, signed_in, n = "{mode}", {signed_in}, #ids
+local turn = -1
 local cdf = {{}}
 if mode == "zipf" then
   local total = 0
@@ -315,6 +356,19 @@ request = function()
   elseif mode == "zipf" then path = "/v1/products/" .. ids[zipf()]
   elseif mode == "one" then path = "/v1/products/" .. ids[1]
   elseif mode == "search" then path = "/v1/products?pageSize=20&query=product%20" .. math.random(999)
+  elseif mode == "addremove" then
+    -- Request 2k adds a product to customer k's cart and 2k+1 removes it again (removing a
+    -- line that is not there is not an error), so carts neither grow nor hit their limits.
+    turn = turn + 1
+    local pair = math.floor(turn / 2)
+    local customer = pair % #tokens + 1
+    headers["Authorization"] = "Bearer " .. tokens[customer]
+    local product = ids[(customer * 13 + math.floor(pair / #tokens) % 4 * 211) % n + 1]
+    if turn % 2 == 0 then
+      headers["Content-Type"] = "application/json"
+      return wrk.format("POST", "/v1/cart/items", headers, '{{"productId":"' .. product .. '","quantity":1}}')
+    end
+    return wrk.format("DELETE", "/v1/cart/items/" .. product, headers)
   else path = "/v1/cart" end
   return wrk.format("GET", path, headers)
 end

@@ -13,7 +13,7 @@ use mercato_kit::{
     events::StreamSpec,
     service::{self, Service, Setup},
 };
-use sea_orm::DatabaseConnection;
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
 
 use crate::{
     cache::ProductCache,
@@ -22,7 +22,7 @@ use crate::{
     events,
     feed::StockFeed,
     grpc::{catalog::CatalogApi, stock::StockApi},
-    migration::Migrator,
+    migration::{Migrator, m0002_search_index},
     storage::seed,
 };
 
@@ -55,7 +55,8 @@ impl Service for Catalog {
         if config.service.seed_on_start {
             load_seed(db, None).await?;
         }
-        let cache = ProductCache::new(config.service.cache_ttl);
+        warn_if_search_scans(db).await;
+        let cache = ProductCache::new(config.service.cache_ttl, config.service.cache_max_products);
         let feed = StockFeed::new(cache.clone());
         // Every replica follows the stream, so a change made on any of them reaches this
         // one's cache and WatchStock streams.
@@ -104,6 +105,31 @@ impl Service for Catalog {
         match command {
             CatalogCommand::Seed { file } => load_seed(db, file.as_deref()).await,
         }
+    }
+}
+
+/// On PostgreSQL, says so when the search's trigram indexes are missing (pg_trgm could not be
+/// enabled): search still answers, by scanning every product.
+async fn warn_if_search_scans(db: &DatabaseConnection) {
+    if db.get_database_backend() != DbBackend::Postgres {
+        return;
+    }
+    let probe = Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "SELECT 1 AS found FROM pg_indexes WHERE indexname = $1 AND schemaname = current_schema()",
+        [m0002_search_index::NAME_INDEX.into()],
+    );
+    match db.query_one_raw(probe).await {
+        Ok(Some(_)) => {}
+        Ok(None) => tracing::warn!(
+            index = m0002_search_index::NAME_INDEX,
+            "pg_trgm was not enabled when catalog's migrations ran, so ListProducts' search scans \
+             the whole table; as a role that may: CREATE EXTENSION pg_trgm; CREATE INDEX \
+             idx_products_name_trgm ON products USING gin (lower(name) gin_trgm_ops) WITH (fastupdate = off); \
+             CREATE INDEX idx_products_description_trgm ON products USING gin (lower(description) gin_trgm_ops) \
+             WITH (fastupdate = off)"
+        ),
+        Err(e) => tracing::warn!(error = %e, "could not check for the search index"),
     }
 }
 

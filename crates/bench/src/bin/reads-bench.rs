@@ -30,6 +30,9 @@ struct Args {
     /// The read cache's TTL of the cached catalog (catalog's own default when not given).
     #[arg(long)]
     cache_ttl: Option<String>,
+    /// Only the rows whose name contains this text (e.g. "search"); the rest are skipped.
+    #[arg(long)]
+    only: Option<String>,
 }
 
 #[tokio::main]
@@ -43,6 +46,7 @@ async fn main() -> anyhow::Result<()> {
         duration: Duration::from_secs(args.seconds),
         pgbench_clients: args.pgbench_clients,
         cache_ttl: args.cache_ttl.clone(),
+        only: args.only.clone(),
     };
     let r = reads::run(&config).await?;
     let c = &r.ceiling;
@@ -73,6 +77,12 @@ async fn main() -> anyhow::Result<()> {
             row.result.error_count(),
         );
     }
+    println!(
+        "  beside: bare hyper, canned product JSON, same wrk load: {:.0}/s = {:.1}% of the ceiling, machine CPU {:.0} µs per request (no proxy, no gRPC, no database: above any row)",
+        r.hyper.result.requests_per_sec,
+        r.hyper.result.requests_per_sec / c.per_second * 100.0,
+        r.hyper.machine_us
+    );
     let rss: Vec<String> = r.peak_rss_kib.iter().map(|(name, kib)| format!("{name} {:.1} MB", mb(*kib))).collect();
     println!("  peak RSS: {}", rss.join(", "));
     for row in &r.rows {

@@ -88,9 +88,10 @@ impl CatalogService for CatalogApi {
         let record = match self.cache.get(id.as_str()) {
             Some(record) => record,
             None => {
+                let ticket = self.cache.ticket();
                 let record =
                     products::get(&self.db, id.as_str()).await?.ok_or_else(|| Error::ProductNotFound(id.into()))?;
-                self.cache.put(&record);
+                self.cache.put(ticket, [&record]);
                 record
             }
         };
@@ -107,8 +108,10 @@ impl CatalogService for CatalogApi {
         let misses: Vec<ProductId> =
             ids.iter().zip(&cached).filter(|(_, hit)| hit.is_none()).map(|(id, _)| id.clone()).collect();
         if !misses.is_empty() {
-            for record in products::batch_get(&self.db, &misses).await? {
-                self.cache.put(&record);
+            let ticket = self.cache.ticket();
+            let read = products::batch_get(&self.db, &misses).await?;
+            self.cache.put(ticket, &read);
+            for record in read {
                 if let Some(slot) = ids.iter().position(|id| id.as_str() == record.product.id) {
                     cached[slot] = Some(record);
                 }

@@ -17,6 +17,35 @@ on_both_databases!(
     categories_list_with_product_counts,
 );
 
+/// ListProducts' substring search is served by the trigram indexes on PostgreSQL (otherwise
+/// every search page scans every product). Full scans are priced out for the EXPLAIN, so the
+/// plan shows whether an index can serve a query of the search's shape at all.
+#[tokio::test]
+async fn search_is_served_by_trigram_indexes_on_postgres() {
+    use sea_orm::{ConnectionTrait, Statement, TransactionTrait};
+    let app = spawn_app(Backend::Postgres).await;
+    let db = app.test_catalog().db.clone().expect("catalog runs on a database");
+    let txn = db.begin().await.unwrap();
+    // A plain index scan of the name index, filtering, would be an ordered scan of everything.
+    txn.execute_unprepared("SET LOCAL enable_seqscan = off; SET LOCAL enable_indexscan = off").await.unwrap();
+    let explain = "EXPLAIN SELECT id FROM products \
+                   WHERE lower(name) LIKE '%steel mug%' ESCAPE '\\' OR lower(description) LIKE '%steel mug%' ESCAPE '\\' \
+                   ORDER BY name, id LIMIT 21";
+    let plan = txn
+        .query_all_raw(Statement::from_string(txn.get_database_backend(), explain.to_string()))
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.try_get_by_index::<String>(0).unwrap())
+        .collect::<Vec<_>>()
+        .join("\n");
+    txn.rollback().await.unwrap();
+    for index in ["idx_products_name_trgm", "idx_products_description_trgm"] {
+        assert!(plan.contains(index), "{index} not in the plan:\n{plan}");
+    }
+    app.stop().await;
+}
+
 async fn paging_walks_every_product_once_in_name_order(backend: Backend) {
     let app = spawn_app(backend).await;
     let mut client = app.catalog();

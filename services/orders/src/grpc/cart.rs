@@ -2,7 +2,7 @@
 //! when added, so a cart never holds an id that named nothing at the time.
 
 use mercato::orders::v1::{self as pb, cart_service_server::CartService};
-use mercato_kit::{db, error::FieldViolations};
+use mercato_kit::error::FieldViolations;
 use sea_orm::DatabaseConnection;
 use tonic::{Request, Response, Status};
 
@@ -48,18 +48,19 @@ impl CartService for CartApi {
         };
         let price = product.price.as_ref().and_then(|p| mercato_kit::money::Money::try_from(p).ok());
         let user = caller.subject.as_str();
-        let txn = db::begin_write(&self.db).await.map_err(crate::error::Error::from)?;
-        let mut lines = carts::lines(&carts::items(&txn, user).await?);
-        let total = lines.add(&product_id, quantity).map_err(|e| {
+        let shown = Shown { name: &product.name, price };
+        if !carts::add(&self.db, user, &product_id, quantity, shown).await? {
+            // Refused by the cart's rules as they stand now: say which one.
+            let mut lines = carts::lines(&carts::items(&self.db, user).await?);
             let mut v = FieldViolations::new();
-            match e {
-                CartError::TooMany { .. } => v.add("quantity", e.to_string()),
-                CartError::Full => v.add("product_id", e.to_string()),
+            match lines.add(&product_id, quantity) {
+                Err(e @ CartError::TooMany { .. }) => v.add("quantity", e.to_string()),
+                Err(e @ CartError::Full) => v.add("product_id", e.to_string()),
+                // Another change to the cart came between the two statements.
+                Ok(_) => return Err(Status::aborted("the cart changed while adding to it; try again")),
             }
-            v.into_status()
-        })?;
-        carts::put(&txn, user, &product_id, total.get(), Shown { name: &product.name, price }).await?;
-        txn.commit().await.map_err(crate::error::Error::from)?;
+            return Err(v.into_status());
+        }
         Ok(Response::new(pb::AddCartItemResponse { cart: Some(self.cart(user).await?) }))
     }
 

@@ -11,7 +11,43 @@ use crate::helpers::{Stack, key, on_both_databases, place_request};
 on_both_databases!(
     the_cart_adds_up_checks_products_and_bounds_and_removes,
     a_checkout_is_refused_for_an_empty_cart_bad_input_or_an_unavailable_catalog,
+    additions_made_at_once_all_count_and_a_full_cart_refuses_a_new_product,
 );
+
+async fn additions_made_at_once_all_count_and_a_full_cart_refuses_a_new_product(backend: Backend) {
+    let stack = Stack::start(backend).await;
+    let tea = stack.product(5, 10).await;
+    let (token, _) = stack.customer("max@example.com").await;
+    let add = |product_id: &str, quantity| pb::AddCartItemRequest { product_id: product_id.into(), quantity };
+    // Read-then-write lost some of these (two read 3, both wrote 4).
+    let adds = (0..24).map(|_| {
+        let mut cart = stack.cart_as(&token);
+        let request = add(&tea, 1);
+        async move { cart.add_cart_item(request).await }
+    });
+    for result in futures::future::join_all(adds).await {
+        result.unwrap();
+    }
+    let mut cart = stack.cart_as(&token);
+    let now = cart.get_cart(pb::GetCartRequest {}).await.unwrap().into_inner().cart.unwrap();
+    assert_eq!(now.items.iter().map(|i| i.quantity).collect::<Vec<_>>(), [24], "every addition counted");
+
+    for _ in 1..50 {
+        let product = stack.product(1, 10).await;
+        cart.add_cart_item(add(&product, 1)).await.unwrap();
+    }
+    let one_more = stack.product(1, 10).await;
+    let full = cart.add_cart_item(add(&one_more, 1)).await.unwrap_err();
+    assert_eq!(full.code(), Code::InvalidArgument);
+    assert_eq!(violated_fields(&full), ["product_id"], "{full:?}");
+    // A product already in a full cart can still be topped up, up to 99.
+    let topped = cart.add_cart_item(add(&tea, 75)).await.unwrap().into_inner().cart.unwrap();
+    assert_eq!(topped.items.len(), 50);
+    assert_eq!(topped.items[0].quantity, 99);
+    let over = cart.add_cart_item(add(&tea, 1)).await.unwrap_err();
+    assert_eq!(violated_fields(&over), ["quantity"]);
+    stack.stop().await;
+}
 
 async fn the_cart_adds_up_checks_products_and_bounds_and_removes(backend: Backend) {
     let stack = Stack::start(backend).await;

@@ -4,13 +4,13 @@
 use std::time::Duration;
 
 use clap::Parser;
-
-pub use crate::policy::observe::AccessLog;
 use mercato_kit::{
     CommonArgs, CommonConfig, ConfigError, Problems,
     client::{DownstreamArgs, DownstreamConfig},
     config::{ServiceDefaults, check_http_url, check_upstream_url, parse_count, parse_duration},
 };
+
+use crate::policy::observe::AccessLog;
 
 pub const DEFAULTS: ServiceDefaults =
     ServiceDefaults { name: "gateway", version: env!("CARGO_PKG_VERSION"), grpc_port: 8080, admin_port: 9080 };

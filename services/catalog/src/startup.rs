@@ -123,11 +123,9 @@ async fn warn_if_search_scans(db: &DatabaseConnection) {
         Ok(Some(_)) => {}
         Ok(None) => tracing::warn!(
             index = m0002_search_index::NAME_INDEX,
+            statements = %format_args!("CREATE EXTENSION pg_trgm; {}", m0002_search_index::CREATE_INDEXES),
             "pg_trgm was not enabled when catalog's migrations ran, so ListProducts' search scans \
-             the whole table; as a role that may: CREATE EXTENSION pg_trgm; CREATE INDEX \
-             idx_products_name_trgm ON products USING gin (lower(name) gin_trgm_ops) WITH (fastupdate = off); \
-             CREATE INDEX idx_products_description_trgm ON products USING gin (lower(description) gin_trgm_ops) \
-             WITH (fastupdate = off)"
+             the whole table; a role that may should run these statements"
         ),
         Err(e) => tracing::warn!(error = %e, "could not check for the search index"),
     }

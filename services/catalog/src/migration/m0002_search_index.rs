@@ -19,8 +19,14 @@ use sea_orm_migration::prelude::*;
 #[derive(DeriveMigrationName)]
 pub(super) struct Migration;
 
-/// The indexes this migration makes; start-up looks for the first.
+/// The index on names; start-up looks for it to tell whether search is indexed.
 pub(crate) const NAME_INDEX: &str = "idx_products_name_trgm";
+
+/// The statements that make both indexes once pg_trgm is enabled: run by the migration, and
+/// printed by start-up's warning for an operator to run where the migration could not.
+pub(crate) const CREATE_INDEXES: &str = "\
+CREATE INDEX IF NOT EXISTS idx_products_name_trgm ON products USING gin (lower(name) gin_trgm_ops) WITH (fastupdate = off); \
+CREATE INDEX IF NOT EXISTS idx_products_description_trgm ON products USING gin (lower(description) gin_trgm_ops) WITH (fastupdate = off);";
 
 // async_trait rewrites these signatures; spelling out `SchemaManager<'_>` would break them.
 #[allow(elided_lifetimes_in_paths)]
@@ -32,7 +38,7 @@ impl MigrationTrait for Migration {
             return Ok(());
         }
         // One DO block: an extension that cannot be enabled is a notice, not a failed migration.
-        db.execute_unprepared(
+        db.execute_unprepared(&format!(
             r#"DO $$
 BEGIN
     BEGIN
@@ -41,12 +47,11 @@ BEGIN
         RAISE NOTICE 'pg_trgm cannot be enabled (%): product search will scan the table', SQLERRM;
     END;
     IF EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm') THEN
-        CREATE INDEX IF NOT EXISTS idx_products_name_trgm ON products USING gin (lower(name) gin_trgm_ops) WITH (fastupdate = off);
-        CREATE INDEX IF NOT EXISTS idx_products_description_trgm ON products USING gin (lower(description) gin_trgm_ops) WITH (fastupdate = off);
+        {CREATE_INDEXES}
     END IF;
 END
-$$"#,
-        )
+$$"#
+        ))
         .await?;
         Ok(())
     }

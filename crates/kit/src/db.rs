@@ -106,6 +106,14 @@ pub struct DatabaseConfig {
 /// SQLite waits this long for a competing writer before giving up with "database is locked".
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// A pooled connection idle this long is pinged before it is handed out; a busier one is not.
+/// The pool's default pings on every acquire: a round trip to the database before each
+/// statement, on the request's path, which doubled what every read cost PostgreSQL and the
+/// service (a GetCart waited for two round trips for one SELECT). What the ping guards against, a connection the server, a proxy
+/// or a firewall dropped, happens to connections that sat idle; one that broke while busy fails
+/// its statement either way, and the pool then discards it.
+const PING_WHEN_IDLE_FOR: Duration = Duration::from_secs(10);
+
 /// `sqlite://<data_dir>/<service>.db?mode=rwc`.
 pub fn default_sqlite_url(data_dir: &Path, service: &str) -> String {
     format!("sqlite://{}?mode=rwc", data_dir.join(format!("{service}.db")).display())
@@ -155,6 +163,7 @@ pub async fn connect(config: &DatabaseConfig) -> Result<DatabaseConnection, DbEr
         .connect_timeout(config.acquire_timeout)
         .statement_timeout(config.statement_timeout)
         .sqlx_logging(false)
+        .test_before_acquire_if_idle_for(PING_WHEN_IDLE_FOR)
         .map_sqlx_sqlite_opts(|o| {
             o.journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)

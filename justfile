@@ -26,9 +26,10 @@ dev: tools
     cargo build --workspace --bins --exclude mercato-bench
     bash deploy/local/dev.sh
 
-# Lint (a red lint fails the run like a red test), fuzz the REST API, then run every test.
+# Lint (a red lint fails the run like a red test), fuzz the REST API, then run every test (the
+# observability tests need Debian's prometheus and promtool, which `prometheus` installs).
 # The test runner goes last so its summary closes the output; both run even if one fails.
-test: lint
+test: lint prometheus
     #!/usr/bin/env bash
     set -uo pipefail
     just api-fuzz
@@ -95,6 +96,56 @@ bench *ARGS: tools
 # checkout confirmed and shipped, one declined and cancelled, and the e-mails (needs curl and jq).
 demo:
     bash examples/journey.sh
+
+# The package's postinst starts its daemon on 9090 through invoke-rc.d (or deb-systemd-invoke),
+# both of which ask /usr/sbin/policy-rc.d first: a temporary one answering 101 ("forbidden")
+# keeps it stopped, and under systemd the unit the package enables is disabled again.
+# Install Debian's prometheus package (prometheus, promtool) when either is missing.
+prometheus:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    if command -v prometheus >/dev/null && command -v promtool >/dev/null; then exit 0; fi
+    sudo=""
+    [[ $(id -u) == 0 ]] || sudo=sudo
+    policy=/usr/sbin/policy-rc.d
+    if [[ ! -e $policy ]]; then
+        printf '#!/bin/sh\nexit 101\n' | $sudo tee "$policy" >/dev/null
+        $sudo chmod 755 "$policy"
+        trap '$sudo rm -f "$policy"' EXIT
+    fi
+    echo "installing Debian's prometheus package (prometheus, promtool)"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+    if [[ -d /run/systemd/system ]]; then $sudo systemctl disable --now prometheus.service >/dev/null 2>&1 || true; fi
+
+# Storage goes to a temporary folder; `just observe 9191` for another port. Ctrl-C stops it.
+# Prometheus against a running `just dev` with the shipped config and rules; prints its UI's URL.
+observe port="9090": prometheus
+    #!/usr/bin/env bash
+    set -euo pipefail
+    config=deploy/observability/prometheus/prometheus.yml
+    if (exec 3<>"/dev/tcp/127.0.0.1/{{port}}") 2>/dev/null; then
+        echo "port {{port}} is already in use (another Prometheus?): stop it, or run just observe <free port>" >&2
+        exit 1
+    fi
+    promtool check config "$config"
+    curl -fsS -o /dev/null http://127.0.0.1:9080/metrics 2>/dev/null ||
+        echo "note: nothing answers on the gateway's admin port 9080 yet; start the stack with just dev" >&2
+    data=$(mktemp -d)
+    prometheus --config.file="$config" --storage.tsdb.path="$data" \
+        --web.listen-address="127.0.0.1:{{port}}" --log.level=warn &
+    pid=$!
+    trap 'kill -TERM $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; rm -rf "$data"' EXIT
+    for _ in $(seq 1 100); do
+        curl -fsS -o /dev/null "http://127.0.0.1:{{port}}/-/ready" 2>/dev/null && break
+        kill -0 $pid 2>/dev/null || { echo "prometheus exited" >&2; exit 1; }
+        sleep 0.2
+    done
+    curl -fsS -o /dev/null "http://127.0.0.1:{{port}}/-/ready" || { echo "prometheus was not ready within 20 s" >&2; exit 1; }
+    echo
+    echo "Prometheus UI  http://127.0.0.1:{{port}}   (targets: /targets, alerts: /alerts, rules: /rules)"
+    echo "scraping       $config (just dev's admin ports 9080-9086); Ctrl-C stops it"
+    wait $pid
 
 # Remove local data (SQLite files, NATS store).
 clean-data:

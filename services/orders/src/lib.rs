@@ -6,6 +6,7 @@
 //! - [`saga`]: the orchestrator around the state machine — reply consumers, durable
 //!   deadlines, and the one function ([`saga::advance`]) that moves an order in a transaction.
 //! - [`grpc`]: CartService and OrderService.
+//! - [`metrics`]: the business counters, counted once what they count has committed.
 
 pub mod catalog;
 pub mod config;
@@ -13,6 +14,7 @@ pub mod domain;
 pub mod error;
 pub mod events;
 pub mod grpc;
+pub mod metrics;
 pub mod migration;
 pub mod saga;
 pub mod startup;

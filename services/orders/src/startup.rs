@@ -20,6 +20,7 @@ use crate::{
     config::{OrdersArgs, Settings},
     events,
     grpc::{cart::CartApi, orders::OrderApi},
+    metrics::OrderMetrics,
     migration::Migrator,
     saga::{Timing, replies::OnReply, timer::Timer},
     watch::Changes,
@@ -56,27 +57,40 @@ impl Service for Orders {
         let Setup { config, db, server, events } = setup;
         let events = events.context("orders declares a stream, so it has events")?;
         let settings = &config.service;
-        let metrics = ClientMetrics::register(server.metrics().registry());
-        let catalog = Catalog::new(&settings.catalog_url, settings.catalog_timeout, settings.downstream, &metrics)?;
+        let client_metrics = ClientMetrics::register(server.metrics().registry());
+        let catalog =
+            Catalog::new(&settings.catalog_url, settings.catalog_timeout, settings.downstream, &client_metrics)?;
+        let metrics = OrderMetrics::register(server.metrics().registry()).context("registering orders' metrics")?;
         let timing = Timing { step_timeout: settings.step_timeout };
-        let on = OnReply { timing };
+        let on = OnReply { timing, metrics: metrics.clone() };
         server
             .workers()
-            .add("stock-reserved", events.consumer::<catalog::StockReserved, _>("stock-reserved", CATALOG, on))
+            .add("stock-reserved", events.consumer::<catalog::StockReserved, _>("stock-reserved", CATALOG, on.clone()))
             .add(
                 "stock-reservation-failed",
-                events.consumer::<catalog::StockReservationFailed, _>("stock-reservation-failed", CATALOG, on),
+                events.consumer::<catalog::StockReservationFailed, _>("stock-reservation-failed", CATALOG, on.clone()),
             )
-            .add("stock-released", events.consumer::<catalog::StockReleased, _>("stock-released", CATALOG, on))
-            .add("stock-committed", events.consumer::<catalog::StockCommitted, _>("stock-committed", CATALOG, on))
+            .add("stock-released", events.consumer::<catalog::StockReleased, _>("stock-released", CATALOG, on.clone()))
+            .add(
+                "stock-committed",
+                events.consumer::<catalog::StockCommitted, _>("stock-committed", CATALOG, on.clone()),
+            )
             .add(
                 "payment-completed",
-                events.consumer::<payments::PaymentCompleted, _>("payment-completed", PAYMENTS, on),
+                events.consumer::<payments::PaymentCompleted, _>("payment-completed", PAYMENTS, on.clone()),
             )
-            .add("payment-failed", events.consumer::<payments::PaymentFailed, _>("payment-failed", PAYMENTS, on))
+            .add(
+                "payment-failed",
+                events.consumer::<payments::PaymentFailed, _>("payment-failed", PAYMENTS, on.clone()),
+            )
             .add("payment-refunded", events.consumer::<payments::PaymentRefunded, _>("payment-refunded", PAYMENTS, on));
-        let timer =
-            Timer { db: db.clone(), outbox: events.outbox().clone(), timing, interval: settings.timer_interval };
+        let timer = Timer {
+            db: db.clone(),
+            outbox: events.outbox().clone(),
+            timing,
+            interval: settings.timer_interval,
+            metrics: metrics.clone(),
+        };
         server.workers().add("saga-timer", move |stop| timer.run(stop));
         let changes = Changes::default();
         let feed = changes.clone();
@@ -93,6 +107,7 @@ impl Service for Orders {
                 timing,
                 changes,
                 streams_stop,
+                metrics,
             )),
         );
         Ok(())

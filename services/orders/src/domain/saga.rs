@@ -179,6 +179,9 @@ impl Step {
 }
 
 impl Reason {
+    /// Every reason, for what must know them all (parsing, the counters' label values).
+    pub const ALL: [Self; 4] = [Self::OutOfStock, Self::PaymentDeclined, Self::Timeout, Self::UserCancelled];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::OutOfStock => "OUT_OF_STOCK",
@@ -189,9 +192,7 @@ impl Reason {
     }
 
     pub fn parse(raw: &str) -> Option<Self> {
-        [Self::OutOfStock, Self::PaymentDeclined, Self::Timeout, Self::UserCancelled]
-            .into_iter()
-            .find(|r| r.as_str() == raw)
+        Self::ALL.into_iter().find(|r| r.as_str() == raw)
     }
 }
 

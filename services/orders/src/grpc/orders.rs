@@ -27,6 +27,7 @@ use crate::{
         saga::{Input, Step},
     },
     error::{Error, Result},
+    metrics::OrderMetrics,
     saga::{self, Advanced, Detail, Timing},
     storage::{
         carts,
@@ -44,6 +45,7 @@ pub struct OrderApi {
     timing: Timing,
     changes: Changes,
     stop: Shutdown,
+    metrics: OrderMetrics,
 }
 
 impl OrderApi {
@@ -54,8 +56,9 @@ impl OrderApi {
         timing: Timing,
         changes: Changes,
         stop: Shutdown,
+        metrics: OrderMetrics,
     ) -> Self {
-        Self { db, outbox, catalog, timing, changes, stop }
+        Self { db, outbox, catalog, timing, changes, stop, metrics }
     }
 
     /// The order if `caller` may see it.
@@ -182,6 +185,8 @@ impl OrderService for OrderApi {
         let order = convert::order(&record, &lines);
         saga::start(&txn, &self.outbox, &record, &lines, &order).await?;
         self.outbox.commit(txn).await.map_err(Error::from)?;
+        // Only here: every return above answered with an order that exists already.
+        self.metrics.placed(subtotal.currency());
         tracing::info!(order_id = %id, user_id = user, total = %subtotal, lines = lines.len(), "order placed");
         Ok(Response::new(pb::PlaceOrderResponse { order: Some(order) }))
     }
@@ -268,8 +273,11 @@ impl OrderService for OrderApi {
         let outcome = saga::advance(&txn, &self.outbox, self.timing, record, Input::CancelRequested, detail).await?;
         // Committed even when refused: the refusal is in the order's log.
         self.outbox.commit(txn).await.map_err(Error::from)?;
+        if let Advanced::Moved(_, Some(milestone)) = &outcome {
+            self.metrics.reached(milestone);
+        }
         match outcome {
-            Advanced::Moved(saved) | Advanced::Ignored(saved) => {
+            Advanced::Moved(saved, _) | Advanced::Ignored(saved) => {
                 tracing::info!(order_id = %id, step = saved.step.as_str(), "order cancellation requested");
                 Ok(Response::new(pb::CancelOrderResponse { order: Some(self.view(&saved).await?) }))
             }

@@ -12,9 +12,9 @@ pub mod timer;
 
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use mercato::orders::v1 as pb;
-use mercato_kit::events::Outbox;
+use mercato_kit::{events::Outbox, money::Money};
 use sea_orm::DatabaseTransaction;
 
 use crate::{
@@ -72,9 +72,20 @@ pub async fn start(
 /// What [`advance`] did.
 #[derive(Debug)]
 pub enum Advanced {
-    Moved(OrderRecord),
+    /// The order as saved, and what the move reached that the business counters count,
+    /// which the caller counts once its transaction has committed.
+    Moved(OrderRecord, Option<Milestone>),
     Ignored(OrderRecord),
     Refused(&'static str),
+}
+
+/// An order becoming CONFIRMED or CANCELLED: what [`crate::metrics::OrderMetrics::reached`]
+/// counts. Reported only by the move that made the change, so a duplicate reply, which
+/// the saga ignores, reports nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Milestone {
+    Confirmed { total: Money, placed_at: DateTime<Utc> },
+    Cancelled(Reason),
 }
 
 /// Applies `input` to the order (locked by the caller) in `txn`. See the module docs.
@@ -127,23 +138,35 @@ pub async fn advance(
         entries.push(LogEntry { step: step.as_str(), kind: "command", name: command.name(), outcome: "sent".into() });
     }
     store::log(txn, &saved.row.id, entries).await?;
-    announce(txn, outbox, before, &saved).await?;
-    Ok(Advanced::Moved(saved))
+    let reached = announce(txn, outbox, before, &saved).await?;
+    Ok(Advanced::Moved(saved, reached))
 }
 
-/// The order's events for a move from `before`.
-async fn announce(txn: &DatabaseTransaction, outbox: &Outbox, before: Step, saved: &OrderRecord) -> Result<()> {
+/// The order's events for a move from `before`; the milestone it reached, if any.
+async fn announce(
+    txn: &DatabaseTransaction,
+    outbox: &Outbox,
+    before: Step,
+    saved: &OrderRecord,
+) -> Result<Option<Milestone>> {
     let status = saved.status();
     if Status::of(before) == status {
-        return Ok(());
+        return Ok(None);
     }
     let lines = store::lines(txn, &saved.row.id).await?;
     let order = convert::order(saved, &lines);
     events::status_changed(outbox, txn, &order, saved.row.version).await?;
-    match status {
-        Status::Confirmed => events::confirmed(outbox, txn, &order).await,
-        Status::Cancelled => events::cancelled(outbox, txn, saved).await,
-        _ => Ok(()),
+    match saved.step {
+        Step::Confirmed => {
+            events::confirmed(outbox, txn, &order).await?;
+            // The total was valid when it was charged (the charge is refused without one).
+            Ok(saved.total().map(|total| Milestone::Confirmed { total, placed_at: saved.row.created_at }))
+        }
+        Step::Cancelled(reason) => {
+            events::cancelled(outbox, txn, saved).await?;
+            Ok(Some(Milestone::Cancelled(reason)))
+        }
+        _ => Ok(None),
     }
 }
 

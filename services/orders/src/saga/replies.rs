@@ -6,8 +6,8 @@ use mercato::{catalog::v1 as catalog, payments::v1 as payments};
 use mercato_kit::events::{Delivery, Event, Handler, HandlerError};
 use sea_orm::DatabaseTransaction;
 
-use super::{Detail, Timing, advance, handler_error};
-use crate::{domain::saga::Input, storage::orders as store, storage::orders::OrderRecord};
+use super::{Advanced, Detail, Timing, advance, handler_error};
+use crate::{domain::saga::Input, metrics::OrderMetrics, storage::orders as store, storage::orders::OrderRecord};
 
 /// A reply of the saga's, as the orchestrator reads it.
 pub trait Reply: Event {
@@ -21,9 +21,10 @@ pub trait Reply: Event {
 }
 
 /// Consumes replies of kind `E` (one consumer per kind).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct OnReply {
     pub timing: Timing,
+    pub metrics: OrderMetrics,
 }
 
 impl<E: Reply> Handler<E> for OnReply {
@@ -45,7 +46,12 @@ impl<E: Reply> Handler<E> for OnReply {
             tracing::warn!(order_id, reply = E::INPUT.name(), "reply names another reservation or payment; dropped");
             return Ok(());
         }
-        advance(txn, outbox, self.timing, order, E::INPUT, reply.detail()).await.map_err(handler_error)?;
+        let outcome =
+            advance(txn, outbox, self.timing, order, E::INPUT, reply.detail()).await.map_err(handler_error)?;
+        if let Advanced::Moved(_, Some(milestone)) = outcome {
+            let metrics = self.metrics.clone();
+            delivery.on_commit(move || metrics.reached(&milestone));
+        }
         Ok(())
     }
 }

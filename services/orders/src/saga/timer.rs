@@ -14,6 +14,7 @@ use super::{Advanced, Detail, Timing, advance};
 use crate::{
     domain::saga::Step,
     error::Result,
+    metrics::OrderMetrics,
     storage::orders::{self as store},
 };
 
@@ -27,6 +28,7 @@ pub struct Timer {
     pub outbox: Outbox,
     pub timing: Timing,
     pub interval: Duration,
+    pub metrics: OrderMetrics,
 }
 
 impl Timer {
@@ -52,7 +54,12 @@ impl Timer {
                 advance(&txn, &self.outbox, self.timing, order, crate::domain::saga::Input::DeadlinePassed, detail)
                     .await?;
             self.outbox.commit(txn).await?;
-            if let Advanced::Moved(saved) = outcome {
+            if let Advanced::Moved(saved, reached) = outcome {
+                // No deadline ends a saga today; counted all the same, so that a rule that
+                // one day does is not left uncounted.
+                if let Some(milestone) = reached {
+                    self.metrics.reached(&milestone);
+                }
                 tracing::info!(
                     order_id = id,
                     from = step.as_str(),

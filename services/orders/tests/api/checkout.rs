@@ -1,9 +1,13 @@
-//! The checkout saga end to end: confirmed, declined, out of stock, and duplicates.
+//! The checkout saga end to end: confirmed, declined, out of stock, and duplicates, each
+//! counted once on orders' /metrics.
 
-use mercato::{orders::v1 as pb, payments::v1 as payments};
-use mercato_kit::testing::Backend;
+use mercato::{catalog::v1 as catalog, orders::v1 as pb, payments::v1 as payments};
+use mercato_kit::testing::{Backend, metric};
 
-use crate::helpers::{Stack, WAIT, key, on_both_databases, reason, status};
+use crate::helpers::{
+    CONFIRMED, PLACED, REVENUE, Stack, USD, WAIT, all_cancelled, cancelled, consumed, key, on_both_databases, reason,
+    status, timed_confirmations,
+};
 
 on_both_databases!(
     a_checkout_reserves_charges_commits_and_confirms_once,
@@ -58,6 +62,25 @@ async fn a_checkout_reserves_charges_commits_and_confirms_once(backend: Backend)
     let confirmed = stack.bus.wait_for::<pb::OrderConfirmed>("ORDERS", WAIT, |e| e.order_id == order.id).await;
     assert_eq!(confirmed.payment_id, order.payment_id);
     assert_eq!(stack.bus.all::<pb::OrderConfirmed>("ORDERS").await.unwrap().len(), 1);
+
+    stack.wait_metric("orders confirmed", 1.0, |m| metric(m, CONFIRMED, USD)).await;
+    let counted = stack.orders_metrics().await;
+    assert_eq!(metric(&counted, PLACED, USD), 1.0, "{counted}");
+    assert_eq!(metric(&counted, REVENUE, USD), 31.0, "{counted}");
+    assert_eq!(timed_confirmations(&counted), 1.0, "{counted}");
+    assert_eq!(all_cancelled(&counted), 0.0, "{counted}");
+
+    // catalog's last reply again, as a new event (a step the saga has left) and as that same
+    // event redelivered: neither confirms the order, or counts it, a second time.
+    let committed = stack.bus.wait_for::<catalog::StockCommitted>("CATALOG", WAIT, |e| e.order_id == order.id).await;
+    let again = stack.bus.publish(&committed).await.unwrap();
+    stack.bus.publish_as(&committed, &again).await.unwrap();
+    stack.wait_metric("the repeated reply", 2.0, |m| consumed(m, "stock-committed", "processed")).await;
+    stack.wait_metric("the redelivered reply", 1.0, |m| consumed(m, "stock-committed", "duplicate")).await;
+    let counted = stack.orders_metrics().await;
+    assert_eq!(metric(&counted, CONFIRMED, USD), 1.0, "{counted}");
+    assert_eq!(metric(&counted, REVENUE, USD), 31.0, "{counted}");
+    assert_eq!(timed_confirmations(&counted), 1.0, "{counted}");
     stack.stop().await;
 }
 
@@ -76,9 +99,16 @@ async fn a_declined_card_cancels_the_order_and_releases_the_stock(backend: Backe
     let charged = stack.payments_of(&order.id).await;
     assert_eq!(charged.len(), 1);
     assert_eq!(charged[0].status, payments::PaymentStatus::Failed as i32, "nothing captured");
-    let cancelled = stack.bus.wait_for::<pb::OrderCancelled>("ORDERS", WAIT, |e| e.order_id == order.id).await;
-    assert_eq!(cancelled.reason, pb::CancellationReason::PaymentDeclined as i32);
-    assert!(!cancelled.payment_refunded);
+    let event = stack.bus.wait_for::<pb::OrderCancelled>("ORDERS", WAIT, |e| e.order_id == order.id).await;
+    assert_eq!(event.reason, pb::CancellationReason::PaymentDeclined as i32);
+    assert!(!event.payment_refunded);
+
+    stack.wait_metric("orders declined", 1.0, |m| cancelled(m, "payment_declined")).await;
+    let counted = stack.orders_metrics().await;
+    assert_eq!(metric(&counted, PLACED, USD), 1.0, "{counted}");
+    assert_eq!(all_cancelled(&counted), 1.0, "{counted}");
+    assert_eq!(metric(&counted, CONFIRMED, USD) + metric(&counted, REVENUE, USD), 0.0, "{counted}");
+    assert_eq!(timed_confirmations(&counted), 0.0, "{counted}");
     stack.stop().await;
 }
 
@@ -100,6 +130,12 @@ async fn a_product_out_of_stock_cancels_the_order_before_any_charge(backend: Bac
     stack.wait_stock(&plenty, (100, 0)).await;
     stack.wait_stock(&rare, (1, 0)).await;
     assert!(stack.payments_of(&order.id).await.is_empty());
+
+    stack.wait_metric("orders out of stock", 1.0, |m| cancelled(m, "out_of_stock")).await;
+    let counted = stack.orders_metrics().await;
+    assert_eq!(metric(&counted, PLACED, USD), 1.0, "{counted}");
+    assert_eq!(all_cancelled(&counted), 1.0, "{counted}");
+    assert_eq!(metric(&counted, CONFIRMED, USD), 0.0, "{counted}");
     stack.stop().await;
 }
 
@@ -127,5 +163,11 @@ async fn five_concurrent_checkouts_with_one_key_make_one_order_and_one_charge(ba
     assert_eq!(stack.payments_of(&order.id).await.len(), 1);
     assert_eq!(stack.bus.all::<payments::ChargePaymentCommand>("PAYMENTS").await.unwrap().len(), 1);
     stack.wait_stock(&kettle, (9, 0)).await;
+
+    // Six calls, one order placed: a repeated key answers with the order, and counts nothing.
+    stack.wait_metric("orders confirmed", 1.0, |m| metric(m, CONFIRMED, USD)).await;
+    let counted = stack.orders_metrics().await;
+    assert_eq!(metric(&counted, PLACED, USD), 1.0, "{counted}");
+    assert_eq!(metric(&counted, REVENUE, USD), 25.0, "{counted}");
     stack.stop().await;
 }

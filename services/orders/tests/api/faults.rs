@@ -2,10 +2,12 @@
 //! arriving after the order gave up on it, and the owner cancelling.
 
 use mercato::{orders::v1 as pb, payments::v1 as payments};
-use mercato_kit::testing::{Backend, eventually};
+use mercato_kit::testing::{Backend, eventually, metric};
 use tonic::Code;
 
-use crate::helpers::{Flags, Stack, WAIT, key, on_both_databases, reason, status, usd};
+use crate::helpers::{
+    CONFIRMED, Flags, Stack, USD, WAIT, all_cancelled, cancelled, key, on_both_databases, reason, status, usd,
+};
 
 on_both_databases!(
     a_payments_outage_times_the_order_out_and_a_late_charge_is_refunded,
@@ -43,6 +45,7 @@ async fn a_payments_outage_times_the_order_out_and_a_late_charge_is_refunded(bac
     assert!(order.cancellation_message.contains("payment"), "{}", order.cancellation_message);
     assert!(settled.steps.iter().any(|s| s.kind == "deadline"));
     stack.wait_stock(&desk, (2, 0)).await;
+    stack.wait_metric("orders timed out", 1.0, |m| cancelled(m, "timeout")).await;
 
     // The charge lands after all (a provider that answered late): orders asks for it back.
     let late = payments::PaymentCompleted {
@@ -71,6 +74,11 @@ async fn a_payments_outage_times_the_order_out_and_a_late_charge_is_refunded(bac
     assert_eq!(kept.len(), 1, "one payment, refunded");
     let after = stack.settled(&token, &order.id).await.order.unwrap();
     assert_eq!(status(&after), pb::OrderStatus::Cancelled, "a late charge does not revive the order");
+    // Nor is the order counted again, however many replies came after it ended: the late
+    // charge, and the refunds' answers once payments was back.
+    let counted = stack.orders_metrics().await;
+    assert_eq!(all_cancelled(&counted), 1.0, "{counted}");
+    assert_eq!(metric(&counted, CONFIRMED, USD), 0.0, "{counted}");
     stack.stop().await;
 }
 
@@ -84,7 +92,7 @@ async fn the_owner_cancels_before_confirmation_and_everything_is_given_back(back
 
     let placed = stack.place(&token, &key(), "tok_visa").await;
     wait_status(&stack, &token, &placed.id, pb::OrderStatus::StockReserved).await;
-    let cancelled = stack
+    let cancelling = stack
         .orders_as(&token)
         .cancel_order(pb::CancelOrderRequest { id: placed.id.clone(), reason: "found it cheaper".into() })
         .await
@@ -92,7 +100,7 @@ async fn the_owner_cancels_before_confirmation_and_everything_is_given_back(back
         .into_inner()
         .order
         .unwrap();
-    assert!(matches!(status(&cancelled), pb::OrderStatus::Cancelling | pb::OrderStatus::Cancelled));
+    assert!(matches!(status(&cancelling), pb::OrderStatus::Cancelling | pb::OrderStatus::Cancelled));
     // Cancelling again returns it unchanged.
     let again = stack
         .orders_as(&token)
@@ -106,6 +114,7 @@ async fn the_owner_cancels_before_confirmation_and_everything_is_given_back(back
 
     let order = stack.settled(&token, &placed.id).await.order.unwrap();
     assert_eq!(reason(&order), pb::CancellationReason::UserCancelled);
+    stack.wait_metric("orders cancelled by their owner", 1.0, |m| crate::helpers::cancelled(m, "customer")).await;
     stack.wait_stock(&chair, (4, 0)).await;
     eventually(WAIT, "the charge to be refunded (or never taken)", || async {
         let listed = stack.payments_of(&order.id).await;
@@ -132,5 +141,7 @@ async fn a_confirmed_order_cannot_be_cancelled(backend: Backend) {
     let settled = stack.settled(&token, &placed.id).await;
     assert_eq!(status(settled.order.as_ref().unwrap()), pb::OrderStatus::Confirmed);
     assert!(settled.steps.iter().any(|s| s.name == "CancelOrder" && s.outcome.starts_with("refused")));
+    stack.wait_metric("orders confirmed", 1.0, |m| metric(m, CONFIRMED, USD)).await;
+    assert_eq!(all_cancelled(&stack.orders_metrics().await), 0.0, "a refused cancellation counts nothing");
     stack.stop().await;
 }

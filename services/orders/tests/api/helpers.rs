@@ -11,7 +11,7 @@ pub(crate) use mercato_kit::on_both_databases;
 use mercato_kit::{
     auth::service_token::Bearer,
     service::Service,
-    testing::{Backend, Bus, Running, TestDatabase, TestNats, eventually, service_args},
+    testing::{Backend, Bus, Running, TestDatabase, TestNats, eventually, http_get, metric, service_args},
 };
 use mercato_payments::Payments;
 use tonic::{codegen::InterceptedService, transport::Channel};
@@ -204,6 +204,23 @@ impl Stack {
             .payments
     }
 
+    /// orders' /metrics, as Prometheus scrapes it.
+    pub(crate) async fn orders_metrics(&self) -> String {
+        let running = self.orders.as_ref().expect("orders is running");
+        let (code, body) = http_get(running.admin_addr, "/metrics").await.expect("orders' /metrics");
+        assert_eq!(code, 200, "{body}");
+        body
+    }
+
+    /// Waits until `read` finds `expected` in orders' /metrics. Business counters move just
+    /// after the commit that a test sees through the API, so they are waited for.
+    pub(crate) async fn wait_metric(&self, what: &str, expected: f64, read: impl Fn(&str) -> f64) {
+        eventually(WAIT, &format!("{what} to be {expected}"), || async {
+            (read(&self.orders_metrics().await) == expected).then_some(())
+        })
+        .await;
+    }
+
     pub(crate) async fn stop(mut self) {
         for running in [self.orders.take(), self.payments.take(), self.catalog.take()].into_iter().flatten() {
             running.stop().await.expect("stops cleanly");
@@ -245,4 +262,31 @@ pub(crate) fn status(order: &pb::Order) -> pb::OrderStatus {
 
 pub(crate) fn reason(order: &pb::Order) -> pb::CancellationReason {
     pb::CancellationReason::try_from(order.cancellation_reason).unwrap()
+}
+
+pub(crate) const USD: (&str, &str) = ("currency", "USD");
+pub(crate) const PLACED: &str = "mercato_orders_placed_total";
+pub(crate) const CONFIRMED: &str = "mercato_orders_confirmed_total";
+pub(crate) const CANCELLED: &str = "mercato_orders_cancelled_total";
+pub(crate) const REVENUE: &str = "mercato_revenue_total";
+
+/// How many confirmations the time-to-confirmed histogram has seen.
+pub(crate) fn timed_confirmations(exposition: &str) -> f64 {
+    metric(exposition, "mercato_checkout_time_to_confirmed_seconds_bucket", ("le", "+Inf"))
+}
+
+/// Cancellations counted for `reason`.
+pub(crate) fn cancelled(exposition: &str, reason: &str) -> f64 {
+    metric(exposition, CANCELLED, ("reason", reason))
+}
+
+/// Cancellations counted, whatever the reason.
+pub(crate) fn all_cancelled(exposition: &str) -> f64 {
+    ["out_of_stock", "payment_declined", "timeout", "customer"].iter().map(|r| cancelled(exposition, r)).sum()
+}
+
+/// Messages orders' consumer `consumer` finished with `outcome` (processed, duplicate, ...).
+pub(crate) fn consumed(exposition: &str, consumer: &str, outcome: &str) -> f64 {
+    let series = format!(r#"mercato_consumer_messages_total{{consumer="{consumer}",outcome="{outcome}"}} "#);
+    exposition.lines().find_map(|line| line.strip_prefix(&series)?.parse().ok()).unwrap_or(0.0)
 }

@@ -13,11 +13,13 @@ use mercato_kit::events::{Delivery, Handler, HandlerError};
 
 use crate::{
     domain::{
+        decline::DeclineCode,
         payment::{self, Charge, PaymentId, PaymentStatus},
         token::{CardToken, masked},
     },
     error::Error,
     events,
+    metrics::PaymentMetrics,
     provider::{Calls, ChargeRequest, ProviderError, RefundRequest},
     storage::payments::{self as store, NewPayment},
 };
@@ -48,6 +50,7 @@ fn charge_of(command: &pb::ChargePaymentCommand) -> Result<Charge, HandlerError>
 #[derive(Debug, Clone)]
 pub struct ChargeHandler {
     pub provider: Calls,
+    pub metrics: PaymentMetrics,
 }
 
 impl Handler<pb::ChargePaymentCommand> for ChargeHandler {
@@ -74,7 +77,7 @@ impl Handler<pb::ChargePaymentCommand> for ChargeHandler {
                 user_id: &charge.user_id,
                 amount: Some(charge.amount),
                 status: PaymentStatus::Failed,
-                failure_code: "processing_error",
+                failure_code: DeclineCode::ProcessingError.as_str(),
                 failure_message: "the charge did not complete",
                 provider_reference: "",
                 refund_reason: "",
@@ -88,28 +91,32 @@ impl Handler<pb::ChargePaymentCommand> for ChargeHandler {
             token: &charge.token,
             description: format!("order {}", charge.order_id),
         };
-        let (status, code, message, reference) = match self.provider.charge(&request).await {
-            Ok(receipt) => (PaymentStatus::Completed, "", String::new(), receipt.reference),
+        let (status, decline, message, reference) = match self.provider.charge(&request).await {
+            Ok(receipt) => (PaymentStatus::Completed, None, String::new(), receipt.reference),
             Err(ProviderError::Declined { code, message }) => {
                 tracing::info!(payment_id = %charge.id, order_id = charge.order_id, token = %charge.token, code, "charge declined");
-                let code = match code.as_str() {
-                    "card_declined" => "card_declined",
-                    "insufficient_funds" => "insufficient_funds",
-                    "invalid_payment_method" => "invalid_payment_method",
-                    _ => "processing_error",
-                };
-                (PaymentStatus::Failed, code, message, String::new())
+                (PaymentStatus::Failed, Some(DeclineCode::from_provider(&code)), message, String::new())
             }
             Err(ProviderError::Unavailable(why)) => {
                 return Err(HandlerError::Transient(anyhow::anyhow!("provider unavailable: {why}")));
             }
         };
+        let code = decline.map_or("", DeclineCode::as_str);
         let record =
             store::settle(txn, charge.id.as_str(), status, code, &message, &reference).await.map_err(failure)?;
         if status == PaymentStatus::Completed {
             tracing::info!(payment_id = %charge.id, order_id = charge.order_id, reference = %masked(&reference), amount = %charge.amount, "payment completed");
         }
-        events::charge_outcome(outbox, txn, &record).await.map_err(failure)
+        events::charge_outcome(outbox, txn, &record).await.map_err(failure)?;
+        // Only a charge settled here counts: one answered from an earlier settlement returned
+        // above, so the same command redelivered or sent again counts nothing.
+        let metrics = self.metrics.clone();
+        let currency = charge.amount.currency();
+        delivery.on_commit(move || match decline {
+            None => metrics.authorized(currency),
+            Some(code) => metrics.declined(code),
+        });
+        Ok(())
     }
 }
 

@@ -17,6 +17,7 @@ use crate::{
     config::{PaymentsArgs, Settings},
     events,
     grpc::payments::PaymentApi,
+    metrics::PaymentMetrics,
     migration::Migrator,
     provider::{Calls, test::TestProvider},
 };
@@ -55,7 +56,8 @@ impl Service for Payments {
             attempts: settings.attempts,
             timeout: settings.timeout,
         };
-        let charge = ChargeHandler { provider: provider.clone() };
+        let metrics = PaymentMetrics::register(server.metrics().registry()).context("registering payments' metrics")?;
+        let charge = ChargeHandler { provider: provider.clone(), metrics };
         let refund = RefundHandler { provider };
         server
             .workers()

@@ -1,10 +1,14 @@
 //! The saga's commands: a charge per payment id and per order, a refund per charge, whatever
-//! the redeliveries; declines answered, outages retried, nonsense dead-lettered.
+//! the redeliveries; declines answered, outages retried, nonsense dead-lettered; each charge
+//! counted once on /metrics, authorized or declined.
 
 use mercato::payments::v1::{self as pb, PaymentStatus};
-use mercato_kit::testing::{Backend, eventually};
+use mercato_kit::testing::{Backend, eventually, metric};
 
-use crate::helpers::{STREAM, TestApp, WAIT, charge, new_id, on_both_databases, refund, spawn_app, spawn_app_with};
+use crate::helpers::{
+    AUTHORIZED, DECLINES, STREAM, TestApp, USD, WAIT, all_declines, charge, consumed, new_id, on_both_databases,
+    refund, spawn_app, spawn_app_with,
+};
 
 on_both_databases!(
     tok_visa_is_charged_once_whatever_the_redeliveries,
@@ -51,6 +55,13 @@ async fn tok_visa_is_charged_once_whatever_the_redeliveries(backend: Backend) {
     let stored = payment(&app, &id).await;
     assert_eq!(stored.status, PaymentStatus::Completed as i32);
     assert_eq!(stored.provider_reference, completed.provider_reference);
+
+    // Authorized once: the redelivered event is a duplicate, the repeated command an answer.
+    app.wait_metric("the redelivered command", 1.0, |m| consumed(m, "charge-payment", "duplicate")).await;
+    app.wait_metric("charges processed", 2.0, |m| consumed(m, "charge-payment", "processed")).await;
+    let counted = app.metrics().await;
+    assert_eq!(metric(&counted, AUTHORIZED, USD), 1.0, "{counted}");
+    assert_eq!(all_declines(&counted), 0.0, "{counted}");
     app.stop().await;
 }
 
@@ -73,7 +84,11 @@ async fn declines_are_answered_with_their_code_and_nothing_is_taken(backend: Bac
         let refunded = app.bus.wait_for::<pb::PaymentRefunded>(STREAM, WAIT, |e| e.payment_id == id).await;
         assert_eq!(refunded.amount, None);
         assert_eq!(payment(&app, &id).await.status, PaymentStatus::Failed as i32);
+        app.wait_metric(&format!("{code} declines"), 1.0, |m| metric(m, DECLINES, ("reason", code))).await;
     }
+    let counted = app.metrics().await;
+    assert_eq!(all_declines(&counted), 2.0, "one of each: {counted}");
+    assert_eq!(metric(&counted, AUTHORIZED, USD), 0.0, "{counted}");
     app.stop().await;
 }
 
@@ -121,6 +136,12 @@ async fn a_refund_that_overtakes_its_charge_means_the_charge_takes_nothing(backe
     let stored = payment(&app, &id).await;
     assert_eq!(stored.status, PaymentStatus::Refunded as i32);
     assert!(stored.provider_reference.is_empty());
+    let counted = app.metrics().await;
+    assert_eq!(
+        metric(&counted, AUTHORIZED, USD) + all_declines(&counted),
+        0.0,
+        "a charge that took nothing: {counted}"
+    );
     app.stop().await;
 }
 
@@ -152,6 +173,8 @@ async fn provider_outages_are_retried_not_answered_as_declines(backend: Backend)
         app.bus.wait_for::<pb::PaymentCompleted>(STREAM, WAIT * 3, |e| &e.payment_id == id).await;
     }
     assert!(app.bus.all::<pb::PaymentFailed>(STREAM).await.unwrap().is_empty(), "an outage is not a decline");
+    app.wait_metric("charges authorized", 20.0, |m| metric(m, AUTHORIZED, USD)).await;
+    assert_eq!(all_declines(&app.metrics().await), 0.0);
     app.stop().await;
 }
 

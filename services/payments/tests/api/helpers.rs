@@ -5,7 +5,7 @@ use mercato_identity::testing::TestIdentity;
 pub(crate) use mercato_kit::on_both_databases;
 use mercato_kit::{
     auth::service_token::Bearer,
-    testing::{Backend, Bus, TestDatabase, eventually},
+    testing::{Backend, Bus, TestDatabase, eventually, http_get},
 };
 use mercato_payments::testing::TestPayments;
 use tonic::{codegen::InterceptedService, transport::Channel};
@@ -33,6 +33,22 @@ impl TestApp {
     pub(crate) async fn customer(&self, email: &str) -> (String, String) {
         let token = self.identity.customer_token(email).await.unwrap();
         (token.clone(), mercato_kit::testing::token_subject(&token))
+    }
+
+    /// payments' /metrics, as Prometheus scrapes it.
+    pub(crate) async fn metrics(&self) -> String {
+        let (code, body) = http_get(self.payments.admin_addr, "/metrics").await.expect("payments' /metrics");
+        assert_eq!(code, 200, "{body}");
+        body
+    }
+
+    /// Waits until `read` finds `expected` in payments' /metrics. Business counters move just
+    /// after the commit that a test sees on the bus, so they are waited for.
+    pub(crate) async fn wait_metric(&self, what: &str, expected: f64, read: impl Fn(&str) -> f64) {
+        eventually(WAIT, &format!("{what} to be {expected}"), || async {
+            (read(&self.metrics().await) == expected).then_some(())
+        })
+        .await;
     }
 
     pub(crate) async fn stop(self) {
@@ -81,4 +97,22 @@ pub(crate) fn refund(payment_id: &str, user_id: &str) -> pb::RefundPaymentComman
 
 pub(crate) fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
+}
+
+pub(crate) const USD: (&str, &str) = ("currency", "USD");
+pub(crate) const AUTHORIZED: &str = "mercato_payments_authorized_total";
+pub(crate) const DECLINES: &str = "mercato_payment_declines_total";
+
+/// Declines counted, whatever the code.
+pub(crate) fn all_declines(exposition: &str) -> f64 {
+    ["card_declined", "insufficient_funds", "invalid_payment_method", "processing_error"]
+        .iter()
+        .map(|code| mercato_kit::testing::metric(exposition, DECLINES, ("reason", code)))
+        .sum()
+}
+
+/// Messages payments' consumer `consumer` finished with `outcome` (processed, duplicate, ...).
+pub(crate) fn consumed(exposition: &str, consumer: &str, outcome: &str) -> f64 {
+    let series = format!(r#"mercato_consumer_messages_total{{consumer="{consumer}",outcome="{outcome}"}} "#);
+    exposition.lines().find_map(|line| line.strip_prefix(&series)?.parse().ok()).unwrap_or(0.0)
 }

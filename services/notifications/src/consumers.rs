@@ -20,6 +20,7 @@ use crate::{
         email,
         templates::{self, Contact, Message},
     },
+    metrics::{Channel, NotificationMetrics},
     sink::{Outgoing, Sink},
     storage::{
         contacts,
@@ -27,11 +28,13 @@ use crate::{
     },
 };
 
-/// How notifications are sent: the sink and the sender's address.
+/// How notifications are sent: the sink, the sender's address, and the counter of what the
+/// sink accepted.
 #[derive(Debug, Clone)]
 pub struct Sending {
     pub sink: Arc<dyn Sink>,
     pub from: String,
+    pub metrics: NotificationMetrics,
 }
 
 fn at(timestamp: Option<&prost_types::Timestamp>) -> DateTime<Utc> {
@@ -69,6 +72,8 @@ impl Sending {
             Ok(message) => {
                 let outgoing = Outgoing { id: id.clone(), message };
                 self.sink.deliver(&outgoing).await.map_err(|e| HandlerError::Transient(e.into()))?;
+                let metrics = self.metrics.clone();
+                delivery.on_commit(move || metrics.sent(Channel::Email));
                 ("SENT", String::new())
             }
             Err(e) => {

@@ -7,6 +7,7 @@ pub mod config;
 pub mod consumers;
 pub mod domain;
 pub mod grpc;
+pub mod metrics;
 pub mod migration;
 pub mod sink;
 pub mod startup;

@@ -17,6 +17,7 @@ use crate::{
     config::{NotificationsArgs, Settings},
     consumers::{Contacts, Notify, Sending},
     grpc::NotificationApi,
+    metrics::NotificationMetrics,
     migration::Migrator,
     sink,
 };
@@ -56,7 +57,9 @@ impl Service for Notifications {
         let events = events.context("notifications declares a stream, so it has events")?;
         let settings = &config.service;
         let sink = sink::from_choice(&settings.sink)?;
-        let sending = Sending { sink, from: settings.from.clone() };
+        let metrics =
+            NotificationMetrics::register(server.metrics().registry()).context("registering notifications' metrics")?;
+        let sending = Sending { sink, from: settings.from.clone(), metrics };
         let contacts = Contacts { sending: sending.clone() };
         server
             .workers()

@@ -1,6 +1,6 @@
 //! The real notifications service on a real nats-server: events published as the other
-//! contexts' relays publish them become one .eml each, whatever the redeliveries, including
-//! events that waited in JetStream while notifications was down.
+//! contexts' relays publish them become one .eml each, and are counted once as sent, whatever
+//! the redeliveries, including events that waited in JetStream while notifications was down.
 
 use std::{path::Path, time::Duration};
 
@@ -11,7 +11,7 @@ use mercato::{
 use mercato_kit::{
     on_both_databases,
     service::Service,
-    testing::{Backend, Bus, Running, TestDatabase, TestNats, dead_url, eventually, service_args},
+    testing::{Backend, Bus, Running, TestDatabase, TestNats, dead_url, eventually, http_get, metric, service_args},
 };
 use mercato_notifications::{
     Notifications,
@@ -65,6 +65,29 @@ async fn sent(running: &Running, user_id: &str, count: usize) -> Vec<Notificatio
         }
     })
     .await
+}
+
+/// The messages counted as sent on notifications' /metrics.
+async fn sent_total(running: &Running) -> f64 {
+    let (code, body) = http_get(running.admin_addr, "/metrics").await.unwrap();
+    assert_eq!(code, 200, "{body}");
+    metric(&body, "mercato_notifications_sent_total", ("channel", "email"))
+}
+
+/// Waits until `expected` messages are counted as sent: the counter moves just after the
+/// commit that makes the rows visible.
+async fn wait_sent_total(running: &Running, expected: f64) {
+    eventually(Duration::from_secs(20), &format!("{expected} messages counted as sent"), || async {
+        (sent_total(running).await == expected).then_some(())
+    })
+    .await;
+}
+
+/// Messages the consumer `consumer` found it had handled already.
+async fn duplicates(running: &Running, consumer: &str) -> f64 {
+    let (_, body) = http_get(running.admin_addr, "/metrics").await.unwrap();
+    let series = format!(r#"mercato_consumer_messages_total{{consumer="{consumer}",outcome="duplicate"}} "#);
+    body.lines().find_map(|line| line.strip_prefix(&series)?.parse().ok()).unwrap_or(0.0)
 }
 
 fn registered(user_id: &str, email: &str, name: &str) -> identity::UserRegistered {
@@ -121,6 +144,11 @@ async fn each_event_is_one_message_whatever_the_redeliveries_and_none_is_lost_wh
     assert!(receipt.contains("order-1") && receipt.contains("ada@example.com"), "{receipt}");
     assert_eq!(rows[0].status, "SENT");
     assert!(rows[0].body.contains("2 × Espresso cup at USD 9.00: USD 18.00"), "{}", rows[0].body);
+    eventually(Duration::from_secs(20), "the redelivered event", || async {
+        (duplicates(&running, "order-placed").await == 1.0).then_some(())
+    })
+    .await;
+    wait_sent_total(&running, 2.0).await;
 
     // A payment for a user whose registration is behind: retried until the contact arrives.
     let declined = payments::PaymentFailed {
@@ -137,6 +165,8 @@ async fn each_event_is_one_message_whatever_the_redeliveries_and_none_is_lost_wh
     let rows = sent(&running, "u2", 2).await;
     let failed = rows.iter().find(|r| r.kind == "PAYMENT_FAILED").expect("the decline's notification");
     assert!(eml(mail.path(), failed).contains("bob@example.com"));
+    // The retries while the contact was missing sent nothing, so counted nothing.
+    wait_sent_total(&running, 4.0).await;
 
     // Down: events wait in JetStream and are all delivered once it is back.
     running.stop().await.unwrap();
@@ -174,6 +204,8 @@ async fn each_event_is_one_message_whatever_the_redeliveries_and_none_is_lost_wh
     assert!(eml(mail.path(), receipt).contains("USD 7.00"));
     let shipped = rows.iter().find(|r| r.kind == "SHIPMENT_DISPATCHED").expect("the dispatch notice");
     assert!(eml(mail.path(), shipped).contains("MC1234567890128"));
+    // A new process counts from zero: the three sent since it started.
+    wait_sent_total(&running, 3.0).await;
 
     // And the delivery, while it runs.
     let delivered = shipping::ShipmentDelivered {
@@ -190,6 +222,7 @@ async fn each_event_is_one_message_whatever_the_redeliveries_and_none_is_lost_wh
     assert_eq!(rows[0].order_id, "order-3");
     let files = std::fs::read_dir(mail.path()).unwrap().count();
     assert_eq!(files, 8, "one file per notification");
+    wait_sent_total(&running, 4.0).await;
     running.stop().await.unwrap();
 }
 
@@ -205,6 +238,7 @@ async fn a_sink_that_keeps_failing_is_retried_then_dead_lettered(backend: Backen
     let running = start(&database, &nats, &mail).await;
     bus.publish(&registered("u1", "ada@example.com", "Ada")).await.unwrap();
     sent(&running, "u1", 1).await;
+    wait_sent_total(&running, 1.0).await;
 
     // The sink's folder is gone and a file has its name: every write fails from now on.
     std::fs::remove_dir_all(&mail).unwrap();
@@ -217,6 +251,7 @@ async fn a_sink_that_keeps_failing_is_retried_then_dead_lettered(backend: Backen
         notifications::list(&db, &Listing { user_id: "u1".into(), limit: 100, ..Default::default() }).await.unwrap();
     let kinds: Vec<&str> = rows.iter().map(|r| r.kind.as_str()).collect();
     assert_eq!(kinds, ["WELCOME"], "a message the sink never took is not recorded as sent");
+    assert_eq!(sent_total(&running).await, 1.0, "nor counted as sent");
     running.stop().await.unwrap();
 }
 

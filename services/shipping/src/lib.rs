@@ -9,6 +9,7 @@ pub mod domain;
 pub mod error;
 pub mod events;
 pub mod grpc;
+pub mod metrics;
 pub mod migration;
 pub mod startup;
 pub mod storage;

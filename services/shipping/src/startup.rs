@@ -15,6 +15,7 @@ use crate::{
     consumers::{OnCancelled, OnConfirmed},
     events,
     grpc::shipping::ShippingApi,
+    metrics::ShippingMetrics,
     migration::Migrator,
     timer::Timer,
 };
@@ -48,11 +49,14 @@ impl Service for Shipping {
         let events = events.context("shipping declares a stream, so it has events")?;
         let settings = &config.service;
         let confirmed = OnConfirmed { carriers: settings.carriers.clone(), delays: settings.delays };
+        let metrics =
+            ShippingMetrics::register(server.metrics().registry()).context("registering shipping's metrics")?;
         let timer = Timer {
             db: db.clone(),
             outbox: events.outbox().clone(),
             delays: settings.delays,
             interval: settings.timer_interval,
+            metrics,
         };
         server
             .workers()

@@ -15,6 +15,7 @@ use crate::{
     domain::shipment::{ShipmentStatus, after},
     error::Result,
     events,
+    metrics::ShippingMetrics,
     storage::shipments::{self as store},
 };
 
@@ -28,6 +29,7 @@ pub struct Timer {
     pub outbox: Outbox,
     pub delays: Delays,
     pub interval: Duration,
+    pub metrics: ShippingMetrics,
 }
 
 impl Timer {
@@ -61,6 +63,9 @@ impl Timer {
                 _ => self.outbox.publish(&txn, &events::delivered(&saved.row)).await?,
             };
             self.outbox.commit(txn).await?;
+            if to == ShipmentStatus::Dispatched {
+                self.metrics.dispatched();
+            }
             tracing::info!(
                 shipment_id = id,
                 order_id = saved.row.order_id,

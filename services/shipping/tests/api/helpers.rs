@@ -8,7 +8,7 @@ use mercato_identity::testing::TestIdentity;
 pub(crate) use mercato_kit::on_both_databases;
 use mercato_kit::{
     auth::service_token::Bearer,
-    testing::{Backend, Bus, TestDatabase, TestNats, eventually},
+    testing::{Backend, Bus, TestDatabase, TestNats, eventually, http_get},
 };
 use mercato_shipping::{
     storage::shipments::{self, ShipmentRecord},
@@ -99,6 +99,25 @@ impl TestApp {
             self.stored(order_id).await.filter(|r| r.row.status == status)
         })
         .await
+    }
+
+    /// Shipments counted as dispatched on shipping's /metrics (since this process started).
+    pub(crate) async fn dispatched_total(&self) -> f64 {
+        let (code, body) = http_get(self.running().admin_addr, "/metrics").await.expect("shipping's /metrics");
+        assert_eq!(code, 200, "{body}");
+        // The counter has no labels, so its one line is its name and its value.
+        let value =
+            body.lines().find_map(|line| line.strip_prefix("mercato_shipments_dispatched_total ")?.parse().ok());
+        value.unwrap_or_else(|| panic!("no mercato_shipments_dispatched_total in {body}"))
+    }
+
+    /// Waits until `expected` shipments are counted as dispatched: the counter moves just
+    /// after the commit that the test sees on the bus.
+    pub(crate) async fn wait_dispatched_total(&self, expected: f64) {
+        eventually(WAIT, &format!("{expected} shipments counted as dispatched"), || async {
+            (self.dispatched_total().await == expected).then_some(())
+        })
+        .await;
     }
 
     pub(crate) async fn stop(mut self) {

@@ -1,5 +1,6 @@
 //! A confirmed order becomes one shipment that moves on by itself, whatever the redeliveries,
-//! across restarts, and stops when its order is cancelled before it left.
+//! across restarts, and stops when its order is cancelled before it left; each dispatch is
+//! counted once on /metrics.
 
 use std::time::Duration;
 
@@ -56,11 +57,13 @@ async fn a_confirmed_order_ships_once_then_is_dispatched_and_delivered(backend: 
     assert_eq!(all.iter().filter(|e| e.order_id == order_id).count(), 1);
     let all = app.bus.all::<pb::ShipmentDelivered>(STREAM).await.unwrap();
     assert_eq!(all.iter().filter(|e| e.order_id == order_id).count(), 1);
+    app.wait_dispatched_total(1.0).await;
     let other_carrier = new_order_id();
     app.bus.publish(&confirmed(&other_carrier, &user_id, "FR")).await.unwrap();
     let other = app.bus.wait_for::<pb::ShipmentDispatched>(STREAM, WAIT, |e| e.order_id == other_carrier).await;
     assert_eq!(other.carrier, "DHL Express", "the default for countries without their own");
     assert_ne!(other.tracking_number, dispatched.tracking_number);
+    app.wait_dispatched_total(2.0).await;
     app.stop().await;
 }
 
@@ -84,6 +87,7 @@ async fn a_cancelled_order_stops_its_shipment_until_it_has_left(backend: Backend
     // A cancellation of an order never confirmed leaves nothing behind.
     let never = new_order_id();
     app.bus.publish(&cancelled(&never, &user_id)).await.unwrap();
+    assert_eq!(app.dispatched_total().await, 0.0, "a cancelled shipment never left");
     app.stop().await;
 
     // Dispatched at once, delivered never within the test: a cancellation comes too late.
@@ -108,6 +112,7 @@ async fn a_cancelled_order_stops_its_shipment_until_it_has_left(backend: Backend
     assert_eq!(app.stored(&order_id).await.unwrap().row.status, "DISPATCHED");
     let cancelled_events = app.bus.all::<pb::ShipmentCancelled>(STREAM).await.unwrap();
     assert!(cancelled_events.is_empty(), "{cancelled_events:?}");
+    assert_eq!(app.dispatched_total().await, 1.0);
     app.stop().await;
 }
 
@@ -137,5 +142,7 @@ async fn due_times_and_events_wait_for_a_restart(backend: Backend) {
     let dispatched = app.bus.all::<pb::ShipmentDispatched>(STREAM).await.unwrap();
     assert_eq!(dispatched.len(), 2, "{dispatched:?}");
     assert!(dispatched.iter().all(|e| e.carrier == "DHL"));
+    // Both left after the restart, so the new process counted both.
+    app.wait_dispatched_total(2.0).await;
     app.stop().await;
 }

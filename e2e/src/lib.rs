@@ -2,6 +2,7 @@
 //! as processes on free loopback ports, with identity in-process to sign tokens, so a test
 //! can kill, stop and resume a service as an operator's fault would.
 
+pub mod prometheus;
 pub mod shop;
 pub mod whole;
 

@@ -116,7 +116,8 @@ fn kubernetes_relabelling_scrapes_annotated_running_pods_on_their_admin_port_as_
     let copy = dir.path().join("kubernetes.yml");
     let config = kubernetes_with_synthetic_pods(&path("prometheus/rules"));
     std::fs::write(&copy, serde_json::to_string_pretty(&config).unwrap()).unwrap();
-    let output = promtool(&["check", "service-discovery", "--timeout=2s", copy.to_str().unwrap(), "mercato"], None).unwrap();
+    let output =
+        promtool(&["check", "service-discovery", "--timeout=2s", copy.to_str().unwrap(), "mercato"], None).unwrap();
     assert!(output.status.success(), "{}", report(&output));
     let found: Vec<Value> = serde_json::from_slice(&output.stdout).unwrap();
     // One entry per discovered target; the ones relabelling dropped have no labels left.

@@ -12,7 +12,7 @@ use crate::{
     mesh::Mesh,
     policy::{auth::challenge, kind::client_ip},
     sse, transcode,
-    transcode::{Match, RouteTable},
+    transcode::{Match, RouteTable, Routed},
     upstream,
 };
 
@@ -39,8 +39,11 @@ impl fmt::Debug for Rest {
 
 pub async fn handle(State(rest): State<Arc<Rest>>, req: Request<Body>) -> Response<Body> {
     let ip = client_ip(&req, rest.trust_forwarded_for);
-    let (parts, body) = req.into_parts();
-    let found = match rest.routes.find(&parts.method, parts.uri.path()) {
+    let (mut parts, body) = req.into_parts();
+    // The edge found the route already (policy::route); a request that did not pass there,
+    // or matched nothing, is looked up here.
+    let routed = parts.extensions.remove::<Routed>().and_then(|routed| routed.resolve(&rest.routes));
+    let found = match routed.map_or_else(|| rest.routes.find(&parts.method, parts.uri.path()), Match::Found) {
         Match::Found(found) => found,
         Match::MethodNotAllowed(allowed) => {
             let mut response = rest.error(&Status::unimplemented(format!("{} is not allowed here", parts.method)));

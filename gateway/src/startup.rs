@@ -8,7 +8,7 @@ use std::{convert::Infallible, fmt, net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::Context as _;
 use axum::{Router, body::Body, routing::get};
-use http::{Request, Response};
+use http::{Method, Request, Response};
 use hyper_util::{
     rt::{TokioExecutor, TokioIo},
     server::{conn::auto, graceful::GracefulShutdown},
@@ -37,7 +37,8 @@ use crate::{
         auth::EdgeAuthLayer,
         kind::{Kind, Peer, refuse},
         observe::{EdgeMetrics, ObserveLayer},
-        ratelimit::{RateLimitLayer, RateLimiter, Sensitive},
+        ratelimit::{RateLimitLayer, RateLimitMetrics, RateLimiter, Sensitive},
+        route::EdgeRoutes,
     },
     proxy::GrpcProxy,
     rest::{self, Rest},
@@ -45,6 +46,10 @@ use crate::{
 };
 
 type EdgeService = BoxCloneSyncService<Request<Body>, Response<Body>, Infallible>;
+
+/// REST paths the gateway answers itself, beside the transcoded routes.
+const HOME: &str = "/v1/home";
+const OPENAPI: &str = "/openapi.json";
 
 pub struct App {
     listener: TcpListener,
@@ -82,6 +87,10 @@ impl App {
         let routes =
             Arc::new(RouteTable::from_pool(&pool, |s| mesh.is_exposed(s.full_name())).context("building REST routes")?);
         let edge_metrics = Arc::new(EdgeMetrics::register(metrics.registry(), config.access_log)?);
+        let exposed: Vec<_> = pool.services().filter(|s| mesh.is_exposed(s.full_name())).collect();
+        let edge_routes =
+            Arc::new(EdgeRoutes::new(routes.clone(), &exposed, &[(Method::GET, HOME), (Method::GET, OPENAPI)]));
+        let rate_limit_metrics = RateLimitMetrics::register(metrics.registry())?;
         let (lifecycle, health_service) = Lifecycle::new(config.common.shutdown);
         // Ready when every upstream it is configured with is: no list to keep in step.
         for (name, channel) in mesh.contexts() {
@@ -107,8 +116,8 @@ impl App {
         });
         let home_state = Arc::new(Home { mesh: mesh.clone(), budget: config.aggregate_part_timeout });
         let rest_router = Router::new()
-            .route("/v1/home", get(home::handle).with_state(home_state))
-            .route("/openapi.json", crate::openapi::route(&rest_state.routes, &pool))
+            .route(HOME, get(home::handle).with_state(home_state))
+            .route(OPENAPI, crate::openapi::route(&rest_state.routes, &pool))
             .fallback(rest::handle)
             .with_state(rest_state);
 
@@ -120,8 +129,9 @@ impl App {
             // with the refusal inside the request span and metrics, 25 ms outside). Refusals
             // are counted (mercato_shed_total) and logged once a second instead.
             .layer(shed(config.common.limits.in_flight).counted(metrics.registry()))
-            // The request id, span and metrics cover every refusal below.
-            .layer(ObserveLayer(edge_metrics))
+            // The request id, span and metrics (labelled by the route found here) cover every
+            // refusal below.
+            .layer(ObserveLayer::new(edge_metrics, edge_routes))
             // CORS answers preflights before anything needs a token.
             .layer(cors(&config.cors_origins))
             // Authentication before rate limiting, so signed-in users get their own bucket.
@@ -131,6 +141,7 @@ impl App {
                 credentials: Arc::new(RateLimiter::per_minute(config.auth_rate_limit_per_minute)),
                 sensitive,
                 trust_forwarded_for: config.trust_forwarded_for,
+                metrics: rate_limit_metrics,
             })
             .service(dispatch);
 

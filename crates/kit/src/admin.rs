@@ -128,6 +128,10 @@ async fn startupz(State(state): State<AdminState>) -> impl IntoResponse {
     }
 }
 
+/// `mercato_ready` and the sampled gauges are brought up to date first, together: a scrape
+/// waits for the slower of the readiness checks and the samplers, each bounded by its timeout.
 async fn metrics_text(State(state): State<AdminState>) -> impl IntoResponse {
+    let ((ready, _), ()) = futures::future::join(state.readiness.check(), state.metrics.sample()).await;
+    state.metrics.set_ready(ready);
     ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.encode())
 }

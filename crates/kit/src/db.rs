@@ -195,12 +195,18 @@ async fn probe_postgres(url: &str, timeout: Duration) -> Result<(), DbErr> {
 /// (`BEGIN IMMEDIATE`): a transaction that reads before it writes then waits for other writers
 /// (busy timeout) instead of failing with "database is locked" when it upgrades. On PostgreSQL
 /// it is a plain BEGIN; row locks come from the statements.
+///
+/// The time it takes to begin is exported (`mercato_db_pool_acquire_wait_seconds`).
 pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
-    db.begin_with_options(TransactionOptions {
-        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-        ..Default::default()
-    })
-    .await
+    let started = std::time::Instant::now();
+    let txn = db
+        .begin_with_options(TransactionOptions {
+            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+            ..Default::default()
+        })
+        .await;
+    crate::metrics::pool::observe_begin(started.elapsed());
+    txn
 }
 
 /// Locks the rows of `table` whose `column` is one of `keys`, in ascending key order, until

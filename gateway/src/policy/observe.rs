@@ -25,7 +25,7 @@ use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
 use tower::{Layer, Service};
 use tracing::Instrument;
 
-use super::kind::Kind;
+use super::{kind::Kind, route::EdgeRoutes};
 
 /// Warn lines about failed requests per second, at most; the rest are counted.
 pub const FAILURES_PER_SECOND: u32 = 10;
@@ -58,7 +58,7 @@ impl std::str::FromStr for AccessLog {
 #[derive(Debug, Clone)]
 pub struct FailureCause(pub String);
 
-/// Edge RED metrics, by request kind and HTTP status.
+/// Edge RED metrics, by request kind, route (see [`EdgeRoutes`]) and HTTP status.
 #[derive(Debug)]
 pub struct EdgeMetrics {
     requests: IntCounterVec,
@@ -70,13 +70,13 @@ pub struct EdgeMetrics {
 impl EdgeMetrics {
     pub fn register(registry: &Registry, access_log: AccessLog) -> anyhow::Result<Self> {
         let requests = IntCounterVec::new(
-            Opts::new("http_server_requests_total", "Requests through the edge, by kind and HTTP status."),
-            &["kind", "method", "status"],
+            Opts::new("http_server_requests_total", "Requests through the edge, by kind, route and HTTP status."),
+            &["kind", "route", "status"],
         )?;
         let seconds = HistogramVec::new(
             HistogramOpts::new("http_server_request_duration_seconds", "Time to response headers at the edge.")
                 .buckets(vec![0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]),
-            &["kind"],
+            &["kind", "route"],
         )?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(seconds.clone()))?;
@@ -86,12 +86,21 @@ impl EdgeMetrics {
 }
 
 #[derive(Debug, Clone)]
-pub struct ObserveLayer(pub Arc<EdgeMetrics>);
+pub struct ObserveLayer {
+    metrics: Arc<EdgeMetrics>,
+    routes: Arc<EdgeRoutes>,
+}
+
+impl ObserveLayer {
+    pub fn new(metrics: Arc<EdgeMetrics>, routes: Arc<EdgeRoutes>) -> Self {
+        Self { metrics, routes }
+    }
+}
 
 impl<S> Layer<S> for ObserveLayer {
     type Service = Observe<S>;
     fn layer(&self, inner: S) -> Observe<S> {
-        Observe { inner, metrics: self.0.clone() }
+        Observe { inner, metrics: self.metrics.clone(), routes: self.routes.clone() }
     }
 }
 
@@ -99,6 +108,7 @@ impl<S> Layer<S> for ObserveLayer {
 pub struct Observe<S> {
     inner: S,
     metrics: Arc<EdgeMetrics>,
+    routes: Arc<EdgeRoutes>,
 }
 
 impl<S> fmt::Debug for Observe<S> {
@@ -123,6 +133,8 @@ where
     fn call(&mut self, mut req: Request<B>) -> Self::Future {
         let (id, header) = RequestId::settle(&mut req);
         let kind = Kind::of(req.headers());
+        // Here, before any policy below can refuse the request, so a refusal has its route too.
+        let route = self.routes.label(kind, &mut req);
         let method = req.method().clone();
         // Field values are only formatted when the span is enabled.
         let span = tracing::info_span!("edge", request_id = id.as_str(), kind = kind.label(), %method, path = %req.uri().path());
@@ -137,8 +149,8 @@ where
                 }
                 let status = response.status();
                 let elapsed = start.elapsed();
-                metrics.requests.with_label_values(&[kind.label(), method.as_str(), status.as_str()]).inc();
-                metrics.seconds.with_label_values(&[kind.label()]).observe(elapsed.as_secs_f64());
+                metrics.requests.with_label_values(&[kind.label(), &*route, status.as_str()]).inc();
+                metrics.seconds.with_label_values(&[kind.label(), &*route]).observe(elapsed.as_secs_f64());
                 let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
                 match failure_of(&response) {
                     Some(cause) => {

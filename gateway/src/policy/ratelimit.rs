@@ -1,7 +1,8 @@
 //! Rate limits per client: a token bucket per signed-in user (else per client IP), and a much
 //! smaller one per IP for login, registration and refresh, where guessing passwords happens.
 //! Every response says where the client stands (RateLimit-Limit / -Remaining / -Reset); a
-//! refused one adds Retry-After.
+//! refused one adds Retry-After. Refusals are counted by the limit that refused
+//! (`mercato_rate_limited_total{limit="general"|"credentials"}`).
 
 use std::{
     collections::HashMap,
@@ -14,6 +15,7 @@ use std::{
 
 use http::{HeaderMap, HeaderName, HeaderValue, Request, Response};
 use mercato_kit::auth::Caller;
+use prometheus::{IntCounter, IntCounterVec, Opts, Registry};
 use tonic::Status;
 use tower::{Layer, Service};
 
@@ -122,12 +124,36 @@ impl Decision {
 /// Decides whether a request is a credential attempt (login, registration, refresh).
 pub type Sensitive = Arc<dyn Fn(&http::Method, &str) -> bool + Send + Sync>;
 
+/// Requests refused, one counter per limit: `general` (RATE_LIMIT_PER_MINUTE, per user or
+/// IP) and `credentials` (AUTH_RATE_LIMIT_PER_MINUTE, per IP). Both exist from the start, so
+/// that a rate() over them is defined before the first refusal.
+#[derive(Debug, Clone)]
+pub struct RateLimitMetrics {
+    general: IntCounter,
+    credentials: IntCounter,
+}
+
+impl RateLimitMetrics {
+    pub fn register(registry: &Registry) -> anyhow::Result<Self> {
+        let refused = IntCounterVec::new(
+            Opts::new("mercato_rate_limited_total", "Requests refused by a rate limit, by the limit that refused."),
+            &["limit"],
+        )?;
+        registry.register(Box::new(refused.clone()))?;
+        Ok(Self {
+            general: refused.with_label_values(&["general"]),
+            credentials: refused.with_label_values(&["credentials"]),
+        })
+    }
+}
+
 #[derive(Clone)]
 pub struct RateLimitLayer {
     pub general: Arc<RateLimiter>,
     pub credentials: Arc<RateLimiter>,
     pub sensitive: Sensitive,
     pub trust_forwarded_for: bool,
+    pub metrics: RateLimitMetrics,
 }
 
 impl fmt::Debug for RateLimitLayer {
@@ -180,17 +206,18 @@ where
         let ip =
             client_ip(&req, self.layer.trust_forwarded_for).map_or_else(|| "unknown".to_string(), |ip| ip.to_string());
         let now = Instant::now();
-        let decision = if (self.layer.sensitive)(req.method(), req.uri().path()) {
+        let (decision, refusals) = if (self.layer.sensitive)(req.method(), req.uri().path()) {
             // By IP even when signed in: brute force is about where attempts come from.
-            self.layer.credentials.check(&format!("ip:{ip}"), now)
+            (self.layer.credentials.check(&format!("ip:{ip}"), now), &self.layer.metrics.credentials)
         } else {
             let key = match req.extensions().get::<Caller>() {
                 Some(caller) => format!("user:{}", caller.subject),
                 None => format!("ip:{ip}"),
             };
-            self.layer.general.check(&key, now)
+            (self.layer.general.check(&key, now), &self.layer.metrics.general)
         };
         if !decision.allowed {
+            refusals.inc();
             tracing::info!(client_ip = %ip, retry_after = decision.retry_after, "rate limited");
             let kind = Kind::of(req.headers());
             let mut response = refuse(kind, &Status::resource_exhausted("rate limit exceeded; retry later"));

@@ -18,12 +18,12 @@ mod scalar;
 mod status;
 mod template;
 #[cfg(test)]
-mod testing;
+pub(crate) mod testing;
 
 pub use codec::{DynamicCodec, DynamicDecoder, DynamicEncoder};
 pub use error::TranscodeError;
 pub use json::response_json;
 pub use request::build_request;
-pub use routes::{BodyMapping, Match, Route, RouteMatch, RouteTable, grpc_path};
+pub use routes::{BodyMapping, Match, Route, RouteMatch, RouteTable, Routed, grpc_path};
 pub use status::{error_json, http_status};
 pub use template::{PathTemplate, TemplateError};

@@ -1,7 +1,7 @@
 //! The route table: every `google.api.http` binding of the exposed services, and finding the one
 //! an HTTP request addresses.
 
-use std::collections::HashMap;
+use std::{collections::HashMap, sync::Arc};
 
 use http::uri::PathAndQuery;
 use prost_reflect::{DescriptorPool, Kind, MethodDescriptor, ServiceDescriptor};
@@ -25,6 +25,8 @@ pub enum BodyMapping {
 /// One HTTP binding of one gRPC method.
 #[derive(Debug, Clone)]
 pub struct Route {
+    /// `GET /v1/products/{id}`: the `route` label of the edge's metrics, made once.
+    pub label: Arc<str>,
     pub http_method: http::Method,
     pub template: PathTemplate,
     pub raw_template: String,
@@ -80,6 +82,7 @@ impl Route {
             }
         };
         Ok(Route {
+            label: format!("{} {}", binding.http_method, binding.template).into(),
             http_method: binding.http_method,
             template,
             raw_template: binding.template,
@@ -112,6 +115,31 @@ pub enum Match<'a> {
     /// The path exists, but not for this HTTP method; these are the methods it has.
     MethodNotAllowed(Vec<http::Method>),
     NotFound,
+}
+
+/// A route found for a request once, at the edge (where its template labels the metrics),
+/// carried to the REST handler in the request's extensions so that the table is not searched
+/// a second time.
+#[derive(Debug, Clone)]
+pub struct Routed {
+    table: Arc<RouteTable>,
+    index: usize,
+    bindings: Vec<(Vec<String>, String)>,
+}
+
+impl Routed {
+    pub fn route(&self) -> &Route {
+        // `index` came from this table's search, and tables never change.
+        &self.table.routes[self.index]
+    }
+
+    /// The match, if it was found in `table` (the one the handler would search).
+    pub fn resolve(self, table: &Arc<RouteTable>) -> Option<RouteMatch<'_>> {
+        if !Arc::ptr_eq(&self.table, table) {
+            return None;
+        }
+        Some(RouteMatch { route: table.routes.get(self.index)?, bindings: self.bindings })
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -165,12 +193,25 @@ impl RouteTable {
 
     /// `path` is the request's path without its query string, still percent-encoded.
     pub fn find<'a>(&'a self, method: &http::Method, path: &str) -> Match<'a> {
+        self.search(method, path).0
+    }
+
+    /// The route `method` and `path` address, as [`RouteTable::find`] finds it, owned.
+    pub fn routed(self: &Arc<Self>, method: &http::Method, path: &str) -> Option<Routed> {
+        match self.search(method, path) {
+            (Match::Found(found), Some(index)) => Some(Routed { table: self.clone(), index, bindings: found.bindings }),
+            _ => None,
+        }
+    }
+
+    /// The match, and the index of the route found.
+    fn search<'a>(&'a self, method: &http::Method, path: &str) -> (Match<'a>, Option<usize>) {
         let Some(request) = RequestPath::parse(path) else {
-            return Match::NotFound;
+            return (Match::NotFound, None);
         };
-        let mut best: Option<RouteMatch<'a>> = None;
+        let mut best: Option<(usize, RouteMatch<'a>)> = None;
         let mut allowed: Vec<http::Method> = Vec::new();
-        for route in &self.routes {
+        for (index, route) in self.routes.iter().enumerate() {
             let Some(bindings) = route.template.match_request(&request) else {
                 continue;
             };
@@ -182,16 +223,16 @@ impl RouteTable {
             }
             let better = match &best {
                 None => true,
-                Some(b) => route.template.specificity() > b.route.template.specificity(),
+                Some((_, b)) => route.template.specificity() > b.route.template.specificity(),
             };
             if better {
-                best = Some(RouteMatch { route, bindings });
+                best = Some((index, RouteMatch { route, bindings }));
             }
         }
         match best {
-            Some(found) => Match::Found(found),
-            None if allowed.is_empty() => Match::NotFound,
-            None => Match::MethodNotAllowed(allowed),
+            Some((index, found)) => (Match::Found(found), Some(index)),
+            None if allowed.is_empty() => (Match::NotFound, None),
+            None => (Match::MethodNotAllowed(allowed), None),
         }
     }
 }
@@ -348,6 +389,23 @@ mod tests {
         ] {
             assert!(matches!(table().find(&http::Method::GET, path), Match::NotFound), "{path}");
         }
+    }
+
+    #[test]
+    fn a_route_found_once_is_labelled_by_its_template_and_resolves_in_its_own_table() {
+        let t = Arc::new(table().clone());
+        let routed = t.routed(&http::Method::GET, "/v1/products/p1").unwrap();
+        assert_eq!(&*routed.route().label, "GET /v1/products/{id}");
+        assert_eq!(
+            &*t.routed(&http::Method::POST, "/v1/orders/o1:cancel").unwrap().route().label,
+            "POST /v1/orders/{id}:cancel"
+        );
+        assert!(t.routed(&http::Method::DELETE, "/v1/products/p1").is_none());
+        let other = Arc::new(table().clone());
+        assert!(routed.clone().resolve(&other).is_none(), "an index is only good in its own table");
+        let found = routed.resolve(&t).unwrap();
+        assert_eq!(found.route.method.name(), "GetProduct");
+        assert_eq!(found.bindings, vec![(vec!["id".to_string()], "p1".to_string())]);
     }
 
     #[test]

@@ -38,6 +38,7 @@ pub(crate) fn kitchen_route(method: http::Method, template: &str, body: BodyMapp
     let service = KITCHEN_POOL.get_service_by_name("gwtest.KitchenService").expect("KitchenService");
     let cook = service.methods().next().expect("Cook");
     Route {
+        label: format!("{method} {template}").into(),
         http_method: method,
         template: PathTemplate::parse(template).expect("template"),
         raw_template: template.to_owned(),

@@ -25,6 +25,13 @@ async fn login_attempts_are_rate_limited_per_ip_with_standard_headers() {
 
     // Browsing has its own, larger budget.
     assert_eq!(get(&stack.url(&format!("/v1/products/{SEEDED_ID}"))).await.status, StatusCode::OK);
+
+    // Counted by the limit that refused, and by route like every answer of the edge.
+    let (_, metrics) = http_get(stack.gateway_admin, "/metrics").await.unwrap();
+    assert!(metrics.contains(r#"mercato_rate_limited_total{limit="credentials"} 1"#), "{metrics}");
+    assert!(metrics.contains(r#"mercato_rate_limited_total{limit="general"} 0"#), "{metrics}");
+    let refused = r#"http_server_requests_total{kind="rest",route="POST /v1/sessions",status="429"} 1"#;
+    assert!(metrics.contains(refused), "{metrics}");
     stack.stop().await;
 }
 
@@ -92,7 +99,36 @@ async fn an_unavailable_upstream_is_503_fast_and_probes_report_upstreams() {
     assert_eq!(code, 200, "{body}");
     assert!(body.contains(r#""catalog":"ok""#) && body.contains(r#""identity":"ok""#), "{body}");
     let (_, metrics) = http_get(stack.gateway_admin, "/metrics").await.unwrap();
-    assert!(metrics.contains(r#"http_server_requests_total{kind="rest",method="GET",status="503"} 1"#), "{metrics}");
+    assert!(
+        metrics.contains(r#"http_server_requests_total{kind="rest",route="GET /v1/orders",status="503"} 1"#),
+        "{metrics}"
+    );
+    stack.stop().await;
+}
+
+/// The `route` label is the REST route's template or the gRPC method, never a path with an id
+/// in it; what matches nothing is `unmatched`.
+#[tokio::test]
+async fn edge_metrics_are_labelled_by_route_template_or_grpc_method() {
+    let stack = Stack::start().await;
+    assert_eq!(get(&stack.url(&format!("/v1/products/{SEEDED_ID}"))).await.status, StatusCode::OK);
+    assert_eq!(get(&stack.url(&format!("/v1/nothing/{SEEDED_ID}"))).await.status, StatusCode::NOT_FOUND);
+    let mut catalog =
+        mercato::catalog::v1::catalog_service_client::CatalogServiceClient::connect(stack.url("")).await.unwrap();
+    let request = mercato::catalog::v1::GetProductRequest { id: SEEDED_ID.into() };
+    catalog.get_product(request).await.unwrap();
+
+    let (_, metrics) = http_get(stack.gateway_admin, "/metrics").await.unwrap();
+    for series in [
+        r#"http_server_requests_total{kind="rest",route="GET /v1/products/{id}",status="200"} 1"#,
+        r#"http_server_requests_total{kind="rest",route="unmatched",status="404"} 1"#,
+        r#"http_server_requests_total{kind="grpc",route="/mercato.catalog.v1.CatalogService/GetProduct",status="200"} 1"#,
+        r#"http_server_request_duration_seconds_count{kind="rest",route="GET /v1/products/{id}"} 1"#,
+        r#"http_server_request_duration_seconds_count{kind="grpc",route="/mercato.catalog.v1.CatalogService/GetProduct"} 1"#,
+    ] {
+        assert!(metrics.contains(series), "{series} missing:\n{metrics}");
+    }
+    assert!(!metrics.contains(SEEDED_ID), "an id in a label:\n{metrics}");
     stack.stop().await;
 }
 

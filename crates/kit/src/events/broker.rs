@@ -18,6 +18,11 @@ use crate::{
 /// The dead-letter stream every service shares, on `dlq.<service>.<consumer>`.
 pub const DLQ_STREAM: StreamSpec = StreamSpec { name: "DLQ", subjects: &["dlq.>"] };
 
+/// `dlq.<service>.<consumer>`: where `consumer`'s dead letters go (`*`: all of the service's).
+pub(crate) fn dlq_subject(service: &str, consumer: &str) -> String {
+    format!("dlq.{service}.{consumer}")
+}
+
 /// A stream a context publishes into: `CATALOG` on `catalog.v1.>`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StreamSpec {

@@ -24,7 +24,8 @@ use sea_orm::{
 use tokio::time::Instant;
 
 use super::{
-    Broker, Event, Outbox, headers, metrics::EventMetrics, migration::entity::processed_event, retry::Failures, scope,
+    Broker, Event, Outbox, broker::dlq_subject, headers, metrics::EventMetrics, migration::entity::processed_event,
+    retry::Failures, scope,
 };
 use crate::{db, shutdown::Shutdown};
 
@@ -40,6 +41,40 @@ pub struct Delivery<'a> {
     pub event_id: &'a str,
     /// 1 on first delivery.
     pub attempt: u32,
+    after_commit: &'a AfterCommit,
+}
+
+impl Delivery<'_> {
+    /// Runs `effect` once the transaction has committed, and never if it rolls back: for what
+    /// lives outside the database, such as a business counter on /metrics, which a batch
+    /// rolled back and handled again message by message would otherwise count twice.
+    pub fn on_commit(&self, effect: impl FnOnce() + Send + 'static) {
+        self.after_commit.push(Box::new(effect));
+    }
+}
+
+/// The effects [`Delivery::on_commit`] holds back until the commit.
+#[derive(Default)]
+struct AfterCommit(std::sync::Mutex<Vec<Box<dyn FnOnce() + Send>>>);
+
+impl std::fmt::Debug for AfterCommit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let held = self.0.lock().map_or(0, |effects| effects.len());
+        f.debug_struct("AfterCommit").field("held", &held).finish()
+    }
+}
+
+impl AfterCommit {
+    fn push(&self, effect: Box<dyn FnOnce() + Send>) {
+        // A poisoned lock means an effect panicked while being pushed; the rest still count.
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(effect);
+    }
+
+    fn run(self) {
+        for effect in self.0.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner) {
+            effect();
+        }
+    }
 }
 
 /// Why a handler did not finish. Transient failures are retried with backoff until
@@ -132,6 +167,7 @@ pub(super) fn consumer<E: Event, H: Handler<E>>(
     stream: &'static str,
     handler: H,
 ) -> impl FnOnce(Shutdown) -> BoxFuture<'static, anyhow::Result<()>> + Send + 'static {
+    events.metrics.add_consumer(name, stream);
     let consumer = Consumer::<E, H> {
         name,
         stream,
@@ -146,9 +182,8 @@ pub(super) fn consumer<E: Event, H: Handler<E>>(
 }
 
 impl<E: Event, H: Handler<E>> Consumer<E, H> {
-    /// The durable name: the service and the consumer, unique per stream.
     fn durable(&self) -> String {
-        format!("{}-{}", self.broker.service(), self.name)
+        durable_name(self.broker.service(), self.name)
     }
 
     async fn ensure(&self) -> anyhow::Result<PullConsumer> {
@@ -240,9 +275,18 @@ impl<E: Event, H: Handler<E>> Consumer<E, H> {
     /// Handles one message to the end: ack, NAK with a delay, or dead letter.
     pub(crate) async fn process(&self, message: Message) -> Handled {
         let started = Instant::now();
+        self.count_delivery(&message);
         let outcome = self.outcome(&message).await;
         self.count(outcome, started);
         outcome
+    }
+
+    /// Counted once per delivery, where it arrives: not in `admit`, which a message of a batch
+    /// rolled back goes through twice.
+    fn count_delivery(&self, message: &Message) {
+        if attempt(message) > 1 {
+            self.metrics.redeliveries.with_label_values(&[self.name]).inc();
+        }
     }
 
     fn count(&self, outcome: Handled, started: Instant) {
@@ -267,6 +311,7 @@ impl<E: Event, H: Handler<E>> Consumer<E, H> {
         let (mut admitted, mut ready) = (Vec::with_capacity(messages.len()), Vec::with_capacity(messages.len()));
         let mut ids = HashSet::with_capacity(messages.len());
         for message in messages {
+            self.count_delivery(&message);
             match self.admit(&message).await {
                 // The same event twice in one batch (a republish and its original): the
                 // first one's effect covers both.
@@ -317,7 +362,7 @@ impl<E: Event, H: Handler<E>> Consumer<E, H> {
     /// exhausted, headers, type and payload. `Err`: the message has been acked or
     /// dead-lettered already.
     async fn admit(&self, message: &Message) -> Result<Ready<E>, Handled> {
-        let attempt = message.info().map_or(1, |info| u32::try_from(info.delivered).unwrap_or(u32::MAX));
+        let attempt = attempt(message);
         let headers = message.headers.clone().unwrap_or_default();
         let header = |name: &str| headers.get(name).map(|v| v.as_str().to_string());
         if let Some(target) = header(headers::REPLAY_FOR)
@@ -398,14 +443,21 @@ impl<E: Event, H: Handler<E>> Consumer<E, H> {
         let fresh: Vec<&Ready<E>> = batch.iter().filter(|ready| claimed.contains(&ready.event_id)).collect();
         let events: Vec<&E> = fresh.iter().map(|ready| &ready.event).collect();
         self.handler.prepare(&events, &txn).await?;
+        let after_commit = AfterCommit::default();
         for ready in fresh {
-            let delivery =
-                Delivery { txn: &txn, outbox: &self.outbox, event_id: &ready.event_id, attempt: ready.attempt };
+            let delivery = Delivery {
+                txn: &txn,
+                outbox: &self.outbox,
+                event_id: &ready.event_id,
+                attempt: ready.attempt,
+                after_commit: &after_commit,
+            };
             // The event is cloned, not moved: if the batch fails, each message is handled
             // again on its own.
             scope::with(ready.correlation.clone(), self.handler.handle(ready.event.clone(), &delivery)).await?;
         }
         self.outbox.commit(txn).await?;
+        after_commit.run();
         Ok(claimed)
     }
 
@@ -463,7 +515,7 @@ impl<E: Event, H: Handler<E>> Consumer<E, H> {
         copy.insert(headers::DLQ_SUBJECT, message.subject.as_str());
         copy.insert(headers::DLQ_STREAM, stream.as_str());
         copy.insert(headers::DLQ_STREAM_SEQUENCE, sequence.to_string().as_str());
-        let subject = format!("dlq.{}.{}", self.broker.service(), self.name);
+        let subject = dlq_subject(self.broker.service(), self.name);
         let publish = PublishMessage::build()
             .payload(message.payload.clone())
             .headers(copy)
@@ -489,6 +541,16 @@ impl<E: Event, H: Handler<E>> Consumer<E, H> {
             }
         }
     }
+}
+
+/// The durable name of consumer `name` of `service`: both, so it is unique per stream.
+pub(crate) fn durable_name(service: &str, name: &str) -> String {
+    format!("{service}-{name}")
+}
+
+/// Which delivery of its message this is: 1 on the first.
+fn attempt(message: &Message) -> u32 {
+    message.info().map_or(1, |info| u32::try_from(info.delivered).unwrap_or(u32::MAX))
 }
 
 /// Acks are sent, not confirmed one by one (a confirmation is a round trip per message for

@@ -98,6 +98,13 @@ impl Events {
     }
 }
 
+/// Consumer lag and dead letters, asked of JetStream at each scrape (see `metrics.rs` here).
+impl crate::metrics::Sampler for Events {
+    fn sample(&self) -> futures::future::BoxFuture<'_, ()> {
+        Box::pin(self.metrics.sample(&self.broker))
+    }
+}
+
 /// A protobuf message that travels as an event (or command) on NATS.
 ///
 /// Publisher and consumers must agree on subject, type and ordering key, so each contract's

@@ -1,29 +1,51 @@
 //! Prometheus metrics, one registry per server (tests run several in one process). RED metrics
-//! for every RPC are named as go-grpc-prometheus names them, so existing dashboards work.
+//! for every RPC are named as go-grpc-prometheus names them, so existing dashboards work; the
+//! process, runtime and pool gauges are read when scraped, never polled in the background.
+//!
+//! What only I/O can tell (a broker's consumer lag) comes from [`Sampler`]s, which the admin
+//! listener awaits before it encodes a scrape, each within [`SAMPLE_TIMEOUT`].
 
-use std::sync::Arc;
+mod grpc;
+pub mod pool;
+mod process;
+mod runtime;
 
-use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+use std::{
+    fmt,
+    sync::{Arc, RwLock},
+    time::Duration,
 };
 
-/// The registry a server exposes on /metrics, with the RPC metrics already in it. Services
-/// register their own (business KPIs, pool use) with [`Metrics::registry`].
-#[derive(Debug, Clone)]
+use futures::future::{BoxFuture, join_all};
+use prometheus::{Encoder, IntGauge, Opts, Registry, TextEncoder};
+
+pub use self::grpc::GrpcMetrics;
+
+/// A sampler slower than this is abandoned for that scrape (its gauges keep their last values):
+/// a broker that does not answer must not hang /metrics, nor outlast Prometheus' own scrape
+/// timeout (10 s by default).
+pub const SAMPLE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Refreshes gauges that need I/O, right before a scrape is encoded.
+pub trait Sampler: Send + Sync + 'static {
+    fn sample(&self) -> BoxFuture<'_, ()>;
+}
+
+/// The registry a server exposes on /metrics, with the RPC, process and runtime metrics
+/// already in it. Services register their own (business KPIs) with [`Metrics::registry`].
+#[derive(Clone)]
 pub struct Metrics {
     registry: Registry,
     pub grpc: Arc<GrpcMetrics>,
+    ready: IntGauge,
+    samplers: Arc<RwLock<Vec<Arc<dyn Sampler>>>>,
 }
 
-/// Rate, errors and duration of every RPC.
-#[derive(Debug)]
-pub struct GrpcMetrics {
-    pub started: IntCounterVec,
-    pub handled: IntCounterVec,
-    pub handling_seconds: HistogramVec,
-    pub in_flight: IntGaugeVec,
-    /// The warn lines about failed RPCs (a few a second).
-    pub failure_log: crate::log_budget::LogBudget,
+impl fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let samplers = self.samplers.try_read().ok().map(|s| s.len());
+        f.debug_struct("Metrics").field("grpc", &self.grpc).field("samplers", &samplers).finish_non_exhaustive()
+    }
 }
 
 impl Metrics {
@@ -40,11 +62,38 @@ impl Metrics {
             info.set(1);
             let _ = registry.register(Box::new(info));
         }
-        Self { registry, grpc }
+        let ready = gauge("mercato_ready", "1 when /readyz would answer 200, else 0 (evaluated at each scrape).");
+        let _ = registry.register(Box::new(ready.clone()));
+        let _ = registry.register(Box::new(process::ProcessCollector::new()));
+        let _ = registry.register(Box::new(runtime::RuntimeCollector::new()));
+        Self { registry, grpc, ready, samplers: Arc::default() }
     }
 
     pub fn registry(&self) -> &Registry {
         &self.registry
+    }
+
+    /// Sets `mercato_ready`; the admin listener does, from the readiness checks, at each scrape.
+    pub fn set_ready(&self, ready: bool) {
+        self.ready.set(i64::from(ready));
+    }
+
+    /// Adds a sampler that [`Metrics::sample`] awaits before each scrape.
+    pub fn add_sampler(&self, sampler: impl Sampler) {
+        if let Ok(mut samplers) = self.samplers.write() {
+            samplers.push(Arc::new(sampler));
+        }
+    }
+
+    /// Runs every sampler concurrently, each within [`SAMPLE_TIMEOUT`].
+    pub async fn sample(&self) {
+        let samplers: Vec<_> = self.samplers.read().map(|s| s.clone()).unwrap_or_default();
+        join_all(samplers.iter().map(|sampler| async move {
+            if tokio::time::timeout(SAMPLE_TIMEOUT, sampler.sample()).await.is_err() {
+                tracing::debug!(timeout = ?SAMPLE_TIMEOUT, "a metrics sampler did not finish; its gauges keep their last values");
+            }
+        }))
+        .await;
     }
 
     /// Prometheus text exposition format.
@@ -56,44 +105,10 @@ impl Metrics {
     }
 }
 
-/// Warn lines about failed RPCs per second; the next says how many were left out.
-const FAILURE_LINES_PER_SECOND: u32 = 10;
-
-impl GrpcMetrics {
-    fn register(registry: &Registry) -> Self {
-        let labels = ["grpc_service", "grpc_method"];
-        let started =
-            IntCounterVec::new(Opts::new("grpc_server_started_total", "RPCs started on the server."), &labels);
-        let handled = IntCounterVec::new(
-            Opts::new("grpc_server_handled_total", "RPCs completed on the server, by status code."),
-            &["grpc_service", "grpc_method", "grpc_code"],
-        );
-        let handling_seconds = HistogramVec::new(
-            HistogramOpts::new("grpc_server_handling_seconds", "Time from request to final status.")
-                .buckets(vec![0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]),
-            &labels,
-        );
-        let in_flight = IntGaugeVec::new(Opts::new("grpc_server_in_flight", "RPCs being handled right now."), &labels);
-        // The names and labels above are static and valid; failure here is a programming error
-        // caught by the first test that builds a server.
-        #[allow(clippy::expect_used)]
-        let metrics = Self {
-            started: started.expect("valid metric"),
-            handled: handled.expect("valid metric"),
-            handling_seconds: handling_seconds.expect("valid metric"),
-            in_flight: in_flight.expect("valid metric"),
-            failure_log: crate::log_budget::LogBudget::per_second(FAILURE_LINES_PER_SECOND),
-        };
-        for c in [
-            Box::new(metrics.started.clone()) as Box<dyn prometheus::core::Collector>,
-            Box::new(metrics.handled.clone()),
-            Box::new(metrics.handling_seconds.clone()),
-            Box::new(metrics.in_flight.clone()),
-        ] {
-            let _ = registry.register(c);
-        }
-        metrics
-    }
+/// A gauge of a constant, valid name: failure is a programming error the first test catches.
+pub(crate) fn gauge(name: &str, help: &str) -> IntGauge {
+    #[allow(clippy::expect_used)]
+    IntGauge::new(name, help).expect("valid metric")
 }
 
 #[cfg(test)]
@@ -107,5 +122,30 @@ mod tests {
         let text = m.encode();
         assert!(text.contains(r#"mercato_build_info{service="catalog",version="9.9.9"} 1"#), "{text}");
         assert!(text.contains(r#"grpc_server_started_total{grpc_method="C",grpc_service="a.B"} 1"#), "{text}");
+    }
+
+    #[test]
+    fn ready_follows_what_it_is_told() {
+        let m = Metrics::new("catalog", "9.9.9");
+        assert!(m.encode().contains("\nmercato_ready 0\n"), "not ready until a scrape says so");
+        m.set_ready(true);
+        assert!(m.encode().contains("\nmercato_ready 1\n"));
+    }
+
+    struct Hangs;
+
+    impl Sampler for Hangs {
+        fn sample(&self) -> BoxFuture<'_, ()> {
+            Box::pin(std::future::pending())
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_sampler_that_hangs_is_abandoned_after_the_timeout() {
+        let m = Metrics::new("catalog", "9.9.9");
+        m.add_sampler(Hangs);
+        let started = tokio::time::Instant::now();
+        m.sample().await;
+        assert_eq!(started.elapsed(), SAMPLE_TIMEOUT);
     }
 }

@@ -12,7 +12,7 @@ use crate::{
     Server, Shutdown,
     db::{self, DatabaseConfig, DatabaseReady},
     events::{Broker, Events, dlq},
-    process,
+    metrics, process,
 };
 
 /// What a service's `build` gets: its configuration, its migrated database, its bound server
@@ -38,6 +38,7 @@ impl App {
         let db = connect_and_migrate::<S::Migrator>(&config.database).await?;
         let mut server = Server::bind(&config.common).await?;
         server.readiness().add(DatabaseReady(db.clone()));
+        metrics::pool::register(server.metrics().registry(), &db);
         let events = match S::STREAM {
             Some(stream) => {
                 let common = &config.common;
@@ -45,6 +46,8 @@ impl App {
                     Broker::connect(&common.nats, config.events.clone(), common.service, common.version).await?;
                 server.readiness().add(broker.readiness());
                 let events = Events::new(broker, db.clone(), server.metrics().registry(), vec![stream]);
+                // Consumer lag and dead letters, asked of JetStream when /metrics is scraped.
+                server.metrics().add_sampler(events.clone());
                 let relay = events.relay();
                 server.workers().add("outbox-relay", move |stop| relay.run(stop));
                 Some(events)

@@ -172,6 +172,36 @@ async fn a_failing_message_in_a_batch_leaves_the_others_committed_once(backend: 
     assert_eq!(count("dead_lettered"), 1.0, "{metrics}");
 }
 
+/// `Delivery::on_commit` holds an effect back until the transaction commits: in a batch rolled
+/// back because one message failed, none of the batch's effects run; handled again one by one,
+/// each committed message's effect runs once, and the failing one's never (it registered one
+/// on every attempt before failing).
+async fn on_commit_effects_run_once_per_committed_message_and_never_for_a_rolled_back_one(backend: Backend) {
+    // As above: the 15 behind the slow first one arrive together and share a transaction.
+    let config = EventsConfig { in_flight: 16, consumer_batch: 16, ..crate::helpers::fast_config() };
+    let mut h = Harness::with_config(backend, config).await;
+    h.spawn_relay();
+    h.commit(things(0..16)).await;
+    let handler = Record { always_fails: vec![5], slow: Some((0, Duration::from_millis(500))), ..Record::default() };
+    let committed = handler.committed.clone();
+    h.spawn_consumer("effects", handler);
+    eventually(Duration::from_secs(30), "the dead letter", || async {
+        let stream = h.events.broker().jetstream().get_stream(DLQ_STREAM.name).await.ok()?;
+        stream.get_raw_message(1).await.ok()
+    })
+    .await;
+    eventually(Duration::from_secs(30), "the other 15 effects", || async {
+        (committed.lock().unwrap().len() >= 15).then_some(())
+    })
+    .await;
+    let rollbacks =
+        mercato_kit::testing::metric(&h.metrics(), "mercato_consumer_batch_rollbacks_total", ("consumer", "effects"));
+    assert!(rollbacks >= 1.0, "a batch was rolled back: {}", h.metrics());
+    assert_eq!(h.effects().await, (15, 15));
+    let expected: std::collections::BTreeMap<i64, usize> = (0..16).filter(|n| *n != 5).map(|n| (n, 1)).collect();
+    assert_eq!(*committed.lock().unwrap(), expected, "once per committed message, never for the failed one");
+}
+
 /// A handler's `prepare` is given the events of its transaction, all of them, before any of
 /// their handlers runs: where a batch shares a transaction, one call sees the whole batch.
 async fn prepare_sees_the_events_of_its_transaction_before_their_handlers(backend: Backend) {
@@ -194,6 +224,7 @@ async fn prepare_sees_the_events_of_its_transaction_before_their_handlers(backen
 }
 
 on_both_databases!(
+    on_commit_effects_run_once_per_committed_message_and_never_for_a_rolled_back_one,
     prepare_sees_the_events_of_its_transaction_before_their_handlers,
     a_failing_message_in_a_batch_leaves_the_others_committed_once,
     the_same_event_delivered_three_times_has_one_effect,

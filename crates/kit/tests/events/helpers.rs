@@ -180,6 +180,8 @@ pub(crate) struct Record {
     pub(crate) prepared: Arc<std::sync::Mutex<Vec<Vec<i64>>>>,
     /// Handlings of an event that no `prepare` had been given first.
     pub(crate) unprepared: Arc<std::sync::atomic::AtomicUsize>,
+    /// How many times each number's `on_commit` effect ran.
+    pub(crate) committed: Arc<std::sync::Mutex<std::collections::BTreeMap<i64, usize>>>,
 }
 
 impl Handler<Thing> for Record {
@@ -193,6 +195,9 @@ impl Handler<Thing> for Record {
         if !self.prepared.lock().unwrap().iter().any(|batch| batch.contains(&event.n)) {
             self.unprepared.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         }
+        // Held back before anything can fail, so that a handling that fails has one too.
+        let (committed, n) = (self.committed.clone(), event.n);
+        delivery.on_commit(move || *committed.lock().unwrap().entry(n).or_default() += 1);
         if self.always_fails.contains(&event.n) && !self.fixed.load(std::sync::atomic::Ordering::SeqCst) {
             return Err(HandlerError::Transient(anyhow::anyhow!("thing {} always fails", event.n)));
         }

@@ -11,3 +11,4 @@ mod feed;
 mod locks;
 mod outbox;
 mod process;
+mod scrape;

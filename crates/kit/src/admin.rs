@@ -101,6 +101,8 @@ impl Readiness {
 struct AdminState {
     readiness: Readiness,
     metrics: Metrics,
+    /// A scrape's readiness check still running: the next scrape does not start another.
+    checking: Arc<AtomicBool>,
 }
 
 /// The admin routes. `extra` lets a service add its own (identity will serve JWKS here).
@@ -110,7 +112,7 @@ pub fn router(readiness: Readiness, metrics: Metrics, extra: Router) -> Router {
         .route("/readyz", get(readyz))
         .route("/startupz", get(startupz))
         .route("/metrics", get(metrics_text))
-        .with_state(AdminState { readiness, metrics })
+        .with_state(AdminState { readiness, metrics, checking: Arc::default() })
         .merge(extra)
 }
 
@@ -128,10 +130,27 @@ async fn startupz(State(state): State<AdminState>) -> impl IntoResponse {
     }
 }
 
-/// `mercato_ready` and the sampled gauges are brought up to date first, together: a scrape
-/// waits for the slower of the readiness checks and the samplers, each bounded by its timeout.
+/// How long a scrape waits for the readiness checks it starts before it reports the last answer.
+const SCRAPE_READY_WAIT: Duration = Duration::from_millis(250);
+
+/// The sampled gauges are brought up to date first (each sampler bounded by its timeout), and
+/// `mercato_ready` by readiness checks run in a task of their own: a dependency that hangs
+/// would otherwise hold every scrape for the checks' whole timeout. A check that has not
+/// answered within [`SCRAPE_READY_WAIT`] sets the gauge when it does, for the next scrape.
 async fn metrics_text(State(state): State<AdminState>) -> impl IntoResponse {
-    let ((ready, _), ()) = futures::future::join(state.readiness.check(), state.metrics.sample()).await;
-    state.metrics.set_ready(ready);
+    let check = (!state.checking.swap(true, Ordering::SeqCst)).then(|| {
+        let (readiness, metrics, checking) = (state.readiness.clone(), state.metrics.clone(), state.checking.clone());
+        tokio::spawn(async move {
+            let (ready, _) = readiness.check().await;
+            metrics.set_ready(ready);
+            checking.store(false, Ordering::SeqCst);
+        })
+    });
+    let ready_soon = async {
+        if let Some(check) = check {
+            let _ = tokio::time::timeout(SCRAPE_READY_WAIT, check).await;
+        }
+    };
+    futures::future::join(ready_soon, state.metrics.sample()).await;
     ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.encode())
 }

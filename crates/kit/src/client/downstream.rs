@@ -124,6 +124,8 @@ impl Downstream {
     /// `name` labels its metrics and logs (`catalog`).
     pub fn new(name: &'static str, config: DownstreamConfig, metrics: ClientMetrics) -> Self {
         metrics.circuit_state.with_label_values(&[name]).set(State::Closed as i64);
+        // From 0, so that a rate() over retries is defined before the first one.
+        metrics.retries.with_label_values(&[name]);
         // TpsBudget asserts its ranges; clamp rather than trust the caller's numbers.
         let budget = TpsBudget::new(
             BUDGET_WINDOW,

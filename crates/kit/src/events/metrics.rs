@@ -124,8 +124,8 @@ impl EventMetrics {
         metrics
     }
 
-    /// Adds consumer `name` on `stream` to those sampled. Its redeliveries start at 0, so that
-    /// a rate() over them is defined before the first one.
+    /// Adds consumer `name` on `stream` to those sampled. Its redeliveries and rolled-back
+    /// batches start at 0, so that a rate() over them is defined before the first one.
     pub(crate) fn add_consumer(&self, name: &'static str, stream: &'static str) {
         let mut consumers = self.consumers.lock().unwrap_or_else(PoisonError::into_inner);
         let consumer = Registered { name, stream };
@@ -133,6 +133,7 @@ impl EventMetrics {
             consumers.push(consumer);
         }
         self.redeliveries.with_label_values(&[name]);
+        self.batch_rollbacks.with_label_values(&[name]);
     }
 
     /// Asks JetStream for every consumer's lag and unacked messages (one request each, at

@@ -73,7 +73,7 @@ async fn a_scrape_shows_the_process_runtime_pool_readiness_and_consumers(backend
         let begun = value(&text, "mercato_db_pool_acquire_wait_seconds_count")?;
         let consumer = value(&text, r#"mercato_consumer_pending_messages{consumer="effects"}"#)?;
         value(&text, r#"mercato_dlq_messages{consumer="effects"}"#)?;
-        (begun >= 1.0 && consumer == 0.0).then_some(text)
+        (begun >= 1.0 && consumer == 0.0 && value(&text, "mercato_ready") == Some(1.0)).then_some(text)
     })
     .await;
     let get = |series: &str| value(&text, series).unwrap_or_else(|| panic!("{series} missing:\n{text}"));

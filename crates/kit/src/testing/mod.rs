@@ -94,6 +94,12 @@ pub fn metric(exposition: &str, name: &str, label: (&str, &str)) -> f64 {
         .sum()
 }
 
+/// The value of exactly `series` — `name`, or `name{labels}` with the labels in the order the
+/// exposition sorts them (by name) — in Prometheus' text exposition; `None` if it is not there.
+pub fn series(exposition: &str, series: &str) -> Option<f64> {
+    exposition.lines().find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
 /// A plain GET on loopback: status code and body. Enough for the admin endpoints, without
 /// pulling an HTTP client into every test binary.
 pub async fn http_get(addr: std::net::SocketAddr, path: &str) -> anyhow::Result<(u16, String)> {

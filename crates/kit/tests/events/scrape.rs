@@ -13,16 +13,11 @@ use mercato_kit::{
     metrics::Sampler,
     on_both_databases,
     service::{self, NoCommand, Service, Setup},
-    testing::{Backend, Running, TestDatabase, TestNats, eventually, http_get, metric, service_args},
+    testing::{Backend, Running, TestDatabase, TestNats, eventually, http_get, metric, series, service_args},
 };
 use sea_orm::DatabaseConnection;
 
 use crate::helpers::{Harness, Migrator, Record, STREAM, Thing, things};
-
-/// The value of exactly `series` (`name` or `name{labels}`) in an exposition.
-fn value(exposition: &str, series: &str) -> Option<f64> {
-    exposition.lines().find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
-}
 
 #[derive(Debug, Clone, clap::Args)]
 struct NoArgs {}
@@ -70,13 +65,13 @@ async fn a_scrape_shows_the_process_runtime_pool_readiness_and_consumers(backend
     let text = eventually(Duration::from_secs(20), "a scrape with the pool's waits and the consumer", || async {
         let (code, text) = http_get(running.admin_addr, "/metrics").await.ok()?;
         assert_eq!(code, 200, "{text}");
-        let begun = value(&text, "mercato_db_pool_acquire_wait_seconds_count")?;
-        let consumer = value(&text, r#"mercato_consumer_pending_messages{consumer="effects"}"#)?;
-        value(&text, r#"mercato_dlq_messages{consumer="effects"}"#)?;
-        (begun >= 1.0 && consumer == 0.0 && value(&text, "mercato_ready") == Some(1.0)).then_some(text)
+        let begun = series(&text, "mercato_db_pool_acquire_wait_seconds_count")?;
+        let consumer = series(&text, r#"mercato_consumer_pending_messages{consumer="effects"}"#)?;
+        series(&text, r#"mercato_dlq_messages{consumer="effects"}"#)?;
+        (begun >= 1.0 && consumer == 0.0 && series(&text, "mercato_ready") == Some(1.0)).then_some(text)
     })
     .await;
-    let get = |series: &str| value(&text, series).unwrap_or_else(|| panic!("{series} missing:\n{text}"));
+    let get = |name: &str| series(&text, name).unwrap_or_else(|| panic!("{name} missing:\n{text}"));
     assert_eq!(get("mercato_ready"), 1.0);
 
     assert!(get("process_resident_memory_bytes") > 1e6);
@@ -108,7 +103,7 @@ async fn a_scrape_shows_the_process_runtime_pool_readiness_and_consumers(backend
         let (code, text) = http_get(running.admin_addr, "/metrics").await.unwrap();
         assert_eq!(code, 200);
         assert!(started.elapsed() < Duration::from_secs(4), "a scrape took {:?}", started.elapsed());
-        (value(&text, "mercato_ready") == Some(0.0)).then_some(())
+        (series(&text, "mercato_ready") == Some(0.0)).then_some(())
     })
     .await;
     running.stop().await.unwrap();

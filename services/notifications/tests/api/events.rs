@@ -86,8 +86,8 @@ async fn wait_sent_total(running: &Running, expected: f64) {
 /// Messages the consumer `consumer` found it had handled already.
 async fn duplicates(running: &Running, consumer: &str) -> f64 {
     let (_, body) = http_get(running.admin_addr, "/metrics").await.unwrap();
-    let series = format!(r#"mercato_consumer_messages_total{{consumer="{consumer}",outcome="duplicate"}} "#);
-    body.lines().find_map(|line| line.strip_prefix(&series)?.parse().ok()).unwrap_or(0.0)
+    let series = format!(r#"mercato_consumer_messages_total{{consumer="{consumer}",outcome="duplicate"}}"#);
+    mercato_kit::testing::series(&body, &series).unwrap_or(0.0)
 }
 
 fn registered(user_id: &str, email: &str, name: &str) -> identity::UserRegistered {

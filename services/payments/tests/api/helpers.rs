@@ -113,6 +113,6 @@ pub(crate) fn all_declines(exposition: &str) -> f64 {
 
 /// Messages payments' consumer `consumer` finished with `outcome` (processed, duplicate, ...).
 pub(crate) fn consumed(exposition: &str, consumer: &str, outcome: &str) -> f64 {
-    let series = format!(r#"mercato_consumer_messages_total{{consumer="{consumer}",outcome="{outcome}"}} "#);
-    exposition.lines().find_map(|line| line.strip_prefix(&series)?.parse().ok()).unwrap_or(0.0)
+    let series = format!(r#"mercato_consumer_messages_total{{consumer="{consumer}",outcome="{outcome}"}}"#);
+    mercato_kit::testing::series(exposition, &series).unwrap_or(0.0)
 }

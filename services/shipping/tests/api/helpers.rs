@@ -105,10 +105,8 @@ impl TestApp {
     pub(crate) async fn dispatched_total(&self) -> f64 {
         let (code, body) = http_get(self.running().admin_addr, "/metrics").await.expect("shipping's /metrics");
         assert_eq!(code, 200, "{body}");
-        // The counter has no labels, so its one line is its name and its value.
-        let value =
-            body.lines().find_map(|line| line.strip_prefix("mercato_shipments_dispatched_total ")?.parse().ok());
-        value.unwrap_or_else(|| panic!("no mercato_shipments_dispatched_total in {body}"))
+        mercato_kit::testing::series(&body, "mercato_shipments_dispatched_total")
+            .unwrap_or_else(|| panic!("no mercato_shipments_dispatched_total in {body}"))
     }
 
     /// Waits until `expected` shipments are counted as dispatched: the counter moves just

@@ -130,6 +130,16 @@ async fn startupz(State(state): State<AdminState>) -> impl IntoResponse {
     }
 }
 
+/// Clears the scrape's "checking" flag however its check ends (a check that panicked too), so
+/// that the next scrape starts one.
+struct CheckDone(Arc<AtomicBool>);
+
+impl Drop for CheckDone {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::SeqCst);
+    }
+}
+
 /// How long a scrape waits for the readiness checks it starts before it reports the last answer.
 const SCRAPE_READY_WAIT: Duration = Duration::from_millis(250);
 
@@ -139,11 +149,12 @@ const SCRAPE_READY_WAIT: Duration = Duration::from_millis(250);
 /// answered within [`SCRAPE_READY_WAIT`] sets the gauge when it does, for the next scrape.
 async fn metrics_text(State(state): State<AdminState>) -> impl IntoResponse {
     let check = (!state.checking.swap(true, Ordering::SeqCst)).then(|| {
-        let (readiness, metrics, checking) = (state.readiness.clone(), state.metrics.clone(), state.checking.clone());
+        let (readiness, metrics) = (state.readiness.clone(), state.metrics.clone());
+        let done = CheckDone(state.checking.clone());
         tokio::spawn(async move {
+            let _done = done;
             let (ready, _) = readiness.check().await;
             metrics.set_ready(ready);
-            checking.store(false, Ordering::SeqCst);
         })
     });
     let ready_soon = async {

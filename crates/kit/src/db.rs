@@ -109,9 +109,10 @@ const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// A pooled connection idle this long is pinged before it is handed out; a busier one is not.
 /// The pool's default pings on every acquire: a round trip to the database before each
 /// statement, on the request's path, which doubled what every read cost PostgreSQL and the
-/// service (a GetCart waited for two round trips for one SELECT). What the ping guards against, a connection the server, a proxy
-/// or a firewall dropped, happens to connections that sat idle; one that broke while busy fails
-/// its statement either way, and the pool then discards it.
+/// service (a GetCart waited for two round trips for one SELECT). What the ping guards
+/// against, a connection the server, a proxy or a firewall dropped, happens to connections
+/// that sat idle; one that broke while busy fails its statement either way, and the pool then
+/// discards it.
 const PING_WHEN_IDLE_FOR: Duration = Duration::from_secs(10);
 
 /// `sqlite://<data_dir>/<service>.db?mode=rwc`.

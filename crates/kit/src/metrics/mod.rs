@@ -62,7 +62,10 @@ impl Metrics {
             info.set(1);
             let _ = registry.register(Box::new(info));
         }
-        let ready = gauge("mercato_ready", "1 when /readyz would answer 200, else 0 (evaluated at each scrape).");
+        let ready = gauge(
+            "mercato_ready",
+            "1 when /readyz would answer 200, else 0 (checked at each scrape; a check slower than 250 ms is reported by the next).",
+        );
         let _ = registry.register(Box::new(ready.clone()));
         let _ = registry.register(Box::new(process::ProcessCollector::new()));
         let _ = registry.register(Box::new(runtime::RuntimeCollector::new()));
@@ -73,7 +76,7 @@ impl Metrics {
         &self.registry
     }
 
-    /// Sets `mercato_ready`; the admin listener does, from the readiness checks, at each scrape.
+    /// Sets `mercato_ready`; the admin listener does, from the readiness checks each scrape starts.
     pub fn set_ready(&self, ready: bool) {
         self.ready.set(i64::from(ready));
     }

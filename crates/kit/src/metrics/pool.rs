@@ -1,8 +1,8 @@
 //! The database pool on /metrics: its connections in use and idle and its bound, read from
 //! sqlx's pool at each scrape, and how long transactions waited to start.
 //!
-//! The wait is measured where the kit opens transactions ([`crate::db::begin_write`],
-//! [`crate::db::begin`]), not for every statement: sea-orm acquires a connection inside each
+//! The wait is measured where the kit opens transactions ([`crate::db::begin_write`]), not
+//! for every statement: sea-orm acquires a connection inside each
 //! call and reports only the statement's own time to its metric callback, and sqlx tells the
 //! acquire time to nothing but a tracing event. So the histogram is the time from asking the
 //! pool to the transaction having begun: the wait for a connection (a new one's connect

@@ -34,6 +34,15 @@ pub struct WholeShop {
 impl WholeShop {
     /// Every service on `backend`; shipping with `shipping_flags` (its delays, say).
     pub async fn start(backend: Backend, shipping_flags: &[&str]) -> anyhow::Result<Self> {
+        Self::start_with(backend, shipping_flags, |_| Vec::new()).await
+    }
+
+    /// [`WholeShop::start`], each binary also given the flags `every` returns for its name.
+    pub async fn start_with(
+        backend: Backend,
+        shipping_flags: &[&str],
+        every: impl Fn(&str) -> Vec<String>,
+    ) -> anyhow::Result<Self> {
         let nats = TestNats::start().await?;
         let dir = tempfile::tempdir()?;
         let mail_dir = dir.path().join("mail");
@@ -54,7 +63,7 @@ impl WholeShop {
             clients.join(","),
         ];
         create_admin(&identity_flags).await?;
-        let identity = spawn("identity", &identity_flags).await?;
+        let identity = spawn("identity", &[identity_flags.clone(), every("identity")].concat()).await?;
         let identity_url = format!("http://{}", identity.grpc_addr);
         databases.push(identity_db);
         services.push(("identity", identity));
@@ -62,7 +71,7 @@ impl WholeShop {
         let mail = path_str(&mail_dir)?.to_string();
         let catalog_url = {
             let database = TestDatabase::create(backend).await?;
-            let flags = common(&database, &identity_url, &nats, &["--seed-on-start"]);
+            let flags = [common(&database, &identity_url, &nats, &["--seed-on-start"]), every("catalog")].concat();
             let catalog = spawn("catalog", &flags).await?;
             let url = format!("http://{}", catalog.grpc_addr);
             databases.push(database);
@@ -77,7 +86,7 @@ impl WholeShop {
         ];
         for (name, extra) in own {
             let database = TestDatabase::create(backend).await?;
-            let process = spawn(name, &common(&database, &identity_url, &nats, &extra)).await?;
+            let process = spawn(name, &[common(&database, &identity_url, &nats, &extra), every(name)].concat()).await?;
             databases.push(database);
             services.push((name, process));
         }
@@ -91,6 +100,7 @@ impl WholeShop {
         args.extend(
             ["--rate-limit-per-minute", "1000000", "--auth-rate-limit-per-minute", "1000000"].map(String::from),
         );
+        args.extend(every("gateway"));
         let gateway = spawn("gateway", &args).await?;
         Ok(Self { gateway, mail_dir, services, _databases: databases, _nats: nats, _dir: dir })
     }
@@ -98,6 +108,20 @@ impl WholeShop {
     /// Where the gateway listens (REST, grpc-web and gRPC).
     pub fn gateway_addr(&self) -> SocketAddr {
         self.gateway.grpc_addr
+    }
+
+    /// Every process stopped as an orchestrator stops them (SIGTERM, the gateway first), each
+    /// awaited for at most `deadline`: the name and exit status of each, gateway first.
+    pub async fn stop(&mut self, deadline: Duration) -> anyhow::Result<Vec<(&'static str, std::process::ExitStatus)>> {
+        self.gateway.terminate()?;
+        for (_, process) in &self.services {
+            process.terminate()?;
+        }
+        let mut exits = vec![("gateway", self.gateway.wait(deadline).await?)];
+        for (name, process) in &mut self.services {
+            exits.push((*name, process.wait(deadline).await?));
+        }
+        Ok(exits)
     }
 
     /// A service's process, by binary name.

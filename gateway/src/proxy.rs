@@ -59,6 +59,8 @@ where
             }
         };
         let timeout = cap_deadline(req.headers_mut(), self.deadline);
+        // Tracing on: the upstream's parent is this request's span, not the caller's.
+        mercato_kit::trace::inject_headers(&tracing::Span::current(), req.headers_mut());
         // Through the upstream's bulkhead, breaker and deadline (to its response headers: a
         // stream may then last); once only, since the request body streams through, unkept.
         Box::pin(async move {

@@ -19,8 +19,12 @@ use std::{
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use h2::client::SendRequest;
 use http::{HeaderMap, HeaderValue, Method, Request, Uri, header, uri::PathAndQuery};
-use mercato_kit::client::{Connector, Downstream, Idempotency, retry};
+use mercato_kit::{
+    client::{Connector, Downstream, Idempotency, retry},
+    trace,
+};
 use tonic::{Code, Status};
+use tracing::Instrument as _;
 
 /// Same as the kit's gRPC channels: a dead peer is noticed within this time, not TCP's minutes.
 const KEEPALIVE: Duration = Duration::from_secs(20);
@@ -128,7 +132,11 @@ impl UnaryClient {
         timeout: Duration,
         idempotency: Idempotency,
     ) -> Result<Bytes, Status> {
-        self.downstream
+        let span = trace::client_span(path.path());
+        let mut headers = headers;
+        trace::inject_headers(&span, &mut headers);
+        let result = self
+            .downstream
             .call(idempotency, timeout, |left| {
                 let (headers, message) = (headers.clone(), message.clone());
                 async move {
@@ -144,7 +152,10 @@ impl UnaryClient {
                     result.map_err(Failure::into_status)
                 }
             })
-            .await
+            .instrument(span.clone())
+            .await;
+        trace::record_client_code(&span, result.as_ref().map_or_else(Status::code, |_| Code::Ok));
+        result
     }
 
     async fn sender(&self) -> Result<(Arc<Slot>, Conn), Status> {

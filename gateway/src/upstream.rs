@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use http::{HeaderMap, HeaderName, uri::PathAndQuery};
-use mercato_kit::client::Idempotency;
+use mercato_kit::{client::Idempotency, trace};
 use prost::Message as _;
 use prost_reflect::{DynamicMessage, MethodDescriptor};
 use tonic::{Status, metadata::MetadataMap, transport::Channel};
@@ -31,6 +31,8 @@ pub fn forward_headers(headers: &HeaderMap) -> HeaderMap {
             forwarded.insert(name, value.clone());
         }
     }
+    // Tracing on: the upstream's parent is this request's span, not the caller's.
+    trace::inject_headers(&tracing::Span::current(), &mut forwarded);
     forwarded
 }
 

@@ -10,6 +10,7 @@ use crate::{
     nats::{NatsArgs, NatsConfig},
     secret::Secret,
     telemetry::LogConfig,
+    trace::{TraceArgs, TraceConfig},
 };
 
 /// Exit code for invalid configuration (`EX_CONFIG` from sysexits.h).
@@ -81,6 +82,9 @@ pub struct CommonArgs {
 
     #[command(flatten)]
     pub serve: ServeArgs,
+
+    #[command(flatten)]
+    pub trace: TraceArgs,
 }
 
 /// Per-service defaults for the common flags.
@@ -110,6 +114,7 @@ pub struct CommonConfig {
     pub nats: NatsConfig,
     /// Connections and requests in progress the server allows.
     pub limits: ServeLimits,
+    pub trace: TraceConfig,
 }
 
 /// Where keys come from, what tokens must say, and this service's own credentials.
@@ -185,6 +190,7 @@ impl CommonArgs {
 
         let nats = self.nats.validate(problems);
         let limits = self.serve.validate(problems);
+        let trace = self.trace.validate(problems);
 
         let (
             Some(grpc_addr),
@@ -198,6 +204,7 @@ impl CommonArgs {
             Some(worker_threads),
             Some(nats),
             Some(limits),
+            Some(trace),
         ) = (
             grpc_addr,
             admin_addr,
@@ -210,6 +217,7 @@ impl CommonArgs {
             worker_threads,
             nats,
             limits,
+            trace,
         )
         else {
             return None;
@@ -234,6 +242,7 @@ impl CommonArgs {
             worker_threads,
             nats,
             limits,
+            trace,
         })
     }
 }
@@ -254,6 +263,10 @@ impl Problems {
 
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
     }
 
     /// `Ok(value)` when nothing was recorded and the value was built, else every problem.
@@ -484,6 +497,7 @@ mod tests {
                 idle_timeout: "forever".into(),
                 ..ServeArgs::default()
             },
+            trace: TraceArgs { otel_traces_sampler: Some("sometimes".into()), ..TraceArgs::default() },
         };
         let defaults = ServiceDefaults { name: "t", version: "0", grpc_port: 1, admin_port: 2 };
         let mut problems = Problems::default();
@@ -509,6 +523,7 @@ mod tests {
             "IN_FLIGHT_LIMIT",
             "HEADER_READ_TIMEOUT",
             "IDLE_TIMEOUT",
+            "OTEL_TRACES_SAMPLER",
         ] {
             assert!(err.contains(needle), "{needle} missing from {err}");
         }

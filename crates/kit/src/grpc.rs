@@ -24,6 +24,7 @@ use crate::{
     events::scope::{self, Correlation},
     metrics::GrpcMetrics,
     request_id::{self, RequestId},
+    trace,
 };
 
 /// See the module docs.
@@ -88,6 +89,7 @@ impl CallRecord {
         self.metrics.handling_seconds.with_label_values(&labels).observe(elapsed.as_secs_f64());
         self.metrics.handled.with_label_values(&[labels[0], labels[1], code_name(code)]).inc();
         self.span.record("grpc.code", code_name(code));
+        trace::record_server_code(&self.span, code);
         let _enter = self.span.enter();
         let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
         match code {
@@ -139,13 +141,34 @@ where
         let gone = caller_gone.clone();
         let req = req.map(move |inner| ObservedRequest { inner, gone, framing: Framing::default() });
         let (service, method) = split_path(req.uri().path());
-        let span = tracing::info_span!(
-            "rpc",
-            request_id = id.as_str(),
-            rpc = %format_args!("{service}/{method}"),
-            grpc.code = tracing::field::Empty,
-            caller = tracing::field::Empty,
-        );
+        let span = if trace::enabled() {
+            // The same fields, plus what OpenTelemetry's semantic conventions for RPC ask.
+            let span = tracing::info_span!(
+                "rpc",
+                otel.name = %format_args!("{service}/{method}"),
+                otel.kind = "server",
+                otel.status_code = tracing::field::Empty,
+                rpc.system = "grpc",
+                rpc.service = service.as_str(),
+                rpc.method = method.as_str(),
+                rpc.grpc.status_code = tracing::field::Empty,
+                request_id = id.as_str(),
+                rpc = %format_args!("{service}/{method}"),
+                grpc.code = tracing::field::Empty,
+                caller = tracing::field::Empty,
+                user_id = tracing::field::Empty,
+            );
+            trace::set_parent(&span, &trace::propagate::Headers(req.headers()));
+            span
+        } else {
+            tracing::info_span!(
+                "rpc",
+                request_id = id.as_str(),
+                rpc = %format_args!("{service}/{method}"),
+                grpc.code = tracing::field::Empty,
+                caller = tracing::field::Empty,
+            )
+        };
 
         let labels = [service.as_str(), method.as_str()];
         self.metrics.started.with_label_values(&labels).inc();

@@ -34,6 +34,7 @@ pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod time;
+pub mod trace;
 pub mod worker;
 
 pub use config::{CommonArgs, CommonConfig, ConfigError, Problems};

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use crate::{
     CommonConfig,
     config::{ConfigError, EXIT_CONFIG},
-    telemetry,
+    telemetry, trace,
 };
 
 /// Runs `run` with the validated configuration and returns the process's exit code: 78 (after
@@ -31,7 +31,7 @@ where
         }
     };
     let common = common(&config);
-    let (name, version, log) = (common.service, common.version, common.log.clone());
+    let (name, version, log, trace) = (common.service, common.version, common.log.clone(), common.trace.clone());
     let runtime = match runtime(common.worker_threads) {
         Ok(runtime) => runtime,
         Err(e) => {
@@ -40,14 +40,27 @@ where
         }
     };
     runtime.block_on(async move {
-        telemetry::init(name, version, &log);
-        match run(config).await {
+        // Inside the runtime: the exporters do their I/O on it.
+        let (pipeline, tracer) = match trace::Pipeline::start(&trace, name, version) {
+            Ok(started) => started.unzip(),
+            Err(e) => {
+                eprintln!("{service}: cannot start trace export: {e:#}");
+                return ExitCode::FAILURE;
+            }
+        };
+        telemetry::init(name, version, &log, tracer);
+        let code = match run(config).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 tracing::error!(error = format!("{e:#}"), "{service} failed");
                 ExitCode::FAILURE
             }
+        };
+        // Last, once every call and worker is done: their spans are in the queue by now.
+        if let Some(pipeline) = pipeline {
+            pipeline.shutdown().await;
         }
+        code
     })
 }
 

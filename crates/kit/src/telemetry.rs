@@ -4,6 +4,7 @@
 
 use std::{fmt, io::Write, str::FromStr};
 
+use opentelemetry_sdk::trace::Tracer;
 use tracing::{
     Event, Subscriber,
     field::{Field, Visit},
@@ -50,30 +51,62 @@ pub fn check_filter(directives: &str) -> Result<(), String> {
     EnvFilter::try_new(directives).map(|_| ()).map_err(|e| format!("{directives:?} is not a valid filter: {e}"))
 }
 
-/// Installs the global subscriber. Calling it again (tests start several apps in one process)
-/// is harmless: the first installation stays.
-pub fn init(service: &'static str, version: &'static str, config: &LogConfig) {
+/// Installs the global subscriber; with `tracer`, also the OpenTelemetry layer that records
+/// spans for export, and log lines carry the trace and span ids. Calling it again (tests start
+/// several apps in one process) is harmless: the first installation stays.
+pub fn init(service: &'static str, version: &'static str, config: &LogConfig, tracer: Option<Tracer>) {
     let filter = EnvFilter::try_new(&config.filter).unwrap_or_else(|_| EnvFilter::new("info"));
-    let result = match (config.format, config.to_stderr) {
-        (LogFormat::Json, false) => tracing_subscriber::registry()
-            .with(filter)
-            .with(JsonLayer::new(service, version, std::io::stdout))
-            .try_init(),
-        (LogFormat::Json, true) => tracing_subscriber::registry()
-            .with(filter)
-            .with(JsonLayer::new(service, version, std::io::stderr))
-            .try_init(),
-        (LogFormat::Pretty, to_stderr) => tracing_subscriber::registry()
-            .with(filter)
-            .with(tracing_subscriber::fmt::layer().compact().with_target(false).with_writer(
-                move || -> Box<dyn std::io::Write> {
-                    if to_stderr { Box::new(std::io::stderr()) } else { Box::new(std::io::stdout()) }
-                },
-            ))
-            .try_init(),
+    let Some(tracer) = tracer else {
+        let result = match (config.format, config.to_stderr) {
+            (LogFormat::Json, false) => tracing_subscriber::registry()
+                .with(filter)
+                .with(JsonLayer::new(service, version, std::io::stdout))
+                .try_init(),
+            (LogFormat::Json, true) => tracing_subscriber::registry()
+                .with(filter)
+                .with(JsonLayer::new(service, version, std::io::stderr))
+                .try_init(),
+            (LogFormat::Pretty, to_stderr) => {
+                tracing_subscriber::registry().with(filter).with(pretty(to_stderr)).try_init()
+            }
+        };
+        // Already initialised: keep the existing subscriber.
+        drop(result);
+        return;
     };
-    // Already initialised: keep the existing subscriber.
-    drop(result);
+    // Spans only (their fields are the attributes; events stay in the logs, where secrets are
+    // redacted), at info and above whatever LOG_LEVEL says: the log filter applies to the log
+    // layer alone.
+    let spans = tracing_subscriber::filter::filter_fn(|meta| meta.is_span() && *meta.level() <= tracing::Level::INFO);
+    let otel = tracing_opentelemetry::layer()
+        .with_tracer(tracer)
+        .with_location(false)
+        .with_threads(false)
+        .with_target(false)
+        .with_level(false)
+        .with_filter(spans);
+    let registry = tracing_subscriber::registry().with(otel);
+    let result = match (config.format, config.to_stderr) {
+        (LogFormat::Json, false) => registry
+            .with(JsonLayer::new(service, version, std::io::stdout).with_trace_ids().with_filter(filter))
+            .try_init(),
+        (LogFormat::Json, true) => registry
+            .with(JsonLayer::new(service, version, std::io::stderr).with_trace_ids().with_filter(filter))
+            .try_init(),
+        (LogFormat::Pretty, to_stderr) => registry.with(pretty(to_stderr).with_filter(filter)).try_init(),
+    };
+    if result.is_ok() {
+        crate::trace::mark_enabled();
+    }
+}
+
+fn pretty<S>(to_stderr: bool) -> impl Layer<S> + Send + Sync
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    tracing_subscriber::fmt::layer().compact().with_target(false).with_writer(move || -> Box<dyn std::io::Write> {
+        if to_stderr { Box::new(std::io::stderr()) } else { Box::new(std::io::stdout()) }
+    })
 }
 
 /// Field names whose values never reach a log line.
@@ -98,7 +131,11 @@ impl SpanFields {
     }
 
     fn record(&mut self, values: &impl RecordFields) {
-        values.record(&mut Fields(|name, value: FieldValue<'_>| {
+        values.record(&mut Fields(|name: &'static str, value: FieldValue<'_>| {
+            // Directions to the OpenTelemetry layer (span name, kind, status), not facts.
+            if name.starts_with("otel.") {
+                return;
+            }
             let mut json = Vec::new();
             value.render(name, &mut json);
             let json = String::from_utf8(json).unwrap_or_default();
@@ -133,6 +170,7 @@ pub struct JsonLayer<W> {
     service: &'static str,
     version: &'static str,
     writer: W,
+    trace_ids: bool,
 }
 
 impl<W> fmt::Debug for JsonLayer<W> {
@@ -146,7 +184,13 @@ impl<W> fmt::Debug for JsonLayer<W> {
 
 impl<W> JsonLayer<W> {
     pub fn new(service: &'static str, version: &'static str, writer: W) -> Self {
-        Self { service, version, writer }
+        Self { service, version, writer, trace_ids: false }
+    }
+
+    /// Lines written inside a span carry `trace_id` and `span_id` (of the active OpenTelemetry
+    /// context, which the OpenTelemetry layer sets on entering a span).
+    pub fn with_trace_ids(self) -> Self {
+        Self { trace_ids: true, ..self }
     }
 }
 
@@ -230,6 +274,17 @@ where
                 escape_into(out, span.name());
             }
             out.push(b'"');
+        }
+        if self.trace_ids
+            && !spans.is_empty()
+            && let Some((trace_id, span_id)) = crate::trace::propagate::active_ids()
+        {
+            for (key, value) in [("trace_id", trace_id.as_str()), ("span_id", span_id.as_str())] {
+                if !in_event(key) {
+                    key_into(out, key);
+                    string_into(out, value);
+                }
+            }
         }
         event.record(&mut Fields(|name, value: FieldValue<'_>| {
             key_into(out, name);

@@ -9,4 +9,7 @@ mod collector;
 mod dashboard;
 mod exprs;
 mod promtool;
+mod receiver;
+mod shopper;
 mod stack;
+mod traces;

@@ -9,14 +9,16 @@
 use std::{net::SocketAddr, time::Duration};
 
 use mercato_e2e::{
-    SEEDED_PRODUCT,
     prometheus::{Prometheus, observability_dir, promtool, report},
     whole::WholeShop,
 };
-use mercato_kit::testing::{Backend, http, http_get, patience};
+use mercato_kit::testing::{Backend, http_get, patience};
 use serde_json::{Value, json};
 
-use crate::exprs::{Expr, dashboard_exprs, rule_exprs, yaml};
+use crate::{
+    exprs::{Expr, dashboard_exprs, rule_exprs, yaml},
+    shopper::checkout,
+};
 
 /// Quick moves, so that the checkout's shipment leaves within seconds.
 const SHIPPING: &[&str] = &["--dispatch-delay", "1s", "--delivery-delay", "2s", "--shipping-timer-interval", "100ms"];
@@ -35,7 +37,7 @@ async fn a_real_prometheus_with_the_shipped_config_scrapes_a_checkout_and_every_
     let prometheus = Prometheus::start(&scraping(&admin)).await.unwrap();
     every_target_up(&prometheus, admin.len()).await;
 
-    let order = checkout(shop.gateway_addr()).await;
+    let order = checkout(shop.gateway_addr(), None).await.order;
 
     let mut problems = Vec::new();
     problems.extend(counters_moved(&admin).await);
@@ -98,57 +100,6 @@ async fn every_target_up(prometheus: &Prometheus, expected: usize) {
             "{up} of {expected} targets up: {targets:#?}\n{}",
             prometheus.log()
         );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// A shopper's checkout through the gateway's REST API: sign up, sign in, a seeded product into
-/// the cart, PlaceOrder, its Server-Sent Events to CONFIRMED, then its shipment dispatched.
-async fn checkout(gateway: SocketAddr) -> String {
-    let email = format!("observed.{}@example.com", std::process::id());
-    let password = "correct horse battery staple";
-    let body = format!(r#"{{"email":"{email}","password":"{password}","displayName":"Observed Shopper"}}"#);
-    let (code, text) = http(gateway, "POST", "/v1/users", &[], &body).await.unwrap();
-    assert_eq!(code, 200, "sign-up: {text}");
-    let (code, text) =
-        http(gateway, "POST", "/v1/sessions", &[], &format!(r#"{{"email":"{email}","password":"{password}"}}"#))
-            .await
-            .unwrap();
-    assert_eq!(code, 200, "sign-in: {text}");
-    let session: Value = serde_json::from_str(&text).unwrap();
-    let bearer = format!("Bearer {}", session["tokens"]["accessToken"].as_str().unwrap());
-    let auth = [("Authorization", bearer.as_str())];
-    let item = format!(r#"{{"productId":"{SEEDED_PRODUCT}","quantity":1}}"#);
-    let (code, text) = http(gateway, "POST", "/v1/cart/items", &auth, &item).await.unwrap();
-    assert_eq!(code, 200, "cart: {text}");
-    let order = r#"{"shippingAddress":{"recipientName":"Ada","addressLines":["1 Main St"],"city":"Berlin","countryCode":"DE"},"paymentMethodToken":"tok_visa"}"#;
-    let keyed = [auth[0], ("Idempotency-Key", "observed-checkout")];
-    let (code, text) = http(gateway, "POST", "/v1/orders", &keyed, order).await.unwrap();
-    assert_eq!(code, 200, "PlaceOrder: {text}");
-    let placed: Value = serde_json::from_str(&text).unwrap();
-    let id = placed["order"]["id"].as_str().unwrap().to_string();
-
-    // The stream ends by itself at the order's final state.
-    let sse = [auth[0], ("Accept", "text/event-stream")];
-    let (code, events) = http(gateway, "GET", &format!("/v1/orders/{id}:watch"), &sse, "").await.unwrap();
-    assert_eq!(code, 200, "{events}");
-    let last = events
-        .lines()
-        .filter_map(|l| l.strip_prefix("data:"))
-        .filter_map(|data| serde_json::from_str::<Value>(data.trim()).ok())
-        .filter_map(|e| e["order"]["status"].as_str().map(String::from))
-        .next_back();
-    assert_eq!(last.as_deref(), Some("ORDER_STATUS_CONFIRMED"), "{events}");
-
-    let deadline = tokio::time::Instant::now() + patience(SETTLE);
-    loop {
-        let (_, text) = http(gateway, "GET", &format!("/v1/shipments/{id}"), &auth, "").await.unwrap();
-        let shipment: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-        let status = shipment["shipment"]["status"].as_str().unwrap_or_default().to_string();
-        if !status.is_empty() && status != "SHIPMENT_STATUS_PENDING" {
-            return id;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "order {id}'s shipment never left: {text}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }

@@ -20,6 +20,7 @@ use http::{Request, Response};
 use mercato_kit::{
     log_budget::LogBudget,
     request_id::{self, RequestId},
+    trace,
 };
 use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
 use tower::{Layer, Service};
@@ -135,9 +136,7 @@ where
         let kind = Kind::of(req.headers());
         // Here, before any policy below can refuse the request, so a refusal has its route too.
         let route = self.routes.label(kind, &mut req);
-        let method = req.method().clone();
-        // Field values are only formatted when the span is enabled.
-        let span = tracing::info_span!("edge", request_id = id.as_str(), kind = kind.label(), %method, path = %req.uri().path());
+        let span = edge_span(&req, &id, kind, &route);
         let start = Instant::now();
         let metrics = self.metrics.clone();
         let future = span.in_scope(|| self.inner.call(req));
@@ -148,6 +147,9 @@ where
                     response.headers_mut().insert(request_id::HEADER, value);
                 }
                 let status = response.status();
+                if trace::enabled() {
+                    record_outcome(&tracing::Span::current(), &mut response);
+                }
                 let elapsed = start.elapsed();
                 metrics.requests.with_label_values(&[kind.label(), &*route, status.as_str()]).inc();
                 metrics.seconds.with_label_values(&[kind.label(), &*route]).observe(elapsed.as_secs_f64());
@@ -167,6 +169,53 @@ where
             }
             .instrument(span),
         )
+    }
+}
+
+/// The request's span: with tracing on, a server span under the caller's trace context (or
+/// the root of a new trace), named and described as the HTTP semantic conventions say.
+fn edge_span<B>(req: &Request<B>, id: &RequestId, kind: Kind, route: &str) -> tracing::Span {
+    let method = req.method();
+    if !trace::enabled() {
+        // Field values are only formatted when the span is enabled.
+        return tracing::info_span!("edge", request_id = id.as_str(), kind = kind.label(), %method, path = %req.uri().path());
+    }
+    // A REST route's label is `VERB /template`; a gRPC one's the method's path.
+    let template = route.strip_prefix(method.as_str()).map_or(route, str::trim_start);
+    let span = tracing::info_span!(
+        "edge",
+        otel.name = route,
+        otel.kind = "server",
+        otel.status_code = tracing::field::Empty,
+        http.request.method = %method,
+        http.route = template,
+        url.path = %req.uri().path(),
+        http.response.status_code = tracing::field::Empty,
+        rpc.grpc.status_code = tracing::field::Empty,
+        request_id = id.as_str(),
+        kind = kind.label(),
+        %method,
+        path = %req.uri().path(),
+    );
+    trace::set_parent(&span, &trace::propagate::Headers(req.headers()));
+    span
+}
+
+/// The response's status on `span`, and `traceparent` on the response, so a caller can name
+/// the trace of a request they report.
+fn record_outcome<B>(span: &tracing::Span, response: &mut Response<B>) {
+    let status = response.status();
+    span.record("http.response.status_code", status.as_u16());
+    let grpc_status = response.headers().get("grpc-status").and_then(|v| v.to_str().ok()?.parse::<i32>().ok());
+    match grpc_status {
+        Some(code) => trace::record_server_code(span, tonic::Code::from_i32(code)),
+        None if status.is_server_error() => {
+            span.record("otel.status_code", "error");
+        }
+        None => {}
+    }
+    if let Some(value) = trace::traceparent_of(span).and_then(|v| http::HeaderValue::from_str(&v).ok()) {
+        response.headers_mut().insert(trace::propagate::TRACEPARENT, value);
     }
 }
 

@@ -7,8 +7,10 @@ use mercato::catalog::v1::{self as pb, catalog_service_client::CatalogServiceCli
 use mercato_kit::{
     auth::{Caller, service_token::forward_user},
     client::{self, ClientMetrics, Downstream, DownstreamConfig, Idempotency},
+    trace,
 };
 use tonic::{Code, Request, Status, transport::Channel};
+use tracing::Instrument as _;
 
 /// See the module docs. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -33,19 +35,23 @@ impl Catalog {
     /// The products of `ids` (each once) and the ids that name none. catalog failing or
     /// slow is UNAVAILABLE for the caller, with the reason logged.
     pub async fn products(&self, ids: &[String], caller: &Caller) -> Result<pb::BatchGetProductsResponse, Status> {
+        let span = trace::client_span("/mercato.catalog.v1.CatalogService/BatchGetProducts");
         let result = self
             .downstream
             .call(Idempotency::Idempotent, self.timeout, |left| {
                 let mut client = self.client.clone();
                 let mut request = Request::new(pb::BatchGetProductsRequest { ids: ids.to_vec() });
                 request.set_timeout(left);
+                trace::inject_metadata(&span, request.metadata_mut());
                 let forwarded = forward_user(caller, &mut request);
                 async move {
                     forwarded?;
                     client.batch_get_products(request).await.map(tonic::Response::into_inner)
                 }
             })
+            .instrument(span.clone())
             .await;
+        trace::record_client_code(&span, result.as_ref().map_or_else(Status::code, |_| Code::Ok));
         result.map_err(unavailable)
     }
 }

@@ -75,7 +75,11 @@ where
             };
             match verifier.verify(&token).await {
                 Ok(caller) => {
-                    tracing::Span::current().record("caller", caller.subject.as_str());
+                    let span = tracing::Span::current();
+                    span.record("caller", caller.subject.as_str());
+                    if caller.kind == super::CallerKind::User {
+                        span.record("user_id", caller.subject.as_str());
+                    }
                     req.extensions_mut().insert(caller);
                     inner.call(req).await
                 }

@@ -22,12 +22,13 @@ use sea_orm::{
     sea_query::{OnConflict, Query},
 };
 use tokio::time::Instant;
+use tracing::Instrument as _;
 
 use super::{
     Broker, Event, Outbox, broker::dlq_subject, headers, metrics::EventMetrics, migration::entity::processed_event,
     retry::Failures, scope,
 };
-use crate::{db, shutdown::Shutdown};
+use crate::{db, shutdown::Shutdown, trace};
 
 /// How long a stopping consumer waits to send its last acks.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
@@ -123,6 +124,8 @@ struct Ready<E> {
     event_id: String,
     attempt: u32,
     correlation: scope::Correlation,
+    /// The span of handling it (a child of the publication's), when tracing is on.
+    span: tracing::Span,
 }
 
 /// What happened to a message.
@@ -355,6 +358,9 @@ impl<E: Event, H: Handler<E>> Consumer<E, H> {
             Err(outcome) => return outcome,
         };
         let result = self.handle(std::slice::from_ref(&ready)).await.map(|claimed| !claimed.is_empty());
+        if result.is_err() {
+            ready.span.record("otel.status_code", "error");
+        }
         self.settle(message, result, &ready.event_id, ready.attempt).await
     }
 
@@ -392,7 +398,39 @@ impl<E: Event, H: Handler<E>> Consumer<E, H> {
         };
         let correlation =
             scope::Correlation { request_id: header(headers::REQUEST_ID), traceparent: header(headers::TRACEPARENT) };
-        Ok(Ready { event, event_id, attempt, correlation })
+        let span = self.span(message, &headers, &event, &event_id, attempt);
+        Ok(Ready { event, event_id, attempt, correlation, span })
+    }
+
+    /// The span of handling one message (semantic conventions for messaging), continuing the
+    /// trace its headers carry; `Span::none()` when tracing is off.
+    fn span(
+        &self,
+        message: &Message,
+        headers: &async_nats::HeaderMap,
+        event: &E,
+        event_id: &str,
+        attempt: u32,
+    ) -> tracing::Span {
+        if !trace::enabled() {
+            return tracing::Span::none();
+        }
+        let span = tracing::info_span!(
+            "consume",
+            otel.name = %format_args!("process {}", message.subject),
+            otel.kind = "consumer",
+            otel.status_code = tracing::field::Empty,
+            messaging.system = "nats",
+            messaging.operation.type = "process",
+            messaging.destination.name = message.subject.as_str(),
+            messaging.consumer.group.name = self.durable(),
+            messaging.message.id = event_id,
+            messaging.message.conversation_id = event.aggregate(),
+            event_type = E::TYPE,
+            attempt,
+        );
+        trace::set_parent(&span, &trace::propagate::NatsHeaders(headers));
+        span
     }
 
     /// Acks, retries or dead-letters a message after its handler ran (`Ok(false)`: it had
@@ -454,7 +492,9 @@ impl<E: Event, H: Handler<E>> Consumer<E, H> {
             };
             // The event is cloned, not moved: if the batch fails, each message is handled
             // again on its own.
-            scope::with(ready.correlation.clone(), self.handler.handle(ready.event.clone(), &delivery)).await?;
+            scope::with(ready.correlation.clone(), self.handler.handle(ready.event.clone(), &delivery))
+                .instrument(ready.span.clone())
+                .await?;
         }
         self.outbox.commit(txn).await?;
         after_commit.run();

@@ -41,8 +41,17 @@ impl Outbox {
         if let Some(request_id) = correlation.request_id {
             extra.insert(headers::REQUEST_ID.into(), request_id.into());
         }
-        if let Some(traceparent) = correlation.traceparent {
-            extra.insert(headers::TRACEPARENT.into(), traceparent.into());
+        // The span that wrote the row, when tracing is on: the relay's publish span becomes
+        // its child. Off, the caller's trace context passes through as it came.
+        let context = crate::trace::propagate::context_of(&tracing::Span::current());
+        if context.is_empty() {
+            if let Some(traceparent) = correlation.traceparent {
+                extra.insert(headers::TRACEPARENT.into(), traceparent.into());
+            }
+        } else {
+            for (name, value) in context {
+                extra.insert(name.into(), value.into());
+            }
         }
         outbox::Entity::insert(outbox::ActiveModel {
             id: sea_orm::ActiveValue::NotSet,

@@ -32,6 +32,9 @@ use sea_orm::{
     sea_query::{Expr, LockBehavior, LockType},
 };
 use tokio::{sync::Notify, time::Instant};
+use tracing::Instrument as _;
+
+use crate::trace;
 
 use super::{
     Broker, StreamSpec,
@@ -298,12 +301,13 @@ impl Relay {
         let mut result = Wave::default();
         let mut pending = Vec::with_capacity(wave.len());
         for (queue, row) in wave {
+            let (headers, span) = event_headers(row);
             let message = PublishMessage::build()
                 .payload(row.payload.clone().into())
-                .headers(event_headers(row))
+                .headers(headers)
                 .message_id(row.event_id.as_str());
-            match js.send_publish(row.subject.clone(), message).await {
-                Ok(ack) => pending.push((*queue, row.id, ack)),
+            match js.send_publish(row.subject.clone(), message).instrument(span.clone()).await {
+                Ok(ack) => pending.push((*queue, row.id, ack, span)),
                 Err(e) => {
                     // Nothing more can be sent on this connection now; the rest of the
                     // wave (and its aggregates' successors) waits for the next round.
@@ -313,10 +317,11 @@ impl Relay {
                 }
             }
         }
-        for (queue, id, ack) in pending {
+        for (queue, id, ack, span) in pending {
             match ack.await {
                 Ok(_) => result.acked.push(id),
                 Err(e) => {
+                    span.record("otel.status_code", "error");
                     // A timeout or a broken connection is the broker's, not this row's: the
                     // next wave would only wait as long again.
                     let kind = e.kind();
@@ -467,18 +472,43 @@ async fn mark_sent(db: &impl ConnectionTrait, ids: &[i64]) -> Result<(), DbErr> 
     Ok(())
 }
 
-fn event_headers(row: &outbox::Model) -> HeaderMap {
+/// The message headers of `row`, and the span of its publication: when tracing is on, a
+/// child of the span that wrote the row (whose context the row stored), and the context the
+/// message carries to its consumers.
+fn event_headers(row: &outbox::Model) -> (HeaderMap, tracing::Span) {
     let mut headers = HeaderMap::new();
     headers.insert(headers::EVENT_ID, row.event_id.as_str());
     headers.insert(headers::EVENT_TYPE, row.event_type.as_str());
-    if let Ok(serde_json::Value::Object(extra)) = serde_json::from_str::<serde_json::Value>(&row.headers) {
-        for (name, value) in extra {
-            if let Some(value) = value.as_str() {
-                headers.insert(name.as_str(), value);
-            }
+    let extra = match serde_json::from_str::<serde_json::Value>(&row.headers) {
+        Ok(serde_json::Value::Object(extra)) => extra,
+        _ => serde_json::Map::new(),
+    };
+    for (name, value) in &extra {
+        if let Some(value) = value.as_str() {
+            headers.insert(name.as_str(), value);
         }
     }
-    headers
+    if !trace::enabled() {
+        return (headers, tracing::Span::none());
+    }
+    let span = tracing::info_span!(
+        "publish",
+        otel.name = %format_args!("send {}", row.subject),
+        otel.kind = "producer",
+        otel.status_code = tracing::field::Empty,
+        messaging.system = "nats",
+        messaging.operation.type = "send",
+        messaging.operation.name = "publish",
+        messaging.destination.name = row.subject.as_str(),
+        messaging.message.id = row.event_id.as_str(),
+        messaging.message.conversation_id = row.aggregate.as_str(),
+        event_type = row.event_type.as_str(),
+    );
+    trace::set_parent(&span, &trace::propagate::Stored(&extra));
+    for (name, value) in trace::propagate::context_of(&span) {
+        headers.insert(name, value.as_str());
+    }
+    (headers, span)
 }
 
 /// Exponential backoff with full jitter: a random delay up to `start × 2^(failures-1)`,

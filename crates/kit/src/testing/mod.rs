@@ -115,6 +115,17 @@ pub async fn http(
     headers: &[(&str, &str)],
     body: &str,
 ) -> anyhow::Result<(u16, String)> {
+    http_response(addr, method, path, headers, body).await.map(|(status, _, body)| (status, body))
+}
+
+/// [`http`], with the response's headers (names lower-cased) between status and body.
+pub async fn http_response(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> anyhow::Result<(u16, Vec<(String, String)>, String)> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let deadline = patience(Duration::from_secs(10));
     let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
@@ -142,7 +153,13 @@ pub async fn http(
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| anyhow::anyhow!("no status line in {head:?}"))?;
     let chunked = head.lines().any(|l| l.to_ascii_lowercase().starts_with("transfer-encoding: chunked"));
-    Ok((status, if chunked { dechunk(body) } else { body.to_string() }))
+    let fields = head
+        .lines()
+        .skip(1)
+        .filter_map(|line| line.split_once(':'))
+        .map(|(name, value)| (name.trim().to_ascii_lowercase(), value.trim().to_string()))
+        .collect();
+    Ok((status, fields, if chunked { dechunk(body) } else { body.to_string() }))
 }
 
 fn dechunk(mut body: &str) -> String {

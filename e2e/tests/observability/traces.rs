@@ -247,3 +247,33 @@ async fn without_an_endpoint_nothing_is_traced() {
         assert!(!line.contains("\"trace_id\""), "{line}");
     }
 }
+
+/// A collector that accepts connections and never answers: requests are served as usual (the
+/// spans queue on the export thread, and are dropped once its queue is full), and SIGTERM
+/// still ends the process cleanly, the flush given up after its bound.
+#[tokio::test]
+async fn a_hung_collector_neither_slows_requests_nor_holds_shutdown() {
+    let hole = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}", hole.local_addr().unwrap());
+    let held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((stream, _)) = hole.accept().await {
+            open.push(stream);
+        }
+    });
+    let flags = ["--otel-exporter-otlp-endpoint", &endpoint, "--otel-exporter-otlp-protocol", "grpc"];
+    let mut stack = Stack::start(&flags).await.unwrap();
+    let gateway = stack.gateway.grpc_addr;
+    // More spans (two per request) than the export queue holds (2048).
+    let workers = (0..8).map(|_| async move {
+        for _ in 0..150 {
+            let (code, _, body) = http_response(gateway, "GET", "/v1/products?pageSize=1", &[], "").await.unwrap();
+            assert_eq!(code, 200, "{body}");
+        }
+    });
+    futures::future::join_all(workers).await;
+    stack.gateway.terminate().unwrap();
+    let status = stack.gateway.wait(Duration::from_secs(20)).await.unwrap();
+    assert!(status.success(), "the gateway exited with {status}");
+    held.abort();
+}

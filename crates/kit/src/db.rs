@@ -172,7 +172,8 @@ pub async fn connect(config: &DatabaseConfig) -> Result<DatabaseConnection, DbEr
                 .foreign_keys(true)
                 .create_if_missing(true)
         });
-    let db = Database::connect(options).await?;
+    let mut db = Database::connect(options).await?;
+    crate::trace::db::instrument(&mut db);
     tracing::info!(database = %describe_url(url), backend = ?db.get_database_backend(), "database connected");
     Ok(db)
 }

@@ -79,7 +79,7 @@ pub fn init(service: &'static str, version: &'static str, config: &LogConfig, tr
     // layer alone.
     let spans = tracing_subscriber::filter::filter_fn(|meta| meta.is_span() && *meta.level() <= tracing::Level::INFO);
     let otel = tracing_opentelemetry::layer()
-        .with_tracer(tracer)
+        .with_tracer(tracer.clone())
         .with_location(false)
         .with_threads(false)
         .with_target(false)
@@ -96,7 +96,7 @@ pub fn init(service: &'static str, version: &'static str, config: &LogConfig, tr
         (LogFormat::Pretty, to_stderr) => registry.with(pretty(to_stderr).with_filter(filter)).try_init(),
     };
     if result.is_ok() {
-        crate::trace::mark_enabled();
+        crate::trace::mark_enabled(tracer);
     }
 }
 

@@ -148,6 +148,9 @@ fn hops(trace: &[&Span]) -> Vec<String> {
         ("orders", CONSUMER, "process "),
         ("shipping", CONSUMER, "process "),
         ("notifications", CONSUMER, "process "),
+        ("orders", CLIENT, "INSERT "),
+        ("catalog", CLIENT, "SELECT "),
+        ("payments", CLIENT, "INSERT "),
     ] {
         if !has(service, kind, name) {
             problems.push(format!("no {service} span of kind {kind} named like {name:?}"));
@@ -173,6 +176,9 @@ fn conventions(trace: &[&Span], order: &str, user: &str) -> Vec<String> {
     for span in trace {
         let attribute = |key: &str| span.attributes.get(key).map(String::as_str);
         let expected: &[(&str, Option<&str>)] = match (span.kind, span.service()) {
+            (CLIENT, _) if span.attributes.contains_key("db.system.name") => {
+                &[("db.operation.name", None), ("db.query.text", None)]
+            }
             (SERVER, "gateway") => {
                 &[("http.request.method", None), ("http.route", None), ("http.response.status_code", None)]
             }

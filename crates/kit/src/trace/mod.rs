@@ -6,10 +6,16 @@
 //! the plain ones logging always had, and the helpers here return at once.
 
 mod config;
+pub mod db;
 mod export;
 pub mod propagate;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{
+    OnceLock,
+    atomic::{AtomicBool, Ordering},
+};
+
+use opentelemetry_sdk::trace::Tracer;
 
 pub use config::{Export, Protocol, Root, Sampler, TraceArgs, TraceConfig};
 pub use export::Pipeline;
@@ -17,14 +23,22 @@ pub use propagate::{inject_headers, inject_metadata, set_parent, traceparent_of}
 use tonic::Code;
 
 static ENABLED: AtomicBool = AtomicBool::new(false);
+static TRACER: OnceLock<Tracer> = OnceLock::new();
 
 /// Whether spans are being recorded for export (the OpenTelemetry layer is installed).
 pub fn enabled() -> bool {
     ENABLED.load(Ordering::Relaxed)
 }
 
-pub(crate) fn mark_enabled() {
+/// Called once the OpenTelemetry layer recording with `tracer` is installed.
+pub(crate) fn mark_enabled(tracer: Tracer) {
+    let _ = TRACER.set(tracer);
     ENABLED.store(true, Ordering::Relaxed);
+}
+
+/// The tracer of spans made without `tracing` (the database's), when tracing is on.
+fn tracer() -> Option<Tracer> {
+    TRACER.get().cloned()
 }
 
 /// The span of an outgoing gRPC call to `path` (`/package.Service/Method`), a child of the

@@ -141,9 +141,11 @@ where
         let gone = caller_gone.clone();
         let req = req.map(move |inner| ObservedRequest { inner, gone, framing: Framing::default() });
         let (service, method) = split_path(req.uri().path());
-        let span = if trace::enabled() {
+        let parent = trace::extract(&trace::propagate::Headers(req.headers()));
+        let span = if trace::sampled(&parent) {
             // The same fields, plus what OpenTelemetry's semantic conventions for RPC ask.
             let span = tracing::info_span!(
+                target: trace::TARGET,
                 "rpc",
                 otel.name = %format_args!("{service}/{method}"),
                 otel.kind = "server",
@@ -158,7 +160,7 @@ where
                 caller = tracing::field::Empty,
                 user_id = tracing::field::Empty,
             );
-            trace::set_parent(&span, &trace::propagate::Headers(req.headers()));
+            trace::set_parent(&span, parent);
             span
         } else {
             tracing::info_span!(

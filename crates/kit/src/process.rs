@@ -48,7 +48,7 @@ where
                 return ExitCode::FAILURE;
             }
         };
-        telemetry::init(name, version, &log, tracer);
+        telemetry::init(name, version, &log, tracer.map(|tracer| (tracer, trace.sampler())));
         let code = match run(config).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {

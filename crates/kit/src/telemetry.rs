@@ -54,9 +54,14 @@ pub fn check_filter(directives: &str) -> Result<(), String> {
 /// Installs the global subscriber; with `tracer`, also the OpenTelemetry layer that records
 /// spans for export, and log lines carry the trace and span ids. Calling it again (tests start
 /// several apps in one process) is harmless: the first installation stays.
-pub fn init(service: &'static str, version: &'static str, config: &LogConfig, tracer: Option<Tracer>) {
+pub fn init(
+    service: &'static str,
+    version: &'static str,
+    config: &LogConfig,
+    tracer: Option<(Tracer, crate::trace::Sampler)>,
+) {
     let filter = EnvFilter::try_new(&config.filter).unwrap_or_else(|_| EnvFilter::new("info"));
-    let Some(tracer) = tracer else {
+    let Some((tracer, sampler)) = tracer else {
         let result = match (config.format, config.to_stderr) {
             (LogFormat::Json, false) => tracing_subscriber::registry()
                 .with(filter)
@@ -74,10 +79,11 @@ pub fn init(service: &'static str, version: &'static str, config: &LogConfig, tr
         drop(result);
         return;
     };
-    // Spans only (their fields are the attributes; events stay in the logs, where secrets are
-    // redacted), at info and above whatever LOG_LEVEL says: the log filter applies to the log
-    // layer alone.
-    let spans = tracing_subscriber::filter::filter_fn(|meta| meta.is_span() && *meta.level() <= tracing::Level::INFO);
+    // Only the kit's recorded spans (trace::TARGET: their fields are the attributes; events stay
+    // in the logs, where secrets are redacted, and no other span is exported), whatever LOG_LEVEL
+    // says: the log filter applies to the log layer alone. A filter by target is decided once per
+    // callsite, so the spans of unsampled work never reach this layer.
+    let spans = tracing_subscriber::filter::Targets::new().with_target(crate::trace::TARGET, tracing::Level::INFO);
     let otel = tracing_opentelemetry::layer()
         .with_tracer(tracer.clone())
         .with_location(false)
@@ -96,7 +102,7 @@ pub fn init(service: &'static str, version: &'static str, config: &LogConfig, tr
         (LogFormat::Pretty, to_stderr) => registry.with(pretty(to_stderr).with_filter(filter)).try_init(),
     };
     if result.is_ok() {
-        crate::trace::mark_enabled(tracer);
+        crate::trace::mark_enabled(tracer, sampler);
     }
 }
 

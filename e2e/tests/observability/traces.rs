@@ -49,6 +49,15 @@ async fn one_checkout_is_one_trace_across_every_grpc_and_nats_hop(backend: Backe
     let client_span = &uuid::Uuid::new_v4().simple().to_string()[..16];
     let sent = format!("00-{trace_id}-{client_span}-01");
     let done = checkout(shop.gateway_addr(), Some(&sent)).await;
+    // A caller that did not sample its request: nothing of it is recorded, here or behind.
+    let unsampled_trace = uuid::Uuid::new_v4().simple().to_string();
+    let unsampled = format!("00-{unsampled_trace}-{client_span}-00");
+    let (code, fields, body) =
+        http_response(shop.gateway_addr(), "GET", "/v1/products?pageSize=2", &[("traceparent", &unsampled)], "")
+            .await
+            .unwrap();
+    assert_eq!(code, 200, "{body}");
+    assert!(fields.iter().all(|(name, _)| name != "traceparent"), "an unsampled request answered {fields:?}");
     let logs: Vec<(String, Vec<String>)> = ["orders", "catalog", "payments", "shipping", "notifications"]
         .iter()
         .map(|name| (name.to_string(), shop.service(name).unwrap().log_lines()))
@@ -61,6 +70,9 @@ async fn one_checkout_is_one_trace_across_every_grpc_and_nats_hop(backend: Backe
     let spans = receiver.spans();
     let trace: Vec<&Span> = spans.iter().filter(|s| s.trace_id == trace_id).collect();
     let mut problems = Vec::new();
+    if let Some(span) = spans.iter().find(|s| s.trace_id == unsampled_trace) {
+        problems.push(format!("{} recorded {:?} of a trace its caller did not sample", span.service(), span.name));
+    }
     let services: BTreeSet<&str> = trace.iter().map(|s| s.service()).collect();
     for expected in ["gateway", "orders", "catalog", "payments", "shipping", "notifications"] {
         if !services.contains(expected) {

@@ -136,7 +136,7 @@ where
         let kind = Kind::of(req.headers());
         // Here, before any policy below can refuse the request, so a refusal has its route too.
         let route = self.routes.label(kind, &mut req);
-        let span = edge_span(&req, &id, kind, &route);
+        let span = edge_span(&mut req, &id, kind, &route);
         let start = Instant::now();
         let metrics = self.metrics.clone();
         let future = span.in_scope(|| self.inner.call(req));
@@ -147,7 +147,7 @@ where
                     response.headers_mut().insert(request_id::HEADER, value);
                 }
                 let status = response.status();
-                if trace::enabled() {
+                if trace::in_sampled_span() {
                     record_outcome(&tracing::Span::current(), &mut response);
                 }
                 let elapsed = start.elapsed();
@@ -174,15 +174,25 @@ where
 
 /// The request's span: with tracing on, a server span under the caller's trace context (or
 /// the root of a new trace), named and described as the HTTP semantic conventions say.
-fn edge_span<B>(req: &Request<B>, id: &RequestId, kind: Kind, route: &str) -> tracing::Span {
-    let method = req.method();
-    if !trace::enabled() {
+fn edge_span<B>(req: &mut Request<B>, id: &RequestId, kind: Kind, route: &str) -> tracing::Span {
+    let parent = trace::extract(&trace::propagate::Headers(req.headers()));
+    if !trace::sampled(&parent) {
+        if trace::enabled() && !trace::propagate::is_valid(&parent) {
+            // Not sampled here, so not behind either: the services get a trace context that
+            // says so instead of none (from which each would start, and sample, its own).
+            if let Ok(value) = http::HeaderValue::from_str(&trace::propagate::unsampled_traceparent()) {
+                req.headers_mut().insert(trace::propagate::TRACEPARENT, value);
+            }
+        }
+        let method = req.method();
         // Field values are only formatted when the span is enabled.
         return tracing::info_span!("edge", request_id = id.as_str(), kind = kind.label(), %method, path = %req.uri().path());
     }
+    let method = req.method();
     // A REST route's label is `VERB /template`; a gRPC one's the method's path.
     let template = route.strip_prefix(method.as_str()).map_or(route, str::trim_start);
     let span = tracing::info_span!(
+        target: trace::TARGET,
         "edge",
         otel.name = route,
         otel.kind = "server",
@@ -197,7 +207,7 @@ fn edge_span<B>(req: &Request<B>, id: &RequestId, kind: Kind, route: &str) -> tr
         %method,
         path = %req.uri().path(),
     );
-    trace::set_parent(&span, &trace::propagate::Headers(req.headers()));
+    trace::set_parent(&span, parent);
     span
 }
 

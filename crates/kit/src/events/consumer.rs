@@ -403,7 +403,7 @@ impl<E: Event, H: Handler<E>> Consumer<E, H> {
     }
 
     /// The span of handling one message (semantic conventions for messaging), continuing the
-    /// trace its headers carry; `Span::none()` when tracing is off.
+    /// trace its headers carry; `Span::none()` unless that trace is sampled.
     fn span(
         &self,
         message: &Message,
@@ -412,10 +412,12 @@ impl<E: Event, H: Handler<E>> Consumer<E, H> {
         event_id: &str,
         attempt: u32,
     ) -> tracing::Span {
-        if !trace::enabled() {
+        let parent = trace::extract(&trace::propagate::NatsHeaders(headers));
+        if !trace::sampled(&parent) {
             return tracing::Span::none();
         }
         let span = tracing::info_span!(
+            target: trace::TARGET,
             "consume",
             otel.name = %format_args!("process {}", message.subject),
             otel.kind = "consumer",
@@ -429,7 +431,7 @@ impl<E: Event, H: Handler<E>> Consumer<E, H> {
             event_type = E::TYPE,
             attempt,
         );
-        trace::set_parent(&span, &trace::propagate::NatsHeaders(headers));
+        trace::set_parent(&span, parent);
         span
     }
 

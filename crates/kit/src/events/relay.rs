@@ -472,7 +472,7 @@ async fn mark_sent(db: &impl ConnectionTrait, ids: &[i64]) -> Result<(), DbErr> 
     Ok(())
 }
 
-/// The message headers of `row`, and the span of its publication: when tracing is on, a
+/// The message headers of `row`, and the span of its publication: when its trace is sampled, a
 /// child of the span that wrote the row (whose context the row stored), and the context the
 /// message carries to its consumers.
 fn event_headers(row: &outbox::Model) -> (HeaderMap, tracing::Span) {
@@ -488,10 +488,12 @@ fn event_headers(row: &outbox::Model) -> (HeaderMap, tracing::Span) {
             headers.insert(name.as_str(), value);
         }
     }
-    if !trace::enabled() {
+    let parent = trace::extract(&trace::propagate::Stored(&extra));
+    if !trace::sampled(&parent) {
         return (headers, tracing::Span::none());
     }
     let span = tracing::info_span!(
+        target: trace::TARGET,
         "publish",
         otel.name = %format_args!("send {}", row.subject),
         otel.kind = "producer",
@@ -504,7 +506,7 @@ fn event_headers(row: &outbox::Model) -> (HeaderMap, tracing::Span) {
         messaging.message.conversation_id = row.aggregate.as_str(),
         event_type = row.event_type.as_str(),
     );
-    trace::set_parent(&span, &trace::propagate::Stored(&extra));
+    trace::set_parent(&span, parent);
     for (name, value) in trace::propagate::context_of(&span) {
         headers.insert(name, value.as_str());
     }

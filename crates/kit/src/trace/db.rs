@@ -10,7 +10,6 @@ use opentelemetry::{
     trace::{Span as _, SpanKind, Status, TraceContextExt, Tracer as _},
 };
 use sea_orm::{DatabaseBackend, DatabaseConnection};
-use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 /// Makes `db` report its statements as spans, when tracing is on.
 pub fn instrument(db: &mut DatabaseConnection) {
@@ -21,8 +20,10 @@ pub fn instrument(db: &mut DatabaseConnection) {
         _ => "other_sql",
     };
     db.set_metric_callback(move |info| {
-        let parent = tracing::Span::current().context();
-        if !parent.span().span_context().is_valid() {
+        // The context of the recorded span the statement ran in (the OpenTelemetry layer
+        // makes it current on entering it); none for unsampled work.
+        let parent = opentelemetry::Context::current();
+        if !parent.span().span_context().is_sampled() {
             return;
         }
         let end = SystemTime::now();

@@ -18,7 +18,7 @@ use opentelemetry_sdk::{
     trace::{BatchSpanProcessor, SdkTracerProvider, Tracer},
 };
 
-use super::config::{Export, Protocol, Root, Sampler, TraceConfig};
+use super::config::{Export, Protocol, TraceConfig};
 
 /// How long one export may take before it counts as failed (the spans of that batch are lost).
 const EXPORT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -45,7 +45,8 @@ impl Pipeline {
         let exporter = exporter(export)?;
         let provider = SdkTracerProvider::builder()
             .with_span_processor(BatchSpanProcessor::builder(exporter).build())
-            .with_sampler(sampler(config.sampler()))
+            // Work reaches the SDK only once trace::sampled said yes.
+            .with_sampler(opentelemetry_sdk::trace::Sampler::AlwaysOn)
             .with_resource(resource(config, service, version))
             .build();
         let tracer = provider.tracer("mercato");
@@ -82,21 +83,6 @@ fn exporter(export: &Export) -> anyhow::Result<SpanExporter> {
             .build()?,
     };
     Ok(exporter)
-}
-
-fn sampler(sampler: Sampler) -> opentelemetry_sdk::trace::Sampler {
-    use opentelemetry_sdk::trace::Sampler as S;
-    let root = |root: Root| match root {
-        Root::AlwaysOn => S::AlwaysOn,
-        Root::AlwaysOff => S::AlwaysOff,
-        Root::Ratio(ratio) => S::TraceIdRatioBased(ratio),
-    };
-    match sampler {
-        Sampler::AlwaysOn => S::AlwaysOn,
-        Sampler::AlwaysOff => S::AlwaysOff,
-        Sampler::Ratio(ratio) => S::TraceIdRatioBased(ratio),
-        Sampler::ParentBased(r) => S::ParentBased(Box::new(root(r))),
-    }
 }
 
 /// service.name (OTEL_SERVICE_NAME, else service.name among OTEL_RESOURCE_ATTRIBUTES, else

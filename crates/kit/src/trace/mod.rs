@@ -19,11 +19,16 @@ use opentelemetry_sdk::trace::Tracer;
 
 pub use config::{Export, Protocol, Root, Sampler, TraceArgs, TraceConfig};
 pub use export::Pipeline;
-pub use propagate::{inject_headers, inject_metadata, set_parent, traceparent_of};
+pub use propagate::{extract, inject_headers, inject_metadata, set_parent, traceparent_of};
 use tonic::Code;
 
 static ENABLED: AtomicBool = AtomicBool::new(false);
 static TRACER: OnceLock<Tracer> = OnceLock::new();
+static SAMPLER: OnceLock<Sampler> = OnceLock::new();
+
+/// The target of the spans that are exported: the OpenTelemetry layer sees only these, so a
+/// request that is not sampled costs the layer nothing (its spans are the plain ones).
+pub const TARGET: &str = "mercato_otel";
 
 /// Whether spans are being recorded for export (the OpenTelemetry layer is installed).
 pub fn enabled() -> bool {
@@ -31,8 +36,9 @@ pub fn enabled() -> bool {
 }
 
 /// Called once the OpenTelemetry layer recording with `tracer` is installed.
-pub(crate) fn mark_enabled(tracer: Tracer) {
+pub(crate) fn mark_enabled(tracer: Tracer, sampler: Sampler) {
     let _ = TRACER.set(tracer);
+    let _ = SAMPLER.set(sampler);
     ENABLED.store(true, Ordering::Relaxed);
 }
 
@@ -41,16 +47,54 @@ fn tracer() -> Option<Tracer> {
     TRACER.get().cloned()
 }
 
+/// Whether work that continues `parent` (what a carrier brought; invalid when nothing) is
+/// recorded: the sampling decision, made once where work enters the process and before any
+/// span exists, so that unsampled work makes only the plain spans. The SDK's own sampler is
+/// AlwaysOn, since only sampled work reaches it.
+pub fn sampled(parent: &opentelemetry::Context) -> bool {
+    use opentelemetry::trace::TraceContextExt as _;
+    if !enabled() {
+        return false;
+    }
+    let span = parent.span();
+    let context = span.span_context();
+    let ratio = |ratio: f64| {
+        if context.is_valid() {
+            // As the specification's TraceIdRatioBased: the low 64 bits of the trace id.
+            let low = u64::from_be_bytes(context.trace_id().to_bytes()[8..].try_into().unwrap_or_default());
+            (low >> 1) < (ratio * (1u64 << 63) as f64) as u64
+        } else {
+            rand::random::<f64>() < ratio
+        }
+    };
+    match SAMPLER.get().copied().unwrap_or(Sampler::ParentBased(Root::AlwaysOn)) {
+        Sampler::AlwaysOn => true,
+        Sampler::AlwaysOff => false,
+        Sampler::Ratio(r) => ratio(r),
+        Sampler::ParentBased(_) if context.is_valid() => context.is_sampled(),
+        Sampler::ParentBased(Root::AlwaysOn) => true,
+        Sampler::ParentBased(Root::AlwaysOff) => false,
+        Sampler::ParentBased(Root::Ratio(r)) => ratio(r),
+    }
+}
+
+/// Whether the span in progress on this thread is a recorded one.
+pub fn in_sampled_span() -> bool {
+    use opentelemetry::trace::TraceContextExt as _;
+    enabled() && opentelemetry::Context::current().span().span_context().is_sampled()
+}
+
 /// The span of an outgoing gRPC call to `path` (`/package.Service/Method`), a child of the
-/// current span; `Span::none()` when tracing is off. Inject its context into the request
+/// current span; `Span::none()` unless that span is recorded. Inject its context into the request
 /// ([`inject_metadata`]), run the call inside it, then [`record_client_code`].
 pub fn client_span(path: &str) -> tracing::Span {
-    if !enabled() {
+    if !in_sampled_span() {
         return tracing::Span::none();
     }
     let path = path.trim_start_matches('/');
     let (service, method) = path.split_once('/').unwrap_or((path, ""));
     tracing::info_span!(
+        target: TARGET,
         "rpc.client",
         otel.name = path,
         otel.kind = "client",

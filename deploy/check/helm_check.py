@@ -15,6 +15,7 @@ Exit status is non-zero when any check fails; every problem is printed.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import re
@@ -23,6 +24,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Callable
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
@@ -180,7 +182,50 @@ def duration_s(text: str) -> float:
     return int(m.group(1)) * {"ms": 0.001, "s": 1, "m": 60, "h": 3600}[m.group(2)]
 
 
-def assertions(set_name: str, objs: list[tuple[str, dict]], values: dict) -> None:
+def spread_terms(spec: dict) -> list[tuple[str, dict]]:
+    """(where, term) of every topologySpreadConstraint and podAntiAffinity term of a pod spec."""
+    terms = [(f"topologySpreadConstraints[{i}]", t) for i, t in enumerate(spec.get("topologySpreadConstraints") or [])]
+    anti = (spec.get("affinity") or {}).get("podAntiAffinity") or {}
+    for i, t in enumerate(anti.get("requiredDuringSchedulingIgnoredDuringExecution") or []):
+        terms.append((f"podAntiAffinity required[{i}]", t))
+    for i, t in enumerate(anti.get("preferredDuringSchedulingIgnoredDuringExecution") or []):
+        terms.append((f"podAntiAffinity preferred[{i}]", t.get("podAffinityTerm") or {}))
+    return terms
+
+
+def term_selects(term: dict, own: dict, labels: dict) -> bool:
+    """Whether a spread/anti-affinity term of pods labelled `own` counts pods labelled `labels`:
+    its labelSelector (none selects nothing) plus matchLabelKeys taken from `own`."""
+    if not term.get("labelSelector"):
+        return False
+    if any(labels.get(k) != own.get(k) for k in term.get("matchLabelKeys") or []):
+        return False
+    return selects(term["labelSelector"], labels)
+
+
+def egress_allows(policy: dict, port: int, protocol: str = "TCP") -> bool:
+    """Whether any egress rule of the policy allows `port` (a rule without ports allows every port)."""
+    if "Egress" not in policy["spec"].get("policyTypes", []):
+        return False
+    for rule in policy["spec"].get("egress") or []:
+        if not rule.get("ports"):
+            return True
+        for p in rule["ports"]:
+            if p.get("protocol", "TCP") == protocol and isinstance(p.get("port"), int) and p["port"] <= port <= p.get("endPort", p["port"]):
+                return True
+    return False
+
+
+def smtp_port(url: str) -> int | None:
+    """The port the notifications binary connects to for SMTP_URL (its per-scheme defaults)."""
+    m = re.fullmatch(r"(smtp|smtp\+starttls|smtps)://(\[[^\]]*\]|[^:/\[]+)(?::(\d+))?/?", url)
+    if not m:
+        return None
+    return int(m.group(3)) if m.group(3) else {"smtp": 25, "smtp+starttls": 587, "smtps": 465}[m.group(1)]
+
+
+def assertions(set_name: str, objs: list[tuple[str, dict]], values: dict, report: Callable[[str, str], None] = problem) -> None:
+    """Every assertion over one rendered set; each failure goes to `report` (the global list by default)."""
     by_kind: dict[str, list[dict]] = {}
     for _, o in objs:
         by_kind.setdefault(o["kind"], []).append(o)
@@ -196,7 +241,7 @@ def assertions(set_name: str, objs: list[tuple[str, dict]], values: dict) -> Non
         and p["spec"]["podSelector"].get("matchLabels", {}).get("app.kubernetes.io/instance") == RELEASE
     ]
     if not deny:
-        problem(set_name, "no default-deny NetworkPolicy (Ingress+Egress, no rules) selecting the release's pods")
+        report(set_name, "no default-deny NetworkPolicy (Ingress+Egress, no rules) selecting the release's pods")
 
     for _, o in objs:
         spec = pod_spec(o)
@@ -207,15 +252,15 @@ def assertions(set_name: str, objs: list[tuple[str, dict]], values: dict) -> Non
         name = labels.get("app.kubernetes.io/name", "")
         for key in ("app.kubernetes.io/name", "app.kubernetes.io/instance", "app.kubernetes.io/part-of", "app.kubernetes.io/component"):
             if key not in labels:
-                problem(where, f"pod label {key} missing")
+                report(where, f"pod label {key} missing")
         # security context
         psc = spec.get("securityContext") or {}
         if psc.get("runAsNonRoot") is not True:
-            problem(where, "pod securityContext.runAsNonRoot is not true")
+            report(where, "pod securityContext.runAsNonRoot is not true")
         if (psc.get("seccompProfile") or {}).get("type") != "RuntimeDefault":
-            problem(where, "pod seccompProfile is not RuntimeDefault")
+            report(where, "pod seccompProfile is not RuntimeDefault")
         if spec.get("automountServiceAccountToken") is not False:
-            problem(where, "pod automountServiceAccountToken is not false")
+            report(where, "pod automountServiceAccountToken is not false")
         expected_uid = 999 if name == "postgresql" else 65532
         declared_ports: set = set()
         for c in spec.get("containers", []) + spec.get("initContainers", []):
@@ -223,47 +268,49 @@ def assertions(set_name: str, objs: list[tuple[str, dict]], values: dict) -> Non
             sc = c.get("securityContext") or {}
             uid = sc.get("runAsUser", psc.get("runAsUser"))
             if uid != expected_uid:
-                problem(cw, f"runAsUser {uid}, want {expected_uid}")
+                report(cw, f"runAsUser {uid}, want {expected_uid}")
             if sc.get("allowPrivilegeEscalation") is not False:
-                problem(cw, "allowPrivilegeEscalation is not false")
+                report(cw, "allowPrivilegeEscalation is not false")
             if sc.get("readOnlyRootFilesystem") is not True:
-                problem(cw, "readOnlyRootFilesystem is not true")
+                report(cw, "readOnlyRootFilesystem is not true")
             if (sc.get("capabilities") or {}).get("drop") != ["ALL"]:
-                problem(cw, "capabilities.drop is not [ALL]")
+                report(cw, "capabilities.drop is not [ALL]")
+            if (sc.get("capabilities") or {}).get("add"):
+                report(cw, f"capabilities.add is {sc['capabilities']['add']}, want none")
             if sc.get("runAsNonRoot", psc.get("runAsNonRoot")) is not True:
-                problem(cw, "runAsNonRoot is not true")
+                report(cw, "runAsNonRoot is not true")
             if (sc.get("seccompProfile") or psc.get("seccompProfile") or {}).get("type") != "RuntimeDefault":
-                problem(cw, "seccompProfile is not RuntimeDefault")
+                report(cw, "seccompProfile is not RuntimeDefault")
             if not (c.get("resources") or {}).get("requests") or not (c.get("resources") or {}).get("limits"):
-                problem(cw, "resources requests and limits are not both set")
+                report(cw, "resources requests and limits are not both set")
             # image pinned
             image = c.get("image", "")
             ref = image.split("@")[0]
             last = ref.rsplit("/", 1)[-1]
             if ":" not in last:
-                problem(cw, f"image {image!r} has no tag")
+                report(cw, f"image {image!r} has no tag")
             elif last.split(":", 1)[1] in ("", "latest"):
-                problem(cw, f"image {image!r} is not pinned")
+                report(cw, f"image {image!r} is not pinned")
             ports = {p["containerPort"] for p in c.get("ports", [])} | {p["name"] for p in c.get("ports", []) if "name" in p}
             declared_ports |= ports
             if o["kind"] in ("Deployment", "StatefulSet"):
                 for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
                     pr = c.get(probe)
                     if not pr:
-                        problem(cw, f"{probe} missing")
+                        report(cw, f"{probe} missing")
                         continue
                     handler = pr.get("grpc") or pr.get("httpGet") or pr.get("tcpSocket")
                     if handler is not None and handler.get("port") not in ports:
-                        problem(cw, f"{probe} port {handler.get('port')!r} is not a port the container declares {sorted(map(str, ports))}")
+                        report(cw, f"{probe} port {handler.get('port')!r} is not a port the container declares {sorted(map(str, ports))}")
                     if handler is None and "exec" not in pr:
-                        problem(cw, f"{probe} has no handler")
+                        report(cw, f"{probe} has no handler")
             if name in SERVICES and o["kind"] == "Deployment":
                 grpc, admin, _ = SERVICES[name]
                 for probe in ("readinessProbe", "livenessProbe"):
                     if (c.get(probe) or {}).get("grpc", {}).get("port") != grpc:
-                        problem(cw, f"{probe} is not a native grpc probe on port {grpc}")
+                        report(cw, f"{probe} is not a native grpc probe on port {grpc}")
                 if "lifecycle" in c and "preStop" in c["lifecycle"]:
-                    problem(cw, "has a preStop hook (the binary drains by itself)")
+                    report(cw, "has a preStop hook (the binary drains by itself)")
                 # grace period
                 env = dict(configmaps.get(f"{o['metadata']['name']}", {}))
                 for e in c.get("env", []):
@@ -272,31 +319,31 @@ def assertions(set_name: str, objs: list[tuple[str, dict]], values: dict) -> Non
                 try:
                     need = duration_s(env.get("SHUTDOWN_DELAY", "0s")) + duration_s(env.get("SHUTDOWN_TIMEOUT", "20s")) + 5
                 except ValueError as e:
-                    problem(cw, str(e))
+                    report(cw, str(e))
                     need = 0
                 grace = spec.get("terminationGracePeriodSeconds", 30)
                 if not grace > need:
-                    problem(cw, f"terminationGracePeriodSeconds {grace} is not > SHUTDOWN_DELAY + SHUTDOWN_TIMEOUT + 5 = {need}")
+                    report(cw, f"terminationGracePeriodSeconds {grace} is not > SHUTDOWN_DELAY + SHUTDOWN_TIMEOUT + 5 = {need}")
                 if env.get("GRPC_ADDR", "").rsplit(":", 1)[-1] != str(grpc) or env.get("ADMIN_ADDR", "").rsplit(":", 1)[-1] != str(admin):
-                    problem(cw, f"GRPC_ADDR/ADMIN_ADDR {env.get('GRPC_ADDR')}/{env.get('ADMIN_ADDR')} do not match ports {grpc}/{admin}")
+                    report(cw, f"GRPC_ADDR/ADMIN_ADDR {env.get('GRPC_ADDR')}/{env.get('ADMIN_ADDR')} do not match ports {grpc}/{admin}")
                 ann = o["spec"]["template"]["metadata"].get("annotations", {})
                 if ann.get("prometheus.io/scrape") != "true" or ann.get("prometheus.io/port") != str(admin) or ann.get("prometheus.io/path") != "/metrics":
-                    problem(cw, "prometheus.io/* pod annotations missing or wrong")
+                    report(cw, "prometheus.io/* pod annotations missing or wrong")
                 if labels.get("app.kubernetes.io/part-of") != "mercato":
-                    problem(cw, "app.kubernetes.io/part-of is not mercato")
+                    report(cw, "app.kubernetes.io/part-of is not mercato")
         # emptyDirs for readOnlyRootFilesystem in mercato pods
         if name in SERVICES or o["kind"] == "Job":
             mounts = {m["mountPath"] for c in spec["containers"] for m in c.get("volumeMounts", [])}
             for path in ("/tmp", "/data"):
                 if path not in mounts:
-                    problem(where, f"no volume mounted at {path}")
+                    report(where, f"no volume mounted at {path}")
         # network policy coverage
         if o["kind"] in ("Deployment", "StatefulSet", "Pod", "Job"):
             specific = [p for p in netpols if p not in deny and selects(p["spec"]["podSelector"], labels)]
             if not any(selects(p["spec"]["podSelector"], labels) for p in deny):
-                problem(where, "not selected by the default-deny NetworkPolicy")
+                report(where, "not selected by the default-deny NetworkPolicy")
             if not specific:
-                problem(where, "not selected by any allowing NetworkPolicy")
+                report(where, "not selected by any allowing NetworkPolicy")
 
     # per-service objects
     deployments = {o["metadata"]["name"]: o for o in by_kind.get("Deployment", [])}
@@ -309,30 +356,241 @@ def assertions(set_name: str, objs: list[tuple[str, dict]], values: dict) -> Non
         full = f"{RELEASE}-mercato-{svc}"
         d = deployments.get(full)
         if d is None:
-            problem(set_name, f"Deployment {full} missing")
+            report(set_name, f"Deployment {full} missing")
             continue
         ru = d["spec"].get("strategy", {}).get("rollingUpdate", {})
         if ru.get("maxUnavailable") != 0 or ru.get("maxSurge") != 1:
-            problem(full, f"rollingUpdate is {ru}, want maxUnavailable 0, maxSurge 1")
+            report(full, f"rollingUpdate is {ru}, want maxUnavailable 0, maxSurge 1")
         sa_name = d["spec"]["template"]["spec"].get("serviceAccountName")
         if sa_name not in sas or sas[sa_name].get("automountServiceAccountToken") is not False:
-            problem(full, f"ServiceAccount {sa_name} missing or its automountServiceAccountToken is not false")
+            report(full, f"ServiceAccount {sa_name} missing or its automountServiceAccountToken is not false")
         if hpa_on and full not in hpas:
-            problem(full, "no HorizontalPodAutoscaler")
+            report(full, "no HorizontalPodAutoscaler")
         if not hpa_on:
             if full in hpas:
-                problem(full, "HorizontalPodAutoscaler present though autoscaling is off")
+                report(full, "HorizontalPodAutoscaler present though autoscaling is off")
             if d["spec"].get("replicas") is None:
-                problem(full, "replicas unset though autoscaling is off")
+                report(full, "replicas unset though autoscaling is off")
         labels = d["spec"]["template"]["metadata"]["labels"]
         if not any(selects(p["spec"]["selector"], labels) for p in pdbs):
-            problem(full, "no PodDisruptionBudget")
+            report(full, "no PodDisruptionBudget")
         if full not in services:
-            problem(full, "no Service")
+            report(full, "no Service")
         if has_db and values.get("migrations", {}).get("enabled", True) and f"{full}-migrate" not in jobs:
-            problem(full, "no migrate Job")
+            report(full, "no migrate Job")
     if not any(o["metadata"].get("annotations", {}).get("helm.sh/hook") == "test" for o in by_kind.get("Pod", [])):
-        problem(set_name, "no helm test Pod")
+        report(set_name, "no helm test Pod")
+
+    # spread: with topologySpreadConstraints or podAntiAffinity configured, every Deployment with more than one
+    # replica (or an HPA) has a term keyed on its own pods, and no term counts another Deployment's pods
+    common = values.get("common", {})
+    spread_on = bool(common.get("topologySpreadConstraints") or (common.get("affinity") or {}).get("podAntiAffinity"))
+    for full, d in deployments.items():
+        own = d["spec"]["template"]["metadata"]["labels"]
+        others = [o["spec"]["template"]["metadata"]["labels"] for n, o in deployments.items() if n != full]
+        terms = spread_terms(d["spec"]["template"]["spec"])
+        keyed = []
+        for tw, t in terms:
+            if not term_selects(t, own, own):
+                report(full, f"{tw} does not select its own pods ({t.get('labelSelector')}, matchLabelKeys {t.get('matchLabelKeys')})")
+            elif any(term_selects(t, own, other) for other in others):
+                report(full, f"{tw} is not keyed on its own pod labels: it also counts other Deployments' pods ({t.get('labelSelector')})")
+            else:
+                keyed.append(tw)
+        multi = full in hpas or (d["spec"].get("replicas") or 1) > 1
+        if multi and (spread_on or terms) and not keyed:
+            report(full, "no topologySpreadConstraints or podAntiAffinity keyed on its own pod labels, though it runs more than one replica and spread is configured")
+
+    # SMTP egress: the notifications policy allows the SMTP_URL port when the sink is smtp; no policy allows an
+    # SMTP port otherwise (nor for any other service)
+    notif = values.get("services", {}).get("notifications", {})
+    sink = notif.get("sink", "log")
+    url = configmaps.get(f"{RELEASE}-mercato-notifications", {}).get("SMTP_URL", "")
+    port = smtp_port(url) if url else None
+    smtp_ports = {25, 465, 587} | set((notif.get("smtp") or {}).get("egressPorts") or []) | ({port} if port else set())
+    for full, d in deployments.items():
+        labels = d["spec"]["template"]["metadata"]["labels"]
+        allowing = [p for p in netpols if p not in deny and selects(p["spec"]["podSelector"], labels)]
+        if full == f"{RELEASE}-mercato-notifications" and sink == "smtp":
+            if port is None:
+                report(full, f"sink smtp but SMTP_URL {url!r} is missing or not smtp://, smtp+starttls:// or smtps://host[:port]")
+            elif not any(egress_allows(p, port) for p in allowing):
+                report(full, f"sink smtp but no NetworkPolicy allows egress to the SMTP port {port} of {url}")
+            continue
+        leaks = sorted(sp for sp in smtp_ports if any(egress_allows(p, sp) for p in allowing))
+        if leaks:
+            why = f"notifications sink is {sink}" if full.endswith("-notifications") else "only notifications sends mail"
+            report(full, f"a NetworkPolicy allows egress to SMTP port(s) {leaks} though {why}")
+
+
+# --- mutation self-test ------------------------------------------------------
+# Each mutation breaks one thing in a deep copy of the default set's objects (or in the values the assertions
+# read) and names a fragment of the problem `assertions` must then report; a mutation it misses fails the check.
+
+
+def _obj(objs: list[tuple[str, dict]], kind: str, name: str) -> dict:
+    for _, o in objs:
+        if o["kind"] == kind and o["metadata"]["name"] == name:
+            return o
+    raise KeyError(f"{kind}/{name} not rendered")
+
+
+def _drop(objs: list[tuple[str, dict]], kind: str, name: str) -> None:
+    o = _obj(objs, kind, name)
+    objs[:] = [(p, x) for p, x in objs if x is not o]
+
+
+def _dep(objs: list[tuple[str, dict]], svc: str = "orders") -> dict:
+    return _obj(objs, "Deployment", f"{RELEASE}-mercato-{svc}")
+
+
+def _ctr(objs: list[tuple[str, dict]], svc: str = "orders") -> dict:
+    return _dep(objs, svc)["spec"]["template"]["spec"]["containers"][0]
+
+
+def _sc(objs: list[tuple[str, dict]], svc: str = "orders") -> dict:
+    return _ctr(objs, svc)["securityContext"]
+
+
+def _np(objs: list[tuple[str, dict]], name: str) -> dict:
+    return _obj(objs, "NetworkPolicy", f"{RELEASE}-mercato-{name}")
+
+
+def _set(d: dict, path: str, value: object) -> None:
+    """d[a][b][c] = value for path "a.b.c" (keys without dots), making the missing dicts."""
+    *parents, last = path.split(".")
+    for k in parents:
+        d = d.setdefault(k, {})
+    d[last] = value
+
+
+Mutation = Callable[[list[tuple[str, dict]], dict], None]
+SPREAD = {"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone", "whenUnsatisfiable": "ScheduleAnyway"}
+MUTATIONS: list[tuple[str, str, Mutation]] = [
+    ("default-deny NetworkPolicy removed", "no default-deny NetworkPolicy",
+     lambda objs, v: _drop(objs, "NetworkPolicy", f"{RELEASE}-mercato-default-deny")),
+    ("default deny excludes orders", "not selected by the default-deny",
+     lambda objs, v: _set(_np(objs, "default-deny")["spec"]["podSelector"], "matchExpressions",
+                          [{"key": "mercato.io/service", "operator": "NotIn", "values": ["orders"]}])),
+    ("orders' NetworkPolicy removed", "not selected by any allowing NetworkPolicy",
+     lambda objs, v: _drop(objs, "NetworkPolicy", f"{RELEASE}-mercato-orders")),
+    ("pod label app.kubernetes.io/component removed", "pod label app.kubernetes.io/component missing",
+     lambda objs, v: _dep(objs)["spec"]["template"]["metadata"]["labels"].pop("app.kubernetes.io/component")),
+    ("pod runAsNonRoot false", "pod securityContext.runAsNonRoot is not true",
+     lambda objs, v: _set(_dep(objs)["spec"]["template"]["spec"], "securityContext.runAsNonRoot", False)),
+    ("container runAsNonRoot false", "container orders: runAsNonRoot is not true",
+     lambda objs, v: _set(_sc(objs), "runAsNonRoot", False)),
+    ("pod seccompProfile Unconfined", "pod seccompProfile is not RuntimeDefault",
+     lambda objs, v: _set(_dep(objs)["spec"]["template"]["spec"], "securityContext.seccompProfile.type", "Unconfined")),
+    ("container seccompProfile Unconfined", "container orders: seccompProfile is not RuntimeDefault",
+     lambda objs, v: _set(_sc(objs), "seccompProfile.type", "Unconfined")),
+    ("pod automountServiceAccountToken true", "pod automountServiceAccountToken is not false",
+     lambda objs, v: _set(_dep(objs)["spec"]["template"]["spec"], "automountServiceAccountToken", True)),
+    ("container runAsUser 0", "runAsUser 0, want 65532",
+     lambda objs, v: _set(_sc(objs), "runAsUser", 0)),
+    ("allowPrivilegeEscalation true", "allowPrivilegeEscalation is not false",
+     lambda objs, v: _set(_sc(objs), "allowPrivilegeEscalation", True)),
+    ("readOnlyRootFilesystem false", "readOnlyRootFilesystem is not true",
+     lambda objs, v: _set(_sc(objs), "readOnlyRootFilesystem", False)),
+    ("capabilities.drop emptied", "capabilities.drop is not [ALL]",
+     lambda objs, v: _set(_sc(objs), "capabilities.drop", [])),
+    ("capability NET_RAW added", "capabilities.add is",
+     lambda objs, v: _set(_sc(objs), "capabilities.add", ["NET_RAW"])),
+    ("resource limits removed", "resources requests and limits are not both set",
+     lambda objs, v: _ctr(objs)["resources"].pop("limits")),
+    ("image tag latest", "is not pinned",
+     lambda objs, v: _set(_ctr(objs), "image", "ghcr.io/mercato-shop/mercato:latest")),
+    ("image without tag", "has no tag",
+     lambda objs, v: _set(_ctr(objs), "image", "ghcr.io/mercato-shop/mercato")),
+    ("readinessProbe removed", "readinessProbe missing",
+     lambda objs, v: _ctr(objs).pop("readinessProbe")),
+    ("startupProbe on an undeclared port", "startupProbe port 'metrics' is not a port the container declares",
+     lambda objs, v: _set(_ctr(objs), "startupProbe.httpGet.port", "metrics")),
+    ("livenessProbe without handler", "livenessProbe has no handler",
+     lambda objs, v: _ctr(objs).update(livenessProbe={"periodSeconds": 10})),
+    ("readinessProbe on the admin port", "readinessProbe is not a native grpc probe",
+     lambda objs, v: _set(_ctr(objs), "readinessProbe.grpc.port", 9083)),
+    ("preStop hook added", "has a preStop hook",
+     lambda objs, v: _set(_ctr(objs), "lifecycle.preStop", {"sleep": {"seconds": 5}})),
+    ("terminationGracePeriodSeconds below the shutdown bound", "terminationGracePeriodSeconds 25 is not >",
+     lambda objs, v: _set(_dep(objs)["spec"]["template"]["spec"], "terminationGracePeriodSeconds", 25)),
+    ("SHUTDOWN_TIMEOUT raised past the grace period", "terminationGracePeriodSeconds 35 is not >",
+     lambda objs, v: _set(_obj(objs, "ConfigMap", f"{RELEASE}-mercato-orders"), "data.SHUTDOWN_TIMEOUT", "30s")),
+    ("SHUTDOWN_DELAY unparsable", "bad duration",
+     lambda objs, v: _set(_obj(objs, "ConfigMap", f"{RELEASE}-mercato-orders"), "data.SHUTDOWN_DELAY", "5 seconds")),
+    ("GRPC_ADDR on another port", "GRPC_ADDR/ADMIN_ADDR",
+     lambda objs, v: _set(_obj(objs, "ConfigMap", f"{RELEASE}-mercato-orders"), "data.GRPC_ADDR", "0.0.0.0:50099")),
+    ("prometheus.io/port wrong", "prometheus.io/* pod annotations",
+     lambda objs, v: _dep(objs)["spec"]["template"]["metadata"]["annotations"].update({"prometheus.io/port": "9999"})),
+    ("part-of label changed", "app.kubernetes.io/part-of is not mercato",
+     lambda objs, v: _dep(objs)["spec"]["template"]["metadata"]["labels"].update({"app.kubernetes.io/part-of": "shop"})),
+    ("/tmp mount removed", "no volume mounted at /tmp",
+     lambda objs, v: _ctr(objs).update(volumeMounts=[m for m in _ctr(objs)["volumeMounts"] if m["mountPath"] != "/tmp"])),
+    ("orders Deployment removed", f"Deployment {RELEASE}-mercato-orders missing",
+     lambda objs, v: _drop(objs, "Deployment", f"{RELEASE}-mercato-orders")),
+    ("rollingUpdate maxUnavailable 1", "rollingUpdate is",
+     lambda objs, v: _set(_dep(objs)["spec"], "strategy.rollingUpdate.maxUnavailable", 1)),
+    ("ServiceAccount automountServiceAccountToken true", "its automountServiceAccountToken is not false",
+     lambda objs, v: _set(_obj(objs, "ServiceAccount", f"{RELEASE}-mercato-orders"), "automountServiceAccountToken", True)),
+    ("ServiceAccount removed", f"ServiceAccount {RELEASE}-mercato-orders missing",
+     lambda objs, v: _drop(objs, "ServiceAccount", f"{RELEASE}-mercato-orders")),
+    ("HPA removed", "no HorizontalPodAutoscaler",
+     lambda objs, v: _drop(objs, "HorizontalPodAutoscaler", f"{RELEASE}-mercato-orders")),
+    ("HPA kept with autoscaling off", "HorizontalPodAutoscaler present though autoscaling is off",
+     lambda objs, v: _set(v, "autoscaling.enabled", False)),
+    ("replicas unset with autoscaling off", "replicas unset though autoscaling is off",
+     lambda objs, v: (_set(v, "autoscaling.enabled", False), _drop(objs, "HorizontalPodAutoscaler", f"{RELEASE}-mercato-orders"))),
+    ("PDB removed", "no PodDisruptionBudget",
+     lambda objs, v: _drop(objs, "PodDisruptionBudget", f"{RELEASE}-mercato-orders")),
+    ("Service removed", "no Service",
+     lambda objs, v: _drop(objs, "Service", f"{RELEASE}-mercato-orders")),
+    ("migrate Job removed", "no migrate Job",
+     lambda objs, v: _drop(objs, "Job", f"{RELEASE}-mercato-orders-migrate")),
+    ("helm test Pod removed", "no helm test Pod",
+     lambda objs, v: _drop(objs, "Pod", f"{RELEASE}-mercato-test-gateway-ready")),
+    ("spread configured but not rendered", "no topologySpreadConstraints or podAntiAffinity keyed",
+     lambda objs, v: _set(v, "common.topologySpreadConstraints", [SPREAD])),
+    ("topologySpreadConstraint over every mercato pod", "topologySpreadConstraints[0] is not keyed on its own pod labels",
+     lambda objs, v: _set(_dep(objs)["spec"]["template"]["spec"], "topologySpreadConstraints",
+                          [{**SPREAD, "labelSelector": {"matchLabels": {"app.kubernetes.io/part-of": "mercato"}}}])),
+    ("podAntiAffinity term without labelSelector", "podAntiAffinity preferred[0] does not select its own pods",
+     lambda objs, v: _set(_dep(objs)["spec"]["template"]["spec"], "affinity.podAntiAffinity.preferredDuringSchedulingIgnoredDuringExecution",
+                          [{"weight": 100, "podAffinityTerm": {"topologyKey": "kubernetes.io/hostname"}}])),
+    ("SMTP egress with the log sink", "allows egress to SMTP port(s) [587] though notifications sink is log",
+     lambda objs, v: _np(objs, "notifications")["spec"]["egress"].append({"ports": [{"protocol": "TCP", "port": 587}]})),
+    ("SMTP egress from orders", "allows egress to SMTP port(s) [25] though only notifications sends mail",
+     lambda objs, v: _np(objs, "orders")["spec"]["egress"].append({"ports": [{"protocol": "TCP", "port": 25}]})),
+    ("smtp sink without SMTP egress", "no NetworkPolicy allows egress to the SMTP port 465",
+     lambda objs, v: (_set(v, "services.notifications.sink", "smtp"),
+                      _set(_obj(objs, "ConfigMap", f"{RELEASE}-mercato-notifications"), "data.SMTP_URL", "smtps://mail.example.com"))),
+    ("smtp sink without SMTP_URL", "sink smtp but SMTP_URL",
+     lambda objs, v: _set(v, "services.notifications.sink", "smtp")),
+]
+
+
+def mutation_selftest(objs: list[tuple[str, dict]], values: dict) -> None:
+    """Proves `assertions` can fail: each mutation of the default set must be reported with its fragment."""
+    found: list[str] = []
+    assertions("default", objs, values, lambda where, msg: found.append(f"{where}: {msg}"))
+    if found:
+        problem("mutations", f"not run: the unmutated default set already has {len(found)} problem(s)")
+        return
+    missed = 0
+    for name, fragment, mutate in MUTATIONS:
+        m_objs, m_values = copy.deepcopy(objs), copy.deepcopy(values)
+        try:
+            mutate(m_objs, m_values)
+        except (KeyError, IndexError, TypeError) as e:
+            problem(f"mutation {name!r}", f"could not be applied: {e!r}")
+            missed += 1
+            continue
+        found = []
+        assertions("default", m_objs, m_values, lambda where, msg: found.append(f"{where}: {msg}"))
+        if not any(fragment in p for p in found):
+            missed += 1
+            also = f"; it reported only {found[:3]}" if found else ""
+            problem(f"mutation {name!r}", f"not caught: no problem mentions {fragment!r}{also}")
+    print(f"  mutations: {len(MUTATIONS)}, " + ("each caught" if not missed else f"{missed} not caught"))
 
 
 def run_checkov(dirs: dict[str, list[tuple[str, dict]]]) -> None:
@@ -401,6 +659,10 @@ def main_check() -> int:
         rendered_sets[set_name] = objs
     if rendered_sets:
         run_checkov(rendered_sets)
+    if "default" in rendered_sets:
+        mutation_selftest(rendered_sets["default"], load_values([]))
+    else:
+        problem("mutations", "not run: the default set did not render")
     for p in problems:
         print(f"FAIL {p}")
     took = time.monotonic() - t0

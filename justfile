@@ -98,6 +98,17 @@ deploy-check: deploy-tools
     python3 deploy/check/helm_check.py
     python3 deploy/check/compose_check.py
 
+# Not part of `just test`: it needs root for a Docker engine and a release build inside the
+# image, tens of minutes cold. Starts `dockerd --bridge=none --iptables=false` if no engine
+# answers, makes the base images locally with debootstrap + docker import, builds
+# deploy/docker/Dockerfile, runs each binary's migrations and server against this machine's
+# PostgreSQL and a private nats-server, waits for /readyz and gRPC health, stops each with
+# SIGTERM (exit 0 expected) and reports image size, user and per-binary figures (also in
+# .tools/image-check/report.txt). Arguments go to deploy/check/image_check.py (--help).
+# Build the container image for real and run every binary from it.
+image-check *args: tools
+    python3 deploy/check/image_check.py {{args}}
+
 # Lint the contracts, check them for breaking changes against main, and rebuild the Rust code.
 proto: tools
     buf lint

@@ -63,6 +63,8 @@ VALUE_SETS = {
     "ha": (["ha.yaml"], "ok"),
     "reject-latest": (["reject-latest.yaml"], "reject"),
     "reject-replicas": (["reject-replicas.yaml"], "reject"),
+    "reject-smtp-url": (["reject-smtp-url.yaml"], "reject"),
+    "reject-smtp-no-url": (["reject-smtp-no-url.yaml"], "reject"),
 }
 
 problems: list[str] = []
@@ -87,6 +89,11 @@ def deep_merge(a: dict, b: dict) -> dict:
     for k, v in b.items():
         out[k] = deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
     return out
+
+
+def chart_values(overrides: dict | None = None) -> dict:
+    """The values the chart renders with: its values.yaml, then `overrides` (lists replaced, as Helm does)."""
+    return deep_merge(helm.values_from_yaml((CHART / "values.yaml").read_text()) or {}, overrides or {})
 
 
 def helm_lint(values: dict | None = None) -> list[str]:
@@ -225,7 +232,8 @@ def smtp_port(url: str) -> int | None:
 
 
 def assertions(set_name: str, objs: list[tuple[str, dict]], values: dict, report: Callable[[str, str], None] = problem) -> None:
-    """Every assertion over one rendered set; each failure goes to `report` (the global list by default)."""
+    """Every assertion over one rendered set; each failure goes to `report` (the global list by default).
+    `values` are the merged values the set rendered with (chart_values), so chart defaults count."""
     by_kind: dict[str, list[dict]] = {}
     for _, o in objs:
         by_kind.setdefault(o["kind"], []).append(o)
@@ -381,8 +389,10 @@ def assertions(set_name: str, objs: list[tuple[str, dict]], values: dict, report
     if not any(o["metadata"].get("annotations", {}).get("helm.sh/hook") == "test" for o in by_kind.get("Pod", [])):
         report(set_name, "no helm test Pod")
 
-    # spread: with topologySpreadConstraints or podAntiAffinity configured, every Deployment with more than one
-    # replica (or an HPA) has a term keyed on its own pods, and no term counts another Deployment's pods
+    # spread: with topologySpreadConstraints or podAntiAffinity configured (the chart's default spreads), every
+    # Deployment with more than one replica (or an HPA) has a term keyed on its own pods, and no term counts
+    # another Deployment's pods; with the chart's defaults, that includes a kubernetes.io/hostname constraint
+    # with ScheduleAnyway (a preference: a one-node cluster still schedules every replica)
     common = values.get("common", {})
     spread_on = bool(common.get("topologySpreadConstraints") or (common.get("affinity") or {}).get("podAntiAffinity"))
     for full, d in deployments.items():
@@ -396,10 +406,15 @@ def assertions(set_name: str, objs: list[tuple[str, dict]], values: dict, report
             elif any(term_selects(t, own, other) for other in others):
                 report(full, f"{tw} is not keyed on its own pod labels: it also counts other Deployments' pods ({t.get('labelSelector')})")
             else:
-                keyed.append(tw)
+                keyed.append((tw, t))
         multi = full in hpas or (d["spec"].get("replicas") or 1) > 1
         if multi and (spread_on or terms) and not keyed:
             report(full, "no topologySpreadConstraints or podAntiAffinity keyed on its own pod labels, though it runs more than one replica and spread is configured")
+        if set_name == "default" and multi and not any(
+            tw.startswith("topologySpreadConstraints") and t.get("topologyKey") == "kubernetes.io/hostname"
+            and t.get("whenUnsatisfiable") == "ScheduleAnyway" for tw, t in keyed
+        ):
+            report(full, "the chart's defaults render no kubernetes.io/hostname topologySpreadConstraint with ScheduleAnyway keyed on its own pods")
 
     # SMTP egress: the notifications policy allows the SMTP_URL port when the sink is smtp; no policy allows an
     # SMTP port otherwise (nor for any other service)
@@ -549,7 +564,13 @@ MUTATIONS: list[tuple[str, str, Mutation]] = [
     ("helm test Pod removed", "no helm test Pod",
      lambda objs, v: _drop(objs, "Pod", f"{RELEASE}-mercato-test-gateway-ready")),
     ("spread configured but not rendered", "no topologySpreadConstraints or podAntiAffinity keyed",
-     lambda objs, v: _set(v, "common.topologySpreadConstraints", [SPREAD])),
+     lambda objs, v: _dep(objs)["spec"]["template"]["spec"].pop("topologySpreadConstraints")),
+    ("default spread DoNotSchedule", "no kubernetes.io/hostname topologySpreadConstraint with ScheduleAnyway",
+     lambda objs, v: [t.update(whenUnsatisfiable="DoNotSchedule") for t in _dep(objs)["spec"]["template"]["spec"]["topologySpreadConstraints"]]),
+    ("default spread off", "the chart's defaults render no kubernetes.io/hostname",
+     lambda objs, v: (_set(v, "common.topologySpreadConstraints", []), _dep(objs)["spec"]["template"]["spec"].pop("topologySpreadConstraints"))),
+    ("topologySpreadConstraint without labelSelector", "topologySpreadConstraints[0] does not select its own pods",
+     lambda objs, v: _dep(objs)["spec"]["template"]["spec"]["topologySpreadConstraints"][0].pop("labelSelector")),
     ("topologySpreadConstraint over every mercato pod", "topologySpreadConstraints[0] is not keyed on its own pod labels",
      lambda objs, v: _set(_dep(objs)["spec"]["template"]["spec"], "topologySpreadConstraints",
                           [{**SPREAD, "labelSelector": {"matchLabels": {"app.kubernetes.io/part-of": "mercato"}}}])),
@@ -638,6 +659,7 @@ def main_check() -> int:
     rendered_sets: dict[str, list[tuple[str, dict]]] = {}
     for set_name, (files, expect) in VALUE_SETS.items():
         values = load_values([VALUES_DIR / f for f in files])
+        merged = chart_values(values)
         try:
             rendered = helm_template(values)
         except helm.HelmError as e:
@@ -655,12 +677,12 @@ def main_check() -> int:
             problem(set_name, "NOTES.txt lacks the first curl")
         run_yamllint(set_name, rendered, conf)
         k8s_validate(set_name, objs)
-        assertions(set_name, objs, values)
+        assertions(set_name, objs, merged)
         rendered_sets[set_name] = objs
     if rendered_sets:
         run_checkov(rendered_sets)
     if "default" in rendered_sets:
-        mutation_selftest(rendered_sets["default"], load_values([]))
+        mutation_selftest(rendered_sets["default"], chart_values())
     else:
         problem("mutations", "not run: the default set did not render")
     for p in problems:

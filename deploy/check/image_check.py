@@ -406,7 +406,7 @@ def mib(size: int) -> str:
     return f"{size / (1 << 20):.1f} MiB"
 
 
-def inspect_image(tag: str, report: list[str], problems: list[str]) -> None:
+def inspect_image(tag: str, built: bool, report: list[str], problems: list[str]) -> None:
     meta = json.loads(docker("image", "inspect", tag))[0]
     config = meta["Config"]
     user = config.get("User") or ""
@@ -415,21 +415,29 @@ def inspect_image(tag: str, report: list[str], problems: list[str]) -> None:
                   f"{mib(image_size(RUNTIME_BASE))}, so mercato's own layer(s) {mib(meta['Size'] - image_size(RUNTIME_BASE))}")
     report.append(f"user: {user!r}; stop signal: {config.get('StopSignal')}; "
                   f"healthcheck: {config.get('Healthcheck')}")
-    for line in docker("history", "--format", "{{.Size}}\t{{.CreatedBy}}", tag).splitlines():
-        size, created = line.split("\t", 1)
-        if size not in ("0B", "0"):
-            report.append(f"  layer {size:>8}  {created[:110]}")
+    for line in docker("history", "--no-trunc", "--format", "{{json .}}", tag).splitlines():
+        layer = json.loads(line)
+        if layer.get("Size") not in ("0B", "0", None):
+            created = " ".join(layer.get("CreatedBy", "").split())
+            report.append(f"  layer {layer['Size']:>8}  {created[:110]}")
     if not re.fullmatch(rf"{NONROOT}(:{NONROOT})?", user):
         problems.append(f"image user is {user!r}, want {NONROOT}:{NONROOT} by number")
     if config.get("StopSignal") != "SIGTERM":
         problems.append(f"stop signal is {config.get('StopSignal')!r}, want SIGTERM")
     if config.get("Healthcheck"):
         problems.append("the image bakes in a HEALTHCHECK")
-    want = {"org.opencontainers.image.version": workspace_version(),
-            "org.opencontainers.image.revision": revision()}
+    # An image this run built must carry this checkout's version and revision; one built
+    # earlier (--skip-build) must at least name a revision.
+    want = {"org.opencontainers.image.version": workspace_version()}
+    if built:
+        want["org.opencontainers.image.revision"] = revision()
     for key, value in want.items():
         if labels.get(key) != value:
             problems.append(f"label {key} is {labels.get(key)!r}, want {value!r}")
+    if labels.get("org.opencontainers.image.revision") in (None, "", "unknown"):
+        problems.append("label org.opencontainers.image.revision names no revision")
+    report.append(f"labels: version {labels.get('org.opencontainers.image.version')}, "
+                  f"revision {labels.get('org.opencontainers.image.revision')}")
     if not labels.get("org.opencontainers.image.source"):
         problems.append("label org.opencontainers.image.source is missing")
     shell = subprocess.run(["docker", "run", "--rm", "--network", "none", "--entrypoint", "/bin/sh",
@@ -796,7 +804,7 @@ def main() -> int:
         ensure_bases(args.rebuild_bases)
         if not args.skip_build:
             build(args.tag, report)
-        inspect_image(args.tag, report, problems)
+        inspect_image(args.tag, not args.skip_build, report, problems)
         run_stack(args.tag, args.keep, report, problems)
     except CheckFailed as err:
         problems.append(str(err))

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Runs the Helm chart's rendered pods as Docker containers; exits 1 listing every problem.
 
-    .tools/venv/bin/python deploy/check/chart_run.py [--tag mercato:check] [--keep]
+    .tools/venv/bin/python deploy/check/chart_run.py [--tag mercato:check] [--keep] [-f values.yaml ...]
 
 helm_check.py checks the rendered manifests offline; this checks that the pods they describe
 actually run. No Kubernetes cluster is needed, only the Docker engine image_check.py uses (every
@@ -30,8 +30,14 @@ grpcurl.
      pass within their failureThreshold; the test Pod exits 0; GET /v1/products?pageSize=3
      through the gateway answers 200 (with products when the chart seeds the catalog); the
      probes pass again; then SIGTERM to every container, each must exit 0 within its
-     terminationGracePeriodSeconds.
-  4. clean up: containers (mercato-chart-<pid>-*), databases and roles, nats-server.
+     terminationGracePeriodSeconds. The test Pod's image (tests.image, busybox) is used when it
+     is local; otherwise the mercato image stands in only for a wget command whose options its
+     wget (Debian's busybox-static) can run, else that is reported as not mirrored and the test's
+     URL is fetched with a plain `wget -q -O -` from the mercato image instead.
+  4. clean up: containers (mercato-chart-<pid>-*), databases and roles, nats-server. The report
+     (per container: the docker run flags, time to the startup probe, probe results, exit code
+     after SIGTERM; then what was not mirrored, and every problem) is printed and written to
+     .tools/chart-run/report.txt. Exit status 1 on any problem (PostgreSQL down included).
 """
 
 from __future__ import annotations
@@ -55,6 +61,7 @@ sys.path.insert(0, str(HERE))
 
 import argparse  # noqa: E402
 import base64  # noqa: E402
+import copy  # noqa: E402
 import http.client  # noqa: E402
 import json  # noqa: E402
 import re  # noqa: E402
@@ -73,6 +80,7 @@ DB_SERVICES = ["identity", "catalog", "orders", "payments", "shipping", "notific
 ORDER = DB_SERVICES + ["gateway"]  # each one's upstreams first
 PREFIX = f"mercato-chart-{os.getpid()}-"
 VENV_BIN = VENV / "bin"
+REPORT = ROOT / ".tools" / "chart-run" / "report.txt"
 
 # Pod-spec and container keys this script mirrors (or checks) itself; any other key is reported.
 POD_KEYS_MIRRORED = {"containers", "securityContext", "volumes", "restartPolicy",
@@ -617,6 +625,7 @@ def pod_line(p: Pod) -> list[str]:
 class Run:
     tag: str
     keep: bool
+    extra_values: dict = field(default_factory=dict)
     report: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     not_mirrored: dict[str, list[str]] = field(default_factory=dict)
@@ -655,12 +664,15 @@ class Run:
         try:
             psql("SELECT 1")
         except CheckFailed as err:
-            raise CheckFailed(f"PostgreSQL on 127.0.0.1:5432 (user postgres) does not answer: {err}") from None
+            raise CheckFailed(f"PostgreSQL is down (psql as user postgres on 127.0.0.1:5432 does not answer): {err}") from None
         self.nats = Nats.start()
         users = self.databases()
         self.make_databases(users)
-        values = self.values(self.nats.url, users)
-        rendered = Rendered(helm_check.manifests_to_objects(helm_check.helm_template(values)))
+        values = helm_check.deep_merge(self.values(self.nats.url, users), self.extra_values)
+        try:
+            rendered = Rendered(helm_check.manifests_to_objects(helm_check.helm_template(values)))
+        except helm_check.helm.HelmError as err:
+            raise CheckFailed(f"helm template failed: {str(err).strip()}") from None
         self.report.append(f"rendered {len(rendered.objs)} objects (release {helm_check.RELEASE}, namespace "
                            f"{rendered.namespace}) with external NATS {self.nats.url}, external PostgreSQL "
                            f"127.0.0.1:5432 (per-run users/databases mercato_chart_<svc>_{os.getpid()}), "
@@ -753,9 +765,6 @@ class Run:
                                     self.tag, *opts, f"http://127.0.0.1:{image_check.free_port()}/"],
                                    capture_output=True, text=True, timeout=60)
             override = self.tag
-            self.not_mirrored.setdefault(
-                f"test image {image}: not available locally; the mercato image {self.tag} runs its wget "
-                f"command instead", []).append(f"Pod/{test['metadata']['name']}")
             if probe.returncode not in (0, 1):
                 # The rendered command cannot be run here as it is: reported (not substituted), and
                 # the test's request is still made without the options, so the URL is checked.
@@ -777,13 +786,17 @@ class Run:
                 self.pods.append(pod)
                 log(f"Pod/{pod.name} (the test's URL without its wget timeout option)")
                 if run_to_completion(pod, 60, self.problems):
-                    self.report.append(f"helm test fallback: `wget -q -O - {' '.join(bare)}` from the mercato image "
-                                       "exits 0 (the rendered command could not be run as is)")
+                    self.report.append(f"helm test: NOT run as rendered (see below); its URL fetched from the mercato "
+                                       f"image with `wget -q -O - {' '.join(bare)}`: exit 0")
                 return
+            self.not_mirrored.setdefault(
+                f"test image {image}: not available locally; the mercato image {self.tag} runs the test's wget "
+                f"command instead", []).append(f"Pod/{test['metadata']['name']}")
         pod = mirror("Pod", test, rendered, self.tag, override, self.not_mirrored)
         self.pods.append(pod)
         log(f"Pod/{pod.name} (helm test)")
-        run_to_completion(pod, 120, self.problems)
+        if run_to_completion(pod, 120, self.problems):
+            self.report.append(f"helm test Pod/{pod.name}: exit 0")
 
     def products(self, seeds: bool) -> None:
         url = "http://127.0.0.1:8080/v1/products?pageSize=3"
@@ -833,7 +846,6 @@ class Run:
 
 
 def copy_test(test: dict, args: list[str]) -> dict:
-    import copy
     out = copy.deepcopy(test)
     out["spec"]["containers"][0]["args"] = args
     return out
@@ -843,8 +855,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tag", default="mercato:check", help="the local image to run (default mercato:check)")
     parser.add_argument("--keep", action="store_true", help="leave the stopped containers for inspection")
+    parser.add_argument("-f", "--values", action="append", default=[], type=Path,
+                        help="extra value files merged over the run's values (e.g. to try a change)")
     args = parser.parse_args()
-    run = Run(args.tag, args.keep)
+    run = Run(args.tag, args.keep, extra_values=helm_check.load_values(args.values))
     started = time.monotonic()
     try:
         try:
@@ -865,7 +879,10 @@ def main() -> int:
             lines.append(f"  - {msg} [{len(uniq)}: {', '.join(uniq) if len(uniq) <= 3 else ', '.join(uniq[:3]) + ', …'}]")
     lines.append(f"took {time.monotonic() - started:.0f} s")
     lines += [f"PROBLEM: {p}" for p in run.problems] or ["chart_run: all passed"]
-    print("\n".join(lines), flush=True)
+    text = "\n".join(lines)
+    REPORT.parent.mkdir(parents=True, exist_ok=True)
+    REPORT.write_text(text.lstrip("\n") + "\n")
+    print(text, flush=True)
     return 1 if run.problems else 0
 
 

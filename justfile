@@ -103,10 +103,11 @@ deploy-check: deploy-tools
 # answers, makes the base images locally with debootstrap + docker import, builds
 # deploy/docker/Dockerfile, runs each binary's migrations and server against this machine's
 # PostgreSQL and a private nats-server, waits for /readyz and gRPC health, stops each with
-# SIGTERM (exit 0 expected) and reports image size, user and per-binary figures (also in
+# SIGTERM (exit 0 expected), then runs the Helm chart's rendered pods from the image
+# (deploy/check/chart_run.py), and reports image size, user and per-binary figures (also in
 # .tools/image-check/report.txt). Arguments go to deploy/check/image_check.py (--help).
 # Build the container image for real and run every binary from it.
-image-check *args: tools
+image-check *args: deploy-tools
     python3 deploy/check/image_check.py {{args}}
 
 # Lint the contracts, check them for breaking changes against main, and rebuild the Rust code.

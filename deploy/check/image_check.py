@@ -40,7 +40,10 @@ What it does, in order:
      with the test card, and the order must reach CONFIRMED and get a shipment (the saga over
      NATS between the containers). Then stops them
      in reverse order with SIGTERM and checks each exits 0 within its shutdown bound.
-  5. report: image size, layer sizes, the user, and per binary the time to ready, RSS and the
+  5. chart: deploy/check/chart_run.py runs the Helm chart's rendered pods (migrate Jobs,
+     Deployments with their own probes, the helm test Pod) from the same image (--no-chart
+     skips it; it needs `just deploy-tools`).
+  6. report: image size, layer sizes, the user, and per binary the time to ready, RSS and the
      time to exit after SIGTERM; also written to .tools/image-check/report.txt.
 
 Containers, databases and the nats-server are removed at the end (--keep leaves the
@@ -790,12 +793,32 @@ def run_stack(tag: str, keep: bool, report: list[str], problems: list[str]) -> N
             nats.stop()
 
 
+def run_chart(tag: str, report: list[str], problems: list[str]) -> None:
+    """The Helm chart's own pods from the same image (deploy/check/chart_run.py, its report inline)."""
+    python = VENV_BIN / "python"
+    if not python.exists():
+        raise CheckFailed("no .tools/venv (just deploy-tools installs what chart_run.py needs)")
+    log("running the chart's rendered pods from the image (chart_run.py)")
+    started = time.monotonic()
+    proc = subprocess.run([str(python), str(ROOT / "deploy" / "check" / "chart_run.py"), "--tag", tag],
+                          capture_output=True, text=True, timeout=900)
+    print(proc.stdout, end="", flush=True)
+    if proc.returncode != 0:
+        problems.append(f"chart_run.py exited {proc.returncode} (its report above; "
+                        f"stderr: {proc.stderr.strip()[-1500:]})")
+    else:
+        report.append(f"chart_run.py: the chart's migrate Jobs, Deployments and helm test Pod ran from "
+                      f"{tag} and passed ({time.monotonic() - started:.0f} s; .tools/chart-run/report.txt)")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tag", default="mercato:check")
     parser.add_argument("--skip-build", action="store_true", help="check an image already built under --tag")
     parser.add_argument("--rebuild-bases", action="store_true")
     parser.add_argument("--keep", action="store_true", help="leave the stopped containers")
+    parser.add_argument("--no-chart", action="store_true",
+                        help="skip chart_run.py (the Helm chart's rendered pods run from the image)")
     args = parser.parse_args()
     report: list[str] = []
     problems: list[str] = []
@@ -806,6 +829,8 @@ def main() -> int:
             build(args.tag, report)
         inspect_image(args.tag, not args.skip_build, report, problems)
         run_stack(args.tag, args.keep, report, problems)
+        if not args.no_chart:
+            run_chart(args.tag, report, problems)
     except CheckFailed as err:
         problems.append(str(err))
     except KeyboardInterrupt:

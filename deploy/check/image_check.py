@@ -728,8 +728,8 @@ class Stack:
                 raise CheckFailed(f"no shipment for order {order['id']}: {code} {body[:200]}")
             time.sleep(0.2)
         self.report.append(f"checkout through the gateway container: signed up, carted {stocked[0].get('name')!r}, "
-                           f"order {status} {confirmed:.1f} s after sign-up, shipment created "
-                           f"{time.monotonic() - started:.1f} s after")
+                           f"order {status} {confirmed:.1f} s and its shipment created "
+                           f"{time.monotonic() - started:.1f} s after the sign-up")
 
     def stop_all(self) -> None:
         bound = SHUTDOWN_DELAY_S + SHUTDOWN_TIMEOUT_S + 5

@@ -239,6 +239,15 @@ class Rendered:
         return [obj for _, obj in self.objs if obj.get("kind") == kind]
 
 
+def pick_ref(src: dict, r: Rendered, *, configmap: str, secret: str) -> tuple[dict, dict, str] | None:
+    """The ConfigMap or Secret a pod's env source names: (reference, rendered store, kind)."""
+    if configmap in src:
+        return src[configmap], r.configmaps, "ConfigMap"
+    if secret in src:
+        return src[secret], r.secrets, "Secret"
+    return None
+
+
 def expand(value: str, env: dict[str, str]) -> str:
     """Kubernetes' $(VAR) expansion: defined names are replaced, $$ escapes, others stay."""
     out, i = [], 0
@@ -419,13 +428,11 @@ def mirror(kind: str, obj: dict, r: Rendered, tag: str, image_override: str | No
     counts: dict[str, int] = {}
     for src in c.get("envFrom") or []:
         prefix = src.get("prefix", "")
-        if "configMapRef" in src:
-            ref, store, what = src["configMapRef"], r.configmaps, "ConfigMap"
-        elif "secretRef" in src:
-            ref, store, what = src["secretRef"], r.secrets, "Secret"
-        else:
+        picked = pick_ref(src, r, configmap="configMapRef", secret="secretRef")
+        if picked is None:
             skip(f"envFrom {sorted(src)}: not mirrored")
             continue
+        ref, store, what = picked
         if ref["name"] not in store:
             if ref.get("optional"):
                 continue
@@ -442,13 +449,11 @@ def mirror(kind: str, obj: dict, r: Rendered, tag: str, image_override: str | No
             counts["value"] = counts.get("value", 0) + 1
             continue
         vf = e["valueFrom"]
-        if "secretKeyRef" in vf:
-            ref, store, what = vf["secretKeyRef"], r.secrets, "Secret"
-        elif "configMapKeyRef" in vf:
-            ref, store, what = vf["configMapKeyRef"], r.configmaps, "ConfigMap"
-        else:
+        picked = pick_ref(vf, r, configmap="configMapKeyRef", secret="secretKeyRef")
+        if picked is None:
             skip(f"env {e['name']} valueFrom {sorted(vf)}: not mirrored (left unset)")
             continue
+        ref, store, what = picked
         value = store.get(ref["name"], {}).get(ref["key"])
         if value is None:
             if ref.get("optional"):

@@ -30,10 +30,8 @@ grpcurl.
      pass within their failureThreshold; the test Pod exits 0; GET /v1/products?pageSize=3
      through the gateway answers 200 (with products when the chart seeds the catalog); the
      probes pass again; then SIGTERM to every container, each must exit 0 within its
-     terminationGracePeriodSeconds. The test Pod's image (tests.image, busybox) is used when it
-     is local; otherwise the mercato image stands in only for a wget command whose options its
-     wget (Debian's busybox-static) can run, else that is reported as not mirrored and the test's
-     URL is fetched with a plain `wget -q -O -` from the mercato image instead.
+     terminationGracePeriodSeconds. The test Pod runs the services' own image (its wget), within
+     its activeDeadlineSeconds.
   4. clean up: containers (mercato-chart-<pid>-*), databases and roles, nats-server. The report
      (per container: the docker run flags, time to the startup probe, probe results, exit code
      after SIGTERM; then what was not mirrored, and every problem) is printed and written to
@@ -61,7 +59,6 @@ sys.path.insert(0, str(HERE))
 
 import argparse  # noqa: E402
 import base64  # noqa: E402
-import copy  # noqa: E402
 import http.client  # noqa: E402
 import json  # noqa: E402
 import re  # noqa: E402
@@ -85,7 +82,7 @@ REPORT = ROOT / ".tools" / "chart-run" / "report.txt"
 # Pod-spec and container keys this script mirrors (or checks) itself; any other key is reported.
 POD_KEYS_MIRRORED = {"containers", "securityContext", "volumes", "restartPolicy",
                      "automountServiceAccountToken", "enableServiceLinks",
-                     "terminationGracePeriodSeconds"}
+                     "terminationGracePeriodSeconds", "activeDeadlineSeconds"}
 POD_KEYS_NOT_MIRRORED = {  # key -> why it cannot be mirrored by docker run on one host
     "serviceAccountName": "no API server (and no token mounted)",
     "topologySpreadConstraints": "scheduling: one host",
@@ -755,53 +752,17 @@ class Run:
 
     def run_test(self, test: dict, rendered: Rendered) -> None:
         c = helm_check.pod_spec(test)["containers"][0]
-        image, override = c["image"], None
-        if not image_check.image_exists(image):
-            command = [*(c.get("command") or []), *(c.get("args") or [])]
-            runnable = command[:1] in (["wget"], ["/usr/local/bin/wget"])
-            if not runnable:
-                self.problems.append(f"Pod/{test['metadata']['name']}: image {image} is not available locally "
-                                     f"and its command {command[:1]} is not one the mercato image carries")
-                return
-            # The mercato image's wget (Debian busybox-static) must run the command's options: try
-            # them against a port nothing listens on, where a working wget exits 1.
-            opts = [a for a in command[1:] if not a.startswith("http")]
-            probe = subprocess.run(["docker", "run", "--rm", "--network", "host", "--entrypoint", command[0],
-                                    self.tag, *opts, f"http://127.0.0.1:{image_check.free_port()}/"],
-                                   capture_output=True, text=True, timeout=60)
-            override = self.tag
-            if probe.returncode not in (0, 1):
-                # The rendered command cannot be run here as it is: reported (not substituted), and
-                # the test's request is still made without the options, so the URL is checked.
-                busybox = subprocess.run(["docker", "run", "--rm", "--network", "none", "--entrypoint",
-                                          command[0], self.tag], capture_output=True, text=True, timeout=60)
-                version = (busybox.stdout + busybox.stderr).strip().splitlines()[:1]
-                version_text = version[0].removesuffix(" multi-call binary.") if version else "?"
-                self.not_mirrored.setdefault(
-                    f"the rendered test command `{' '.join(command)}`: not run as is. {image} is not here, and "
-                    f"the stand-in's wget ({version_text}) exits {probe.returncode}"
-                    f"{' (SIGSEGV)' if probe.returncode == 139 else ''} with `{' '.join(opts)}` even against a "
-                    f"closed port (an image limitation, not the chart's); its URL was fetched without those "
-                    f"options instead", []).append(f"Pod/{test['metadata']['name']}")
-                bare = [a for a in command[1:] if a.startswith("http")]
-                fallback = copy_test(test, ["-q", "-O", "-", *bare])
-                pod = mirror("Pod", fallback, rendered, self.tag, override, self.not_mirrored)
-                pod.name += "-no-timeout"
-                pod.run_args[1] = pod.cname
-                self.pods.append(pod)
-                log(f"Pod/{pod.name} (the test's URL without its wget timeout option)")
-                if run_to_completion(pod, 60, self.problems):
-                    self.report.append(f"helm test: NOT run as rendered (see below); its URL fetched from the mercato "
-                                       f"image with `wget -q -O - {' '.join(bare)}`: exit 0")
-                return
-            self.not_mirrored.setdefault(
-                f"test image {image}: not available locally; the mercato image {self.tag} runs the test's wget "
-                f"command instead", []).append(f"Pod/{test['metadata']['name']}")
-        pod = mirror("Pod", test, rendered, self.tag, override, self.not_mirrored)
+        images = {helm_check.pod_spec(d)["containers"][0]["image"] for d in rendered.of_kind("Deployment")}
+        if c["image"] not in images:
+            self.problems.append(f"Pod/{test['metadata']['name']}: image {c['image']} is not the services' "
+                                 f"image {sorted(images)}, so chart_run cannot run it from {self.tag}")
+            return
+        pod = mirror("Pod", test, rendered, self.tag, None, self.not_mirrored)
         self.pods.append(pod)
         log(f"Pod/{pod.name} (helm test)")
-        if run_to_completion(pod, 120, self.problems):
-            self.report.append(f"helm test Pod/{pod.name}: exit 0")
+        deadline = float(helm_check.pod_spec(test).get("activeDeadlineSeconds", 120))
+        if run_to_completion(pod, deadline, self.problems):
+            self.report.append(f"helm test Pod/{pod.name}: exit 0 in {pod.stop_s:.1f} s")
 
     def products(self, seeds: bool) -> None:
         url = "http://127.0.0.1:8080/v1/products?pageSize=3"
@@ -848,12 +809,6 @@ class Run:
                     self.problems.append(f"cleanup: could not drop role {role}: {err}")
             if self.nats:
                 self.nats.stop()
-
-
-def copy_test(test: dict, args: list[str]) -> dict:
-    out = copy.deepcopy(test)
-    out["spec"]["containers"][0]["args"] = args
-    return out
 
 
 def main() -> int:

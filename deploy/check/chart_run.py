@@ -62,7 +62,6 @@ import base64  # noqa: E402
 import http.client  # noqa: E402
 import json  # noqa: E402
 import re  # noqa: E402
-import shutil  # noqa: E402
 import signal  # noqa: E402
 import socket  # noqa: E402
 import subprocess  # noqa: E402
@@ -71,12 +70,10 @@ from dataclasses import dataclass, field  # noqa: E402
 
 import helm_check  # noqa: E402
 import image_check  # noqa: E402
-from image_check import CheckFailed, Nats, docker, psql  # noqa: E402
+from image_check import DB_SERVICES, CheckFailed, Nats, container_state, docker, psql  # noqa: E402
 
-DB_SERVICES = ["identity", "catalog", "orders", "payments", "shipping", "notifications"]
-ORDER = DB_SERVICES + ["gateway"]  # each one's upstreams first
+ORDER = image_check.BINARIES  # each one's upstreams first
 PREFIX = f"mercato-chart-{os.getpid()}-"
-VENV_BIN = VENV / "bin"
 REPORT = ROOT / ".tools" / "chart-run" / "report.txt"
 
 # Pod-spec and container keys this script mirrors (or checks) itself; any other key is reported.
@@ -143,16 +140,6 @@ def resolve_port(port: int | str, container: dict) -> int:
     raise CheckFailed(f"probe port {port!r} names no port of container {container['name']}")
 
 
-def grpcurl() -> str:
-    found = VENV_BIN / "grpcurl"
-    if found.exists():
-        return str(found)
-    which = shutil.which("grpcurl")
-    if not which:
-        raise CheckFailed("no grpcurl (just tools installs it into .tools/venv)")
-    return which
-
-
 def probe_once(probe: dict, container: dict) -> tuple[bool, str]:
     """One kubelet-style attempt of a probe against 127.0.0.1 (the pod's IP on host networking)."""
     timeout = float(probe.get("timeoutSeconds", 1))
@@ -177,7 +164,7 @@ def probe_once(probe: dict, container: dict) -> tuple[bool, str]:
         port = resolve_port(probe["grpc"]["port"], container)
         service = probe["grpc"].get("service", "")
         try:
-            out = subprocess.run([grpcurl(), "-plaintext", "-max-time", str(timeout), "-d",
+            out = subprocess.run([image_check.tool("grpcurl"), "-plaintext", "-max-time", str(timeout), "-d",
                                   json.dumps({"service": service}), f"127.0.0.1:{port}",
                                   "grpc.health.v1.Health/Check"],
                                  capture_output=True, text=True, timeout=timeout + 10)
@@ -286,8 +273,7 @@ class Pod:
         return PREFIX + self.name
 
 
-def mirror(kind: str, obj: dict, r: Rendered, tag: str, image_override: str | None,
-           not_mirrored: dict[str, list[str]]) -> Pod:
+def mirror(kind: str, obj: dict, r: Rendered, tag: str, not_mirrored: dict[str, list[str]]) -> Pod:
     """The `docker run` arguments that mirror a rendered pod; what cannot be mirrored goes to not_mirrored."""
     spec = helm_check.pod_spec(obj)
     name = obj["metadata"]["name"]
@@ -473,7 +459,7 @@ def mirror(kind: str, obj: dict, r: Rendered, tag: str, image_override: str | No
         args += ["-w", c["workingDir"]]
         brief.append(f"-w {c['workingDir']}")
 
-    image = image_override or tag
+    image = tag
     command, cargs = c.get("command"), c.get("args")
     if command:
         args += ["--entrypoint", command[0], image, *command[1:], *(cargs or [])]
@@ -489,13 +475,6 @@ def mirror(kind: str, obj: dict, r: Rendered, tag: str, image_override: str | No
 
 # ---------------------------------------------------------------------------------------------
 # running
-
-
-def container_state(cname: str) -> dict:
-    out = subprocess.run(["docker", "inspect", cname], capture_output=True, text=True, timeout=60)
-    if out.returncode != 0:
-        return {}
-    return json.loads(out.stdout)[0]["State"]
 
 
 def logs_tail(cname: str, lines: int = 25) -> str:
@@ -719,7 +698,7 @@ class Run:
 
         # 1. hooks: migrate Jobs
         for job in jobs:
-            pod = mirror("Job", job, rendered, self.tag, None, self.not_mirrored)
+            pod = mirror("Job", job, rendered, self.tag, self.not_mirrored)
             self.pods.append(pod)
             log(f"Job/{pod.name}")
             deadline = float(job["spec"].get("activeDeadlineSeconds", 600))
@@ -728,7 +707,7 @@ class Run:
             return
         # 2. Deployments, each one's upstreams first, each past its startup probe before the next
         for dep in deployments:
-            pod = mirror("Deployment", dep, rendered, self.tag, None, self.not_mirrored)
+            pod = mirror("Deployment", dep, rendered, self.tag, self.not_mirrored)
             self.pods.append(pod)
             log(f"Deployment/{pod.name}")
             proc = docker_run(pod, detach=True, timeout=120)
@@ -757,7 +736,7 @@ class Run:
             self.problems.append(f"Pod/{test['metadata']['name']}: image {c['image']} is not the services' "
                                  f"image {sorted(images)}, so chart_run cannot run it from {self.tag}")
             return
-        pod = mirror("Pod", test, rendered, self.tag, None, self.not_mirrored)
+        pod = mirror("Pod", test, rendered, self.tag, self.not_mirrored)
         self.pods.append(pod)
         log(f"Pod/{pod.name} (helm test)")
         deadline = float(helm_check.pod_spec(test).get("activeDeadlineSeconds", 120))

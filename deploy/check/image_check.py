@@ -108,9 +108,8 @@ def log(msg: str) -> None:
 
 
 def run(cmd: list[str], *, check: bool = True, capture: bool = True, timeout: float | None = None,
-        input_: str | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
-    proc = subprocess.run(cmd, text=True, capture_output=capture, timeout=timeout, input=input_,
-                          env=env)
+        env: dict | None = None) -> subprocess.CompletedProcess:
+    proc = subprocess.run(cmd, text=True, capture_output=capture, timeout=timeout, env=env)
     if check and proc.returncode != 0:
         detail = (proc.stderr or proc.stdout or "").strip() if capture else ""
         raise CheckFailed(f"`{' '.join(cmd[:6])}{' …' if len(cmd) > 6 else ''}` exited "
@@ -124,6 +123,25 @@ def docker(*args: str, check: bool = True, timeout: float | None = 120) -> str:
 
 def is_root() -> bool:
     return os.geteuid() == 0
+
+
+def tool(name: str) -> str:
+    """A tool from .tools/venv (where `just tools` installs it), else from PATH."""
+    local = VENV_BIN / name
+    if local.exists():
+        return str(local)
+    found = shutil.which(name)
+    if found is None:
+        raise CheckFailed(f"no {name} (just tools installs it into .tools/venv)")
+    return found
+
+
+def container_state(name: str) -> dict:
+    """`docker inspect`'s State of a container; {} when there is no such container."""
+    out = subprocess.run(["docker", "inspect", name], capture_output=True, text=True, timeout=60)
+    if out.returncode != 0:
+        return {}
+    return json.loads(out.stdout)[0]["State"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -373,13 +391,13 @@ def revision() -> str:
     return rev + ("-dirty" if dirty else "")
 
 
-def build(tag: str, report: list[str]) -> None:
+def build(tag: str, rev: str, report: list[str]) -> None:
     log_path = WORK / "build.log"
     cmd = ["docker", "build", "--network", "host", "-f", str(DOCKERFILE),
            "--build-arg", f"RUST_IMAGE={rust_base()}",
            "--build-arg", f"RUNTIME_IMAGE={RUNTIME_BASE}",
            "--build-arg", f"VERSION={workspace_version()}",
-           "--build-arg", f"REVISION={revision()}",
+           "--build-arg", f"REVISION={rev}",
            "-t", tag, str(ROOT)]
     log(f"docker build -t {tag} (log: {log_path}; a cold build takes tens of minutes)")
     started = time.monotonic()
@@ -409,13 +427,16 @@ def mib(size: int) -> str:
     return f"{size / (1 << 20):.1f} MiB"
 
 
-def inspect_image(tag: str, built: bool, report: list[str], problems: list[str]) -> None:
+def inspect_image(tag: str, built_at: str | None, report: list[str], problems: list[str]) -> None:
+    """built_at: the revision this run built the image from; None for an image built earlier."""
     meta = json.loads(docker("image", "inspect", tag))[0]
     config = meta["Config"]
     user = config.get("User") or ""
     labels = config.get("Labels") or {}
+    version = workspace_version()
+    base = image_size(RUNTIME_BASE)
     report.append(f"image {tag}: {mib(meta['Size'])} in all; runtime base {RUNTIME_BASE} "
-                  f"{mib(image_size(RUNTIME_BASE))}, so mercato's own layer(s) {mib(meta['Size'] - image_size(RUNTIME_BASE))}")
+                  f"{mib(base)}, so mercato's own layer(s) {mib(meta['Size'] - base)}")
     report.append(f"user: {user!r}; stop signal: {config.get('StopSignal')}; "
                   f"healthcheck: {config.get('Healthcheck')}")
     for line in docker("history", "--no-trunc", "--format", "{{json .}}", tag).splitlines():
@@ -431,9 +452,9 @@ def inspect_image(tag: str, built: bool, report: list[str], problems: list[str])
         problems.append("the image bakes in a HEALTHCHECK")
     # An image this run built must carry this checkout's version and revision; one built
     # earlier (--skip-build) must at least name a revision.
-    want = {"org.opencontainers.image.version": workspace_version()}
-    if built:
-        want["org.opencontainers.image.revision"] = revision()
+    want = {"org.opencontainers.image.version": version}
+    if built_at is not None:
+        want["org.opencontainers.image.revision"] = built_at
     for key, value in want.items():
         if labels.get(key) != value:
             problems.append(f"label {key} is {labels.get(key)!r}, want {value!r}")
@@ -453,7 +474,7 @@ def inspect_image(tag: str, built: bool, report: list[str], problems: list[str])
         out = subprocess.run(["docker", "run", "--rm", "--network", "none", tag,
                               f"/usr/local/bin/{binary}", "--version"],
                              capture_output=True, text=True, timeout=60)
-        if out.returncode != 0 or workspace_version() not in out.stdout:
+        if out.returncode != 0 or version not in out.stdout:
             problems.append(f"{binary} --version: exit {out.returncode}, {out.stdout.strip()!r} {out.stderr.strip()[:200]!r}")
 
 
@@ -464,11 +485,7 @@ def free_port() -> int:
 
 
 def http_get(url: str, timeout: float = 2.0) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:
-            return resp.status, resp.read().decode(errors="replace")
-    except urllib.error.HTTPError as err:
-        return err.code, err.read().decode(errors="replace")
+    return http_call(url, timeout=timeout)
 
 
 def http_call(url: str, body: dict | None = None, headers: dict | None = None,
@@ -490,19 +507,20 @@ def request(url: str, body: dict | None = None, headers: dict | None = None) -> 
     return json.loads(text)
 
 
+def pg_settings() -> dict[str, str]:
+    """The PostgreSQL server to use: PGHOST/PGPORT/PGUSER, else the machine's (trust auth)."""
+    return {"PGHOST": os.environ.get("PGHOST", "127.0.0.1"), "PGPORT": os.environ.get("PGPORT", "5432"),
+            "PGUSER": os.environ.get("PGUSER", "postgres")}
+
+
 def psql(sql: str, database: str = "postgres") -> None:
-    env = dict(os.environ)
-    env.setdefault("PGHOST", "127.0.0.1")
-    env.setdefault("PGPORT", "5432")
-    env.setdefault("PGUSER", "postgres")
+    env = dict(os.environ, **pg_settings())
     run(["psql", "-v", "ON_ERROR_STOP=1", "-q", "-d", database, "-c", sql], env=env, timeout=60)
 
 
 def database_url(name: str) -> str:
-    host = os.environ.get("PGHOST", "127.0.0.1")
-    port = os.environ.get("PGPORT", "5432")
-    user = os.environ.get("PGUSER", "postgres")
-    return f"postgres://{user}@{host}:{port}/{name}"
+    pg = pg_settings()
+    return f"postgres://{pg['PGUSER']}@{pg['PGHOST']}:{pg['PGPORT']}/{name}"
 
 
 @dataclass
@@ -513,15 +531,10 @@ class Nats:
 
     @classmethod
     def start(cls) -> "Nats":
-        binary = VENV_BIN / "nats-server"
-        if not binary.exists():
-            found = shutil.which("nats-server")
-            if found is None:
-                raise CheckFailed("no nats-server (just tools installs it into .tools/venv)")
-            binary = Path(found)
+        binary = tool("nats-server")
         store = tempfile.TemporaryDirectory(prefix="image-check-nats-")
         port, monitor = free_port(), free_port()
-        proc = subprocess.Popen([str(binary), "-a", "127.0.0.1", "-p", str(port), "-m", str(monitor),
+        proc = subprocess.Popen([binary, "-a", "127.0.0.1", "-p", str(port), "-m", str(monitor),
                                  "-js", "-sd", store.name], stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 20
@@ -636,9 +649,9 @@ class Stack:
         self.running.append(entry)
         deadline = started + READY_DEADLINE_S
         while True:
-            state = json.loads(docker("inspect", name))[0]["State"]
-            if not state["Running"]:
-                raise CheckFailed(f"{binary} exited {state['ExitCode']} before ready:\n"
+            state = container_state(name)
+            if not state.get("Running"):
+                raise CheckFailed(f"{binary} exited {state.get('ExitCode')} before ready:\n"
                                   + docker("logs", "--tail", "30", name, check=False))
             try:
                 status, _ = http_get(f"http://127.0.0.1:{admin}/readyz")
@@ -669,25 +682,21 @@ class Stack:
 
     def compose_probe(self, entry: Running) -> None:
         """compose.yaml's healthcheck, exactly: the image's busybox-as-wget against /readyz."""
-        probe = subprocess.run(["docker", "exec", entry.name, "/usr/local/bin/wget", "-q", "-O",
-                                "/dev/null", f"http://127.0.0.1:{entry.admin}/readyz"],
-                               capture_output=True, text=True, timeout=30)
+        def wget(path: str) -> subprocess.CompletedProcess:
+            return subprocess.run(["docker", "exec", entry.name, "/usr/local/bin/wget", "-q", "-O",
+                                   "/dev/null", f"http://127.0.0.1:{entry.admin}{path}"],
+                                  capture_output=True, text=True, timeout=30)
+
+        probe = wget("/readyz")
         if probe.returncode != 0:
             self.problems.append(f"{entry.binary}: the compose healthcheck (wget /readyz in the "
                                  f"container) exited {probe.returncode}: {probe.stderr.strip()}")
-        missing = subprocess.run(["docker", "exec", entry.name, "/usr/local/bin/wget", "-q", "-O",
-                                  "/dev/null", f"http://127.0.0.1:{entry.admin}/no-such-path"],
-                                 capture_output=True, text=True, timeout=30)
-        if missing.returncode == 0:
+        if wget("/no-such-path").returncode == 0:
             self.problems.append(f"{entry.binary}: the compose healthcheck's wget exits 0 on a 404, "
                                  "so it could not fail")
 
     def grpc_health(self, entry: Running) -> None:
-        grpcurl = VENV_BIN / "grpcurl"
-        binary = str(grpcurl) if grpcurl.exists() else (shutil.which("grpcurl") or "")
-        if not binary:
-            raise CheckFailed("no grpcurl (just tools installs it into .tools/venv)")
-        out = subprocess.run([binary, "-plaintext", "-max-time", "5", "-d", '{"service": ""}',
+        out = subprocess.run([tool("grpcurl"), "-plaintext", "-max-time", "5", "-d", '{"service": ""}',
                               f"127.0.0.1:{entry.grpc}", "grpc.health.v1.Health/Check"],
                              capture_output=True, text=True, timeout=30)
         if out.returncode != 0 or '"SERVING"' not in out.stdout:
@@ -740,9 +749,9 @@ class Stack:
             docker("kill", "--signal", "SIGTERM", entry.name, check=False)
             deadline = started + bound
             while time.monotonic() < deadline:
-                state = json.loads(docker("inspect", entry.name))[0]["State"]
-                if not state["Running"]:
-                    entry.exit_code = state["ExitCode"]
+                state = container_state(entry.name)
+                if not state.get("Running"):
+                    entry.exit_code = state.get("ExitCode", -1)
                     break
                 time.sleep(0.1)
             entry.stop_s = time.monotonic() - started
@@ -825,9 +834,10 @@ def main() -> int:
     try:
         ensure_engine()
         ensure_bases(args.rebuild_bases)
-        if not args.skip_build:
-            build(args.tag, report)
-        inspect_image(args.tag, not args.skip_build, report, problems)
+        built_at = None if args.skip_build else revision()
+        if built_at is not None:
+            build(args.tag, built_at, report)
+        inspect_image(args.tag, built_at, report, problems)
         run_stack(args.tag, args.keep, report, problems)
         if not args.no_chart:
             run_chart(args.tag, report, problems)

@@ -69,6 +69,9 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import compose_check
+from compose_check import DB_SERVICES, GATEWAY_UPSTREAMS
+
 ROOT = Path(__file__).resolve().parents[2]
 WORK = ROOT / ".tools" / "image-check"
 VENV_BIN = ROOT / ".tools" / "venv" / "bin"
@@ -92,8 +95,7 @@ RUNTIME_PACKAGES = [
 ]
 NONROOT = 65532
 
-DB_SERVICES = ["identity", "catalog", "orders", "payments", "shipping", "notifications"]
-BINARIES = DB_SERVICES + ["gateway"]
+BINARIES = compose_check.MERCATO  # each one's upstreams first
 SHUTDOWN_DELAY_S = 1
 SHUTDOWN_TIMEOUT_S = 20
 READY_DEADLINE_S = 90
@@ -126,11 +128,8 @@ def is_root() -> bool:
 
 
 def tool(name: str) -> str:
-    """A tool from .tools/venv (where `just tools` installs it), else from PATH."""
-    local = VENV_BIN / name
-    if local.exists():
-        return str(local)
-    found = shutil.which(name)
+    """A tool from .tools/venv (where `just tools` installs it), else from PATH; missing fails."""
+    found = compose_check.tool(name)
     if found is None:
         raise CheckFailed(f"no {name} (just tools installs it into .tools/venv)")
     return found
@@ -609,8 +608,8 @@ class Stack:
         if binary in ("orders", "gateway"):
             env["CATALOG_URL"] = f"http://127.0.0.1:{self.ports['catalog'][0]}"
         if binary == "gateway":
-            for upstream in ["orders", "payments", "shipping", "notifications"]:
-                env[f"{upstream.upper()}_URL"] = f"http://127.0.0.1:{self.ports[upstream][0]}"
+            for variable, upstream in GATEWAY_UPSTREAMS.items():
+                env[variable] = f"http://127.0.0.1:{self.ports[upstream][0]}"
         return env
 
     def docker_run(self, binary: str, args: list[str], *, detach: bool, name: str) -> subprocess.CompletedProcess:
